@@ -1,0 +1,66 @@
+"""Shared fixtures: the Money S3 schema, the local RAYNET API, sample RAYNET records."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from webhook.moneys3.validation import DocumentValidator
+from webhook.raynet.standin import RaynetStandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def xsd_dir() -> Path:
+    """Seyfor's XSDs: ``MONEY_S3_XSD_DIR``, else ``../shared/money-s3-xsd`` beside the repo."""
+    configured = os.environ.get("MONEY_S3_XSD_DIR")
+    path = Path(configured) if configured else ROOT.parent / "shared" / "money-s3-xsd"
+    if not (path / "_Document.xsd").is_file():
+        pytest.fail(
+            f"Money S3 XSDs not found in {path}: set MONEY_S3_XSD_DIR to the folder "
+            "holding _Document.xsd (every generated document is validated against it)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def validator() -> DocumentValidator:
+    return DocumentValidator(xsd_dir())
+
+
+def load_json(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / name).read_bytes(), parse_float=Decimal)
+    return data
+
+
+_CASE = load_json("business_case_1234.json")["data"]
+_COMPANY = load_json("company_881.json")["data"]
+
+
+@pytest.fixture
+def won_case() -> dict[str, Any]:
+    """RAYNET's business case 1234 (won, two items) as the API returns it in ``data``."""
+    return copy.deepcopy(_CASE)
+
+
+@pytest.fixture
+def company() -> dict[str, Any]:
+    """RAYNET's company 881, the client of ``won_case``."""
+    return copy.deepcopy(_COMPANY)
+
+
+@pytest.fixture
+def raynet(won_case: dict[str, Any], company: dict[str, Any]) -> Iterator[RaynetStandIn]:
+    """A running RAYNET API stand-in on 127.0.0.1 that knows ``won_case`` and ``company``."""
+    with RaynetStandIn() as api:
+        api.add_case(won_case)
+        api.add_company(company)
+        yield api

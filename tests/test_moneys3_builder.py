@@ -1,0 +1,255 @@
+"""The Money S3 document: structure, both variants, and every refusal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from webhook.errors import InvalidOrder
+from webhook.moneys3.builder import (
+    ExportOptions,
+    Warehouse,
+    build_order_document,
+    case_code_in,
+)
+from webhook.moneys3.totals import TotalsMismatch
+from webhook.moneys3.validation import DocumentValidator, InvalidDocument
+from webhook.order import Order
+from webhook.raynet.schemas import BusinessCaseSchema, CompanySchema
+
+NOW = dt.datetime(2024, 5, 14, 10, 30, 5)
+STOCK = ExportOptions(warehouse=Warehouse(code="HL", name="Hlavní sklad"))
+
+
+def make_order(case: dict[str, Any], company: dict[str, Any], currency: str = "CZK") -> Order:
+    return BusinessCaseSchema().load(case).to_order(
+        CompanySchema().load(company), currency, today=NOW.date()
+    )
+
+
+PLAIN = ExportOptions()
+
+
+def build(order: Order, options: ExportOptions = PLAIN) -> etree._Element:
+    document = build_order_document(order, options, NOW)
+    assert document.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n')
+    return etree.fromstring(document)
+
+
+def header_tags(root: etree._Element) -> list[str]:
+    return [str(child.tag) for child in root.find("SeznamObjPrij/ObjPrij")]  # type: ignore[union-attr]
+
+
+def test_plain_variant(won_case: dict[str, Any], company: dict[str, Any],
+                       validator: DocumentValidator) -> None:
+    order = make_order(won_case, company)
+    document = build_order_document(order, ExportOptions(), NOW)
+    validator.validate(document)
+    root = etree.fromstring(document)
+    obj = root.find("SeznamObjPrij/ObjPrij")
+    assert obj is not None
+    assert header_tags(root) == ["Popis", "Poznamka", "Vystaveno", "DodOdb", "Vystavil",
+                                 "PrimDoklad", "Polozka", "Polozka"]
+    assert obj.findtext("PrimDoklad") == "OP-24-057"
+    assert obj.findtext("Vystaveno") == "2024-05-14"  # validTill: the day the deal closed
+    assert obj.findtext("DodOdb/ICO") == "27182818"
+    assert obj.findtext("DodOdb/DIC") == "CZ27182818"
+    assert obj.findtext("DodOdb/Tel/Pred") == "+420"
+    assert obj.findtext("DodOdb/Tel/Cislo") == "541 000 111"
+    assert obj.findtext("DodOdb/PlatceDPH") == "1"
+    assert obj.findtext("DodOdb/FaktAdresa/KodStatu") == "CZ"
+    monitor, install = obj.findall("Polozka")
+    assert monitor.findtext("Cena") == "4050"  # 4500 less 10 %
+    assert monitor.findtext("Sleva") == "10"
+    assert monitor.findtext("CenaPoSleve") == "1"
+    assert monitor.findtext("NesklPolozka/Katalog") == "MON-24"
+    assert monitor.findtext("NesklPolozka/MJ") == "ks"
+    assert monitor.find("Sklad") is None
+    assert install.findtext("NesklPolozka/MJ") == "hod"
+    assert install.find("NesklPolozka/Katalog") is None
+    assert root.find("SeznamObjPrij/ObjPrij/Valuty") is None  # home currency
+    assert case_code_in(document) == "OP-24-057"
+
+
+def test_stock_variant_links_product_items_to_the_warehouse(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
+    document = build_order_document(make_order(won_case, company), STOCK, NOW)
+    validator.validate(document)
+    monitor, install = etree.fromstring(document).findall("SeznamObjPrij/ObjPrij/Polozka")
+    assert [str(e.tag) for e in monitor.find("Sklad")] == ["Nazev", "KodSkladu", "CenikSklad"]  # type: ignore[union-attr]
+    assert monitor.findtext("Sklad/KodSkladu") == "HL"
+    assert monitor.findtext("Sklad/CenikSklad") == "0"
+    assert monitor.findtext("KmKarta/Katalog") == "MON-24"
+    assert monitor.find("NesklPolozka") is None
+    assert install.find("Sklad") is None  # no product: stays a non-stock item
+    assert install.findtext("NesklPolozka/MJ") == "hod"
+
+
+def test_foreign_currency_uses_valuty(won_case: dict[str, Any], company: dict[str, Any],
+                                      validator: DocumentValidator) -> None:
+    won_case["exchangeRate"] = Decimal("24.725")
+    document = build_order_document(make_order(won_case, company, "EUR"), ExportOptions(), NOW)
+    validator.validate(document)
+    obj = etree.fromstring(document).find("SeznamObjPrij/ObjPrij")
+    assert obj is not None
+    assert header_tags(etree.fromstring(document))[-3] == "Valuty"
+    assert obj.findtext("Valuty/Mena/Kod") == "EUR"
+    assert obj.findtext("Valuty/Mena/Kurs") == "24.725"
+    assert obj.findtext("Valuty/Celkem") == "12886.5"
+    item = obj.find("Polozka")
+    assert item is not None
+    assert item.findtext("Valuty") == "4050"
+    assert item.find("Cena") is None
+
+
+def test_long_name_is_clipped_with_full_text_in_the_note(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
+    long_name = "Dodávka " + "velmi dlouhého zboží " * 10
+    won_case["name"] = long_name
+    won_case["items"][0]["name"] = long_name
+    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    validator.validate(document)
+    obj = etree.fromstring(document).find("SeznamObjPrij/ObjPrij")
+    assert obj is not None
+    popis = obj.findtext("Popis") or ""
+    assert len(popis) == 50
+    assert popis.endswith("…")
+    assert long_name.strip() in (obj.findtext("Poznamka") or "")
+    item = obj.find("Polozka")
+    assert item is not None
+    assert len(item.findtext("Popis") or "") <= 50
+    assert (item.findtext("Poznamka") or "").startswith(long_name.strip())
+
+
+def test_control_characters_are_removed(won_case: dict[str, Any], company: dict[str, Any],
+                                        validator: DocumentValidator) -> None:
+    won_case["name"] = "Zakázka\x00 s\x07 řídicími\x1b znaky\ufffe"
+    company["name"] = "Firma\x0b a.s."
+    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    validator.validate(document)
+    obj = etree.fromstring(document).find("SeznamObjPrij/ObjPrij")
+    assert obj is not None
+    assert obj.findtext("Popis") == "Zakázka s řídicími znaky"
+    assert obj.findtext("DodOdb/ObchNazev") == "Firma a.s."
+
+
+def test_customer_without_ico_or_contacts(won_case: dict[str, Any], company: dict[str, Any],
+                                          validator: DocumentValidator) -> None:
+    for key in ("regNumber", "taxNumber", "taxPayer", "primaryAddress"):
+        company[key] = None
+    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    validator.validate(document)
+    customer = etree.fromstring(document).find("SeznamObjPrij/ObjPrij/DodOdb")
+    assert customer is not None
+    assert [str(e.tag) for e in customer] == ["ObchNazev", "FaktNazev", "FyzOsoba"]
+
+
+def test_ico_with_spaces_is_normalised(won_case: dict[str, Any], company: dict[str, Any]) -> None:
+    company["regNumber"] = "271 82 818"
+    assert build(make_order(won_case, company)).findtext(".//DodOdb/ICO") == "27182818"
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value", "named"),
+    [
+        ("company", "regNumber", "12345678901", "IČO"),
+        ("company", "taxNumber", "CZ" + "9" * 19, "DIČ"),
+        ("case", "code", "OP-" + "1" * 20, "business case code"),
+    ],
+)
+def test_overlong_identifiers_are_refused_not_cut(
+    won_case: dict[str, Any], company: dict[str, Any],
+    where: str, key: str, value: str, named: str,
+) -> None:
+    (company if where == "company" else won_case)[key] = value
+    with pytest.raises(InvalidOrder, match=named) as caught:
+        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    assert value in str(caught.value)
+
+
+def test_overlong_catalogue_number_is_refused(won_case: dict[str, Any],
+                                              company: dict[str, Any]) -> None:
+    won_case["items"][0]["priceListItem"]["product"]["code"] = "K" * 61
+    for options in (ExportOptions(), STOCK):
+        with pytest.raises(InvalidOrder, match="product code"):
+            build_order_document(make_order(won_case, company), options, NOW)
+
+
+def test_totals_mismatch_is_refused(won_case: dict[str, Any], company: dict[str, Any]) -> None:
+    won_case["totalAmount"] = Decimal("11650")  # RAYNET's total disagrees with its items
+    expected = r"items make 10650\.00 CZK without VAT, its total says 11650"
+    with pytest.raises(TotalsMismatch, match=expected):
+        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+
+
+def test_totals_off_by_a_cent_of_rounding_pass(won_case: dict[str, Any],
+                                               company: dict[str, Any]) -> None:
+    won_case["totalAmountWithTax"] = Decimal("12886.51")
+    build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    won_case["totalAmountWithTax"] = Decimal("12886.52")
+    with pytest.raises(TotalsMismatch, match="with VAT"):
+        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+
+
+def test_price_that_needs_more_than_four_decimals_is_refused_with_the_reason(
+    won_case: dict[str, Any], company: dict[str, Any]
+) -> None:
+    item = won_case["items"][0]
+    item.update(price=Decimal("0.07"), discountPercent=Decimal("33.33"), count=Decimal("5000"))
+    exact = Decimal("0.07") * Decimal("0.6667") * 5000 + 3 * 850
+    won_case["totalAmount"] = exact.quantize(Decimal("0.01"))
+    won_case["totalAmountWithTax"] = (exact * Decimal("1.21")).quantize(Decimal("0.01"))
+    with pytest.raises(TotalsMismatch, match="more than 4 decimals"):
+        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+
+
+def test_quantity_with_five_decimals_is_refused(won_case: dict[str, Any],
+                                                company: dict[str, Any]) -> None:
+    won_case["items"][1]["count"] = Decimal("3.00001")
+    with pytest.raises(InvalidOrder, match="quantity"):
+        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+
+
+@pytest.mark.parametrize(
+    ("raw", "pred", "cislo"),
+    [
+        ("+420 541 000 111", "+420", "541 000 111"),
+        ("+420541000111", "+420", "541000111"),
+        ("00421 903 123 456", "+421", "903 123 456"),
+        ("541 000 111", None, "541 000 111"),
+        ("+49 30 1234567", "+49", "30 1234567"),
+    ],
+)
+def test_phone_numbers(won_case: dict[str, Any], company: dict[str, Any],
+                       raw: str, pred: str | None, cislo: str) -> None:
+    company["primaryAddress"]["contactInfo"]["tel1"] = raw
+    tel = build(make_order(won_case, company)).find(".//DodOdb/Tel")
+    assert tel is not None
+    assert tel.findtext("Pred") == pred
+    assert tel.findtext("Cislo") == cislo
+
+
+def test_contact_details_that_do_not_fit_are_left_out(
+    won_case: dict[str, Any], company: dict[str, Any]
+) -> None:
+    company["primaryAddress"]["contactInfo"]["tel1"] = "1" * 30
+    company["primaryAddress"]["contactInfo"]["email"] = "a" * 45 + "@example.cz"
+    root = build(make_order(won_case, company))
+    assert root.find(".//DodOdb/Tel") is None
+    assert root.find(".//DodOdb/EMail") is None
+
+
+def test_validator_reports_schema_problems(validator: DocumentValidator) -> None:
+    with pytest.raises(InvalidDocument, match="Celkem"):
+        validator.validate(
+            b"<MoneyData><SeznamObjPrij><ObjPrij><Celkem>1</Celkem></ObjPrij>"
+            b"</SeznamObjPrij></MoneyData>"
+        )
+    with pytest.raises(InvalidDocument, match="well-formed"):
+        validator.validate(b"<MoneyData>")

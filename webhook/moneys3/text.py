@@ -1,0 +1,59 @@
+"""Text rules of the Money S3 schema: length limits, and characters XML 1.0 cannot hold.
+
+Free texts are clipped (an ellipsis shows the cut); identifiers are never cut, because a
+shortened IČO or catalogue number would match the wrong record in Money S3.
+"""
+
+from __future__ import annotations
+
+import re
+
+from webhook.errors import InvalidOrder
+
+# Everything outside the XML 1.0 ``Char`` production (control characters, surrogates,
+# U+FFFE/U+FFFF) would make lxml refuse the text or the file unreadable.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_WHITESPACE = re.compile(r"\s+")
+ELLIPSIS = "…"
+
+
+def xml_safe(value: str) -> str:
+    """The text without the characters an XML document cannot contain."""
+    return _NOT_XML_CHAR.sub("", value)
+
+
+def clip(value: str, limit: int) -> str:
+    """Free text fitted to ``limit`` characters; a cut is marked with an ellipsis."""
+    text = xml_safe(value).strip()
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def clip_line(value: str, limit: int) -> str:
+    """Like ``clip`` for one-line fields: runs of whitespace become one space."""
+    return clip(_WHITESPACE.sub(" ", xml_safe(value)), limit)
+
+
+def identifier(value: str, limit: int, what: str, *, squeeze: bool = False) -> str:
+    """An identifier as it must appear in Money S3, or a clear refusal.
+
+    ``squeeze`` removes inner whitespace (``"271 82 818"`` is the IČO ``27182818``).
+    """
+    text = _WHITESPACE.sub("", value) if squeeze else value.strip()
+    if _NOT_XML_CHAR.search(text):
+        raise InvalidOrder(f"{what} {text!r} contains control characters; fix it in RAYNET")
+    if len(text) > limit:
+        raise InvalidOrder(
+            f"{what} {text!r} has {len(text)} characters, Money S3 allows {limit}; "
+            "fix it in RAYNET (identifiers are never shortened)"
+        )
+    return text
+
+
+def fits(value: str | None, limit: int) -> str | None:
+    """The value if it fits as it is, else None: for contact details a cut would falsify."""
+    if value is None:
+        return None
+    text = xml_safe(value).strip()
+    return text if text and len(text) <= limit else None

@@ -1,0 +1,112 @@
+"""The figures Money S3 will compute from our file, checked against RAYNET's totals.
+
+Money S3 stores amounts with at most 4 decimals and computes each line as quantity × unit
+price. We write the discounted unit price, so the line amounts come out exactly as in
+RAYNET whenever that price fits in 4 decimals (always so for whole-percent discounts on
+prices in hundredths). When it does not, or RAYNET's figures disagree with its own items,
+the order is refused rather than sent to accounting with other totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from webhook.errors import InvalidOrder
+from webhook.order import HUNDRED, Order, OrderLine
+
+FOUR_PLACES = Decimal("0.0001")
+CENT = Decimal("0.01")
+TOLERANCE = CENT
+MAX_AMOUNT = Decimal(10) ** 11  # castkaType: 15 digits, 4 of them decimals
+
+
+class TotalsMismatch(InvalidOrder):
+    """The lines do not add up to RAYNET's totals."""
+
+
+def document_unit_price(line: OrderLine) -> Decimal:
+    """The unit price after discount, as written to the file (4 decimals)."""
+    return line.discounted_unit_price.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
+
+
+def document_quantity(line: OrderLine, position: int) -> Decimal:
+    """The quantity as written; more than 4 decimals cannot be represented."""
+    if line.quantity != line.quantity.quantize(FOUR_PLACES):
+        raise InvalidOrder(
+            f"item {position} ({line.name}): quantity {line.quantity} has more than "
+            "4 decimals, which Money S3 cannot store"
+        )
+    return line.quantity
+
+
+@dataclass(frozen=True)
+class DocumentTotals:
+    net: Decimal
+    gross: Decimal
+
+
+def _round(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _rounded_at_end(amounts: list[Decimal]) -> Decimal:
+    return _round(sum(amounts, Decimal(0)))
+
+
+def _rounded_per_line(amounts: list[Decimal]) -> Decimal:
+    return sum((_round(amount) for amount in amounts), Decimal(0))
+
+
+# RAYNET does not document whether its totals round once or line by line; either is a
+# correct total, as long as our document is compared under the same one.
+CONVENTIONS = (_rounded_at_end, _rounded_per_line)
+
+
+def check_totals(order: Order) -> DocumentTotals:
+    """The totals Money S3 will compute, or ``TotalsMismatch`` if they differ from RAYNET's.
+
+    Two checks per total. RAYNET's figure must follow from its own items (under either
+    rounding convention; it does not say which it uses). And our document must give the
+    same figure as RAYNET's exact items under every convention, since Money S3 does not
+    document its convention either.
+    """
+    exact_nets: list[Decimal] = []
+    document_nets: list[Decimal] = []
+    for position, line in enumerate(order.lines, start=1):
+        document_net = document_quantity(line, position) * document_unit_price(line)
+        if abs(document_net) >= MAX_AMOUNT or abs(line.unit_price) >= MAX_AMOUNT:
+            raise InvalidOrder(f"item {position} ({line.name}): amount too large for Money S3")
+        exact_nets.append(line.net_amount)
+        document_nets.append(document_net)
+    rates = [(HUNDRED + line.vat_rate) / HUNDRED for line in order.lines]
+    exact_grosses = [net * rate for net, rate in zip(exact_nets, rates, strict=True)]
+    document_grosses = [net * rate for net, rate in zip(document_nets, rates, strict=True)]
+    for label, theirs, exact, ours in (
+        ("without VAT", order.total_net, exact_nets, document_nets),
+        ("with VAT", order.total_gross, exact_grosses, document_grosses),
+    ):
+        if not any(abs(c(exact) - theirs) <= TOLERANCE for c in CONVENTIONS):
+            raise TotalsMismatch(
+                f"totals do not match for {order.code}: RAYNET's items make "
+                f"{_rounded_at_end(exact)} {order.currency} {label}, its total says {theirs}; "
+                "nothing was exported"
+            )
+        if any(abs(c(ours) - c(exact)) > TOLERANCE for c in CONVENTIONS):
+            raise TotalsMismatch(
+                f"totals do not match for {order.code}: in Money S3 the items would make "
+                f"{_rounded_at_end(ours)} {order.currency} {label} instead of "
+                f"{_rounded_at_end(exact)}{_rounding_hint(order)}; nothing was exported"
+            )
+    return DocumentTotals(net=_rounded_at_end(document_nets),
+                          gross=_rounded_at_end(document_grosses))
+
+
+def _rounding_hint(order: Order) -> str:
+    for position, line in enumerate(order.lines, start=1):
+        if line.discounted_unit_price != document_unit_price(line):
+            return (
+                f" (item {position}: the discounted unit price {line.discounted_unit_price} "
+                "has more than 4 decimals)"
+            )
+    return ""

@@ -1,0 +1,293 @@
+"""marshmallow schemas for what RAYNET sends us: webhook events and API responses.
+
+Lenient where RAYNET is loose (unknown keys, ``success`` as ``"true"`` or ``true``, nulls
+for empty values), strict where a wrong reading would put wrong figures into accounting:
+amounts must be JSON numbers, ids must be integers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, post_load, validate
+
+from webhook.errors import InvalidOrder
+from webhook.order import Address, Customer, Order, OrderLine
+
+
+class Amount(fields.Decimal):
+    """A JSON number read exactly as ``Decimal``; strings, booleans, NaN are refused."""
+
+    def _validated(self, value: Any) -> Decimal:
+        if isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class Id(fields.Integer):
+    """A RAYNET record id: a positive JSON integer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, validate=validate.Range(min=1), **kwargs)
+
+
+class _Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+# --- webhook events -------------------------------------------------------------------
+
+EVENT_TYPES = ("record.created", "record.updated", "record.deleted")
+
+
+class _EventDataSchema(_Lenient):
+    entityName = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    entityId = Id(required=True)
+    extIds = fields.List(fields.String(), allow_none=True, load_default=None)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    event_id: str
+    type: str
+    entity_name: str
+    entity_id: int
+
+    @property
+    def is_business_case(self) -> bool:
+        return self.entity_name.casefold() == "businesscase"
+
+
+class WebhookEventSchema(_Lenient):
+    """The thin notification RAYNET posts: ``{eventId, type, data{entityName, entityId}}``."""
+
+    eventId = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=64),
+            validate.Regexp(r"^[A-Za-z0-9_.:-]+$", error="Must be letters, digits, -_.:"),
+        ],
+    )
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    createdAt = fields.String(load_default=None, allow_none=True)
+    author = fields.String(load_default=None, allow_none=True)
+    data = fields.Nested(_EventDataSchema, required=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> WebhookEvent:
+        return WebhookEvent(
+            event_id=data["eventId"],
+            type=data["type"],
+            entity_name=data["data"]["entityName"],
+            entity_id=data["data"]["entityId"],
+        )
+
+
+# --- API envelope -----------------------------------------------------------------------
+
+
+class EnvelopeSchema(_Lenient):
+    """``{"success": "true"|true, "data": ...}``; lists add ``totalCount``."""
+
+    success = fields.Boolean(required=True)
+    data = fields.Raw(required=True, allow_none=True)
+    totalCount = fields.Integer(load_default=None, allow_none=True)
+
+
+# --- business case ----------------------------------------------------------------------
+
+
+class _Ref(_Lenient):
+    id = Id(required=True)
+
+
+class _ValueRef(_Ref):
+    value = fields.String(load_default=None, allow_none=True)
+
+
+class _PersonRef(_Ref):
+    fullName = fields.String(load_default=None, allow_none=True)
+
+
+class _ProductRef(_Ref):
+    code = fields.String(load_default=None, allow_none=True)
+    name = fields.String(load_default=None, allow_none=True)
+
+
+class _PriceListItemSchema(_Lenient):
+    product = fields.Nested(_ProductRef, load_default=None, allow_none=True)
+
+
+class ItemSchema(_Lenient):
+    id = Id(load_default=None, allow_none=True)
+    name = fields.String(load_default="", allow_none=True)
+    description = fields.String(load_default=None, allow_none=True)
+    price = Amount(required=True)
+    count = Amount(required=True)
+    taxRate = Amount(load_default=Decimal(0), allow_none=True)
+    discountPercent = Amount(
+        load_default=Decimal(0), allow_none=True, validate=validate.Range(min=0, max=100)
+    )
+    unit = fields.String(load_default=None, allow_none=True)
+    priceListItem = fields.Nested(_PriceListItemSchema, load_default=None, allow_none=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> OrderLine:
+        product = (data["priceListItem"] or {}).get("product") or {}
+        code = (product.get("code") or "").strip() or None
+        return OrderLine(
+            name=data["name"] or product.get("name") or "",
+            quantity=data["count"],
+            unit_price=data["price"],
+            vat_rate=data["taxRate"] if data["taxRate"] is not None else Decimal(0),
+            discount_percent=data["discountPercent"] or Decimal(0),
+            unit=data["unit"],
+            note=data["description"],
+            product_code=code,
+        )
+
+
+@dataclass(frozen=True)
+class BusinessCase:
+    """RAYNET's view of a deal: what eligibility needs, plus the makings of an order."""
+
+    id: int
+    code: str
+    name: str
+    status: str
+    company_id: int | None
+    currency_symbol: str | None
+    lines: tuple[OrderLine, ...]
+    total_net: Decimal | None
+    total_gross: Decimal | None
+    closed_on: dt.date | None
+    exchange_rate: Decimal | None
+    owner_name: str | None
+
+    def to_order(self, customer: Customer, currency: str, today: dt.date) -> Order:
+        """The order this won case becomes; the issue date is the day the deal closed."""
+        if self.total_net is None or self.total_gross is None:
+            raise InvalidOrder(f"business case {self.code} has no totalAmount/totalAmountWithTax")
+        return Order(
+            source_id=self.id,
+            code=self.code,
+            name=self.name,
+            issued=self.closed_on or today,
+            currency=currency,
+            customer=customer,
+            lines=self.lines,
+            total_net=self.total_net,
+            total_gross=self.total_gross,
+            exchange_rate=self.exchange_rate,
+            salesperson=self.owner_name,
+        )
+
+
+class BusinessCaseSchema(_Lenient):
+    """``GET /businessCase/{id}/`` → ``data``."""
+
+    id = Id(required=True)
+    code = fields.String(required=True, validate=validate.Length(min=1))
+    name = fields.String(load_default="", allow_none=True)
+    status = fields.String(required=True)
+    company = fields.Nested(_Ref, load_default=None, allow_none=True)
+    currency = fields.Nested(_ValueRef, load_default=None, allow_none=True)
+    owner = fields.Nested(_PersonRef, load_default=None, allow_none=True)
+    validTill = fields.Date(load_default=None, allow_none=True)
+    totalAmount = Amount(load_default=None, allow_none=True)
+    totalAmountWithTax = Amount(load_default=None, allow_none=True)
+    exchangeRate = Amount(load_default=None, allow_none=True)
+    items = fields.List(fields.Nested(ItemSchema), load_default=list, allow_none=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> BusinessCase:
+        return BusinessCase(
+            id=data["id"],
+            code=data["code"].strip(),
+            name=data["name"] or "",
+            status=data["status"],
+            company_id=data["company"]["id"] if data["company"] else None,
+            currency_symbol=data["currency"]["value"] if data["currency"] else None,
+            lines=tuple(data["items"] or ()),
+            total_net=data["totalAmount"],
+            total_gross=data["totalAmountWithTax"],
+            closed_on=data["validTill"],
+            exchange_rate=data["exchangeRate"],
+            owner_name=data["owner"]["fullName"] if data["owner"] else None,
+        )
+
+
+# --- company ----------------------------------------------------------------------------
+
+
+class _AddressSchema(_Lenient):
+    street = fields.String(load_default=None, allow_none=True)
+    city = fields.String(load_default=None, allow_none=True)
+    zipCode = fields.String(load_default=None, allow_none=True)
+    country = fields.String(load_default=None, allow_none=True)
+    countryCode = fields.String(load_default=None, allow_none=True)
+
+
+class _ContactInfoSchema(_Lenient):
+    email = fields.String(load_default=None, allow_none=True)
+    tel1 = fields.String(load_default=None, allow_none=True)
+    tel2 = fields.String(load_default=None, allow_none=True)
+
+
+class _AddressBlockSchema(_Lenient):
+    address = fields.Nested(_AddressSchema, load_default=None, allow_none=True)
+    contactInfo = fields.Nested(_ContactInfoSchema, load_default=None, allow_none=True)
+
+
+class CompanySchema(_Lenient):
+    """``GET /company/{id}/`` → ``data``: the customer with IČO, DIČ and address."""
+
+    id = Id(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    person = fields.Boolean(load_default=False, allow_none=True)
+    regNumber = fields.String(load_default=None, allow_none=True)
+    taxNumber = fields.String(load_default=None, allow_none=True)
+    taxPayer = fields.String(load_default=None, allow_none=True)
+    primaryAddress = fields.Nested(_AddressBlockSchema, load_default=None, allow_none=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> Customer:
+        block = data["primaryAddress"] or {}
+        raw_address = block.get("address") or {}
+        contact = block.get("contactInfo") or {}
+        address = Address(
+            street=raw_address.get("street"),
+            city=raw_address.get("city"),
+            zip_code=raw_address.get("zipCode"),
+            country=raw_address.get("country"),
+            country_code=raw_address.get("countryCode"),
+        )
+        tax_payer = (data["taxPayer"] or "").upper()
+        return Customer(
+            name=data["name"],
+            address=address if any(vars(address).values()) else None,
+            reg_number=_blank_to_none(data["regNumber"]),
+            tax_number=_blank_to_none(data["taxNumber"]),
+            phone=_blank_to_none(contact.get("tel1")) or _blank_to_none(contact.get("tel2")),
+            email=_blank_to_none(contact.get("email")),
+            vat_payer={"YES": True, "NO": False}.get(tax_payer),
+            natural_person=bool(data["person"]),
+        )
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value.strip() or None if value else None
+
+
+# --- currencies -------------------------------------------------------------------------
+
+
+class CurrencySchema(_Lenient):
+    """One row of ``GET /currency/``: ``code01`` is the symbol, ``code02`` the ISO code."""
+
+    code01 = fields.String(required=True)
+    code02 = fields.String(required=True, validate=validate.Length(equal=3))
