@@ -64,3 +64,29 @@ def raynet(won_case: dict[str, Any], company: dict[str, Any]) -> Iterator[Raynet
         api.add_case(won_case)
         api.add_company(company)
         yield api
+
+
+BRIDGE_PREFIXES = (
+    "RAYNET_",
+    "MONEY_S3_",
+    "EXPORT_",
+    "STATE_",
+    "WEBHOOK_",
+    "SYNC_",
+    "WORKER_",
+    "S3_",
+    "ADMIN_",
+    "SMTP_",
+    "NOTIFY_",
+    "RECONCILE_",
+    "QUEUE_",
+    "BRIDGE_",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the variables they set, never the developer's own configuration."""
+    for name in list(os.environ):
+        if name.startswith(BRIDGE_PREFIXES):
+            monkeypatch.delenv(name)

@@ -19,16 +19,15 @@ from webhook.moneys3.builder import (
 from webhook.moneys3.totals import TotalsMismatch
 from webhook.moneys3.validation import DocumentValidator, InvalidDocument
 from webhook.order import Order
-from webhook.raynet.schemas import BusinessCaseSchema, CompanySchema
+from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CompanySchema
 
 NOW = dt.datetime(2024, 5, 14, 10, 30, 5)
 STOCK = ExportOptions(warehouse=Warehouse(code="HL", name="Hlavní sklad"))
 
 
 def make_order(case: dict[str, Any], company: dict[str, Any], currency: str = "CZK") -> Order:
-    return BusinessCaseSchema().load(case).to_order(
-        CompanySchema().load(company), currency, today=NOW.date()
-    )
+    loaded: BusinessCase = BusinessCaseSchema().load(case)
+    return loaded.to_order(CompanySchema().load(company), currency, today=NOW.date())
 
 
 PLAIN = ExportOptions()
@@ -44,16 +43,25 @@ def header_tags(root: etree._Element) -> list[str]:
     return [str(child.tag) for child in root.find("SeznamObjPrij/ObjPrij")]  # type: ignore[union-attr]
 
 
-def test_plain_variant(won_case: dict[str, Any], company: dict[str, Any],
-                       validator: DocumentValidator) -> None:
+def test_plain_variant(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
     order = make_order(won_case, company)
     document = build_order_document(order, ExportOptions(), NOW)
     validator.validate(document)
     root = etree.fromstring(document)
     obj = root.find("SeznamObjPrij/ObjPrij")
     assert obj is not None
-    assert header_tags(root) == ["Popis", "Poznamka", "Vystaveno", "DodOdb", "Vystavil",
-                                 "PrimDoklad", "Polozka", "Polozka"]
+    assert header_tags(root) == [
+        "Popis",
+        "Poznamka",
+        "Vystaveno",
+        "DodOdb",
+        "Vystavil",
+        "PrimDoklad",
+        "Polozka",
+        "Polozka",
+    ]
     assert obj.findtext("PrimDoklad") == "OP-24-057"
     assert obj.findtext("Vystaveno") == "2024-05-14"  # validTill: the day the deal closed
     assert obj.findtext("DodOdb/ICO") == "27182818"
@@ -90,8 +98,9 @@ def test_stock_variant_links_product_items_to_the_warehouse(
     assert install.findtext("NesklPolozka/MJ") == "hod"
 
 
-def test_foreign_currency_uses_valuty(won_case: dict[str, Any], company: dict[str, Any],
-                                      validator: DocumentValidator) -> None:
+def test_foreign_currency_uses_valuty(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
     won_case["exchangeRate"] = Decimal("24.725")
     document = build_order_document(make_order(won_case, company, "EUR"), ExportOptions(), NOW)
     validator.validate(document)
@@ -127,8 +136,9 @@ def test_long_name_is_clipped_with_full_text_in_the_note(
     assert (item.findtext("Poznamka") or "").startswith(long_name.strip())
 
 
-def test_control_characters_are_removed(won_case: dict[str, Any], company: dict[str, Any],
-                                        validator: DocumentValidator) -> None:
+def test_control_characters_are_removed(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
     won_case["name"] = "Zakázka\x00 s\x07 řídicími\x1b znaky\ufffe"
     company["name"] = "Firma\x0b a.s."
     document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
@@ -139,8 +149,9 @@ def test_control_characters_are_removed(won_case: dict[str, Any], company: dict[
     assert obj.findtext("DodOdb/ObchNazev") == "Firma a.s."
 
 
-def test_customer_without_ico_or_contacts(won_case: dict[str, Any], company: dict[str, Any],
-                                          validator: DocumentValidator) -> None:
+def test_customer_without_ico_or_contacts(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
     for key in ("regNumber", "taxNumber", "taxPayer", "primaryAddress"):
         company[key] = None
     document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
@@ -164,8 +175,12 @@ def test_ico_with_spaces_is_normalised(won_case: dict[str, Any], company: dict[s
     ],
 )
 def test_overlong_identifiers_are_refused_not_cut(
-    won_case: dict[str, Any], company: dict[str, Any],
-    where: str, key: str, value: str, named: str,
+    won_case: dict[str, Any],
+    company: dict[str, Any],
+    where: str,
+    key: str,
+    value: str,
+    named: str,
 ) -> None:
     (company if where == "company" else won_case)[key] = value
     with pytest.raises(InvalidOrder, match=named) as caught:
@@ -173,8 +188,9 @@ def test_overlong_identifiers_are_refused_not_cut(
     assert value in str(caught.value)
 
 
-def test_overlong_catalogue_number_is_refused(won_case: dict[str, Any],
-                                              company: dict[str, Any]) -> None:
+def test_overlong_catalogue_number_is_refused(
+    won_case: dict[str, Any], company: dict[str, Any]
+) -> None:
     won_case["items"][0]["priceListItem"]["product"]["code"] = "K" * 61
     for options in (ExportOptions(), STOCK):
         with pytest.raises(InvalidOrder, match="product code"):
@@ -188,8 +204,9 @@ def test_totals_mismatch_is_refused(won_case: dict[str, Any], company: dict[str,
         build_order_document(make_order(won_case, company), ExportOptions(), NOW)
 
 
-def test_totals_off_by_a_cent_of_rounding_pass(won_case: dict[str, Any],
-                                               company: dict[str, Any]) -> None:
+def test_totals_off_by_a_cent_of_rounding_pass(
+    won_case: dict[str, Any], company: dict[str, Any]
+) -> None:
     won_case["totalAmountWithTax"] = Decimal("12886.51")
     build_order_document(make_order(won_case, company), ExportOptions(), NOW)
     won_case["totalAmountWithTax"] = Decimal("12886.52")
@@ -209,8 +226,9 @@ def test_price_that_needs_more_than_four_decimals_is_refused_with_the_reason(
         build_order_document(make_order(won_case, company), ExportOptions(), NOW)
 
 
-def test_quantity_with_five_decimals_is_refused(won_case: dict[str, Any],
-                                                company: dict[str, Any]) -> None:
+def test_quantity_with_five_decimals_is_refused(
+    won_case: dict[str, Any], company: dict[str, Any]
+) -> None:
     won_case["items"][1]["count"] = Decimal("3.00001")
     with pytest.raises(InvalidOrder, match="quantity"):
         build_order_document(make_order(won_case, company), ExportOptions(), NOW)
@@ -226,8 +244,9 @@ def test_quantity_with_five_decimals_is_refused(won_case: dict[str, Any],
         ("+49 30 1234567", "+49", "30 1234567"),
     ],
 )
-def test_phone_numbers(won_case: dict[str, Any], company: dict[str, Any],
-                       raw: str, pred: str | None, cislo: str) -> None:
+def test_phone_numbers(
+    won_case: dict[str, Any], company: dict[str, Any], raw: str, pred: str | None, cislo: str
+) -> None:
     company["primaryAddress"]["contactInfo"]["tel1"] = raw
     tel = build(make_order(won_case, company)).find(".//DodOdb/Tel")
     assert tel is not None

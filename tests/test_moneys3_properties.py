@@ -67,9 +67,16 @@ class Figures:
 
 REALISTIC = Figures(price_places=2, discount_places=0)
 ODD = Figures(price_places=4, discount_places=2)
-NAMES = ["Monitor 24\" Full HD", "Instalace a zaškolení", "Žluťoučký kůň " * 8,
-         "Příliš dlouhý název položky, který se do padesáti znaků nevejde", "", "x\x00\x1f y",
-         "Köln → Łódź 😀", "   "]
+NAMES = [
+    'Monitor 24" Full HD',
+    "Instalace a zaškolení",
+    "Žluťoučký kůň " * 8,
+    "Příliš dlouhý název položky, který se do padesáti znaků nevejde",
+    "",
+    "x\x00\x1f y",
+    "Köln → Łódź 😀",
+    "   ",
+]
 CODES = [None, None, "MON-24", "REG/2000/1000", "K" * 60, "Č-1"]
 
 
@@ -78,8 +85,9 @@ def random_item(rnd: random.Random, figures: Figures) -> dict[str, Any]:
     places = rnd.choice([0, 0, 1, 3])
     return {
         "id": rnd.randrange(1, 10**9),
-        "priceListItem": None if code is None else {
-            "id": 1, "product": {"id": 2, "code": code, "name": "produkt"}},
+        "priceListItem": None
+        if code is None
+        else {"id": 1, "product": {"id": 2, "code": code, "name": "produkt"}},
         "name": rnd.choice(NAMES),
         "description": rnd.choice([None, "na místě u zákazníka", "řádek 1\nřádek 2"]),
         "price": figures.price(rnd),
@@ -97,16 +105,21 @@ def items(draw: st.DrawFn, figures: Figures) -> dict[str, Any]:
     scale = 10**figures.discount_places
     return {
         "id": draw(st.integers(1, 10**9)),
-        "priceListItem": None if code is None else {
-            "id": 1, "product": {"id": 2, "code": code, "name": "produkt"}},
+        "priceListItem": None
+        if code is None
+        else {"id": 1, "product": {"id": 2, "code": code, "name": "produkt"}},
         "name": draw(free_text),
         "description": draw(st.one_of(st.none(), free_text)),
-        "price": draw(st.integers(0, 10**7 * 10**figures.price_places).map(
-            lambda n: decimal_from(n, figures.price_places))),
+        "price": draw(
+            st.integers(0, 10**7 * 10**figures.price_places).map(
+                lambda n: decimal_from(n, figures.price_places)
+            )
+        ),
         "taxRate": draw(st.sampled_from([Decimal(0), Decimal(12), Decimal(21)])),
         "unit": draw(st.one_of(st.none(), st.sampled_from(["ks", "hod", "m²", "balení", "kg"]))),
-        "discountPercent": draw(st.integers(0, 100 * scale).map(
-            lambda n: decimal_from(n, figures.discount_places))),
+        "discountPercent": draw(
+            st.integers(0, 100 * scale).map(lambda n: decimal_from(n, figures.discount_places))
+        ),
         "count": draw(quantity),
     }
 
@@ -136,11 +149,13 @@ def business_cases(draw: st.DrawFn, figures: Figures = REALISTIC) -> dict[str, A
         "name": draw(free_text),
         "status": "E_WIN",
         "company": {"id": 881, "name": "x"},
-        "owner": draw(st.one_of(st.none(), st.builds(
-            lambda name: {"id": 3, "fullName": name}, free_text))),
+        "owner": draw(
+            st.one_of(st.none(), st.builds(lambda name: {"id": 3, "fullName": name}, free_text))
+        ),
         "currency": {"id": 1, "value": symbol},
-        "exchangeRate": draw(st.one_of(st.none(), st.integers(1, 10**6).map(
-            lambda n: decimal_from(n, 3)))),
+        "exchangeRate": draw(
+            st.one_of(st.none(), st.integers(1, 10**6).map(lambda n: decimal_from(n, 3)))
+        ),
         "validTill": draw(st.one_of(st.none(), st.dates().map(dt.date.isoformat))),
         "totalAmount": net,
         "totalAmountWithTax": gross,
@@ -153,11 +168,18 @@ optional = st.one_of(st.none(), free_text)
 
 @st.composite
 def companies(draw: st.DrawFn) -> dict[str, Any]:
-    address = {"street": draw(optional), "city": draw(optional), "zipCode": draw(optional),
-               "country": draw(optional), "countryCode": draw(st.sampled_from([None, "CZ", "sk"]))}
+    address = {
+        "street": draw(optional),
+        "city": draw(optional),
+        "zipCode": draw(optional),
+        "country": draw(optional),
+        "countryCode": draw(st.sampled_from([None, "CZ", "sk"])),
+    }
     phone = st.from_regex(r"\+?[0-9 ]{3,25}", fullmatch=True)
-    contact = {"email": draw(st.one_of(st.none(), st.emails())),
-               "tel1": draw(st.one_of(st.none(), phone))}
+    contact = {
+        "email": draw(st.one_of(st.none(), st.emails())),
+        "tel1": draw(st.one_of(st.none(), phone)),
+    }
     return {
         "id": 881,
         "name": draw(st.text(text_alphabet, min_size=1, max_size=400).filter(str.strip)),
@@ -165,8 +187,9 @@ def companies(draw: st.DrawFn) -> dict[str, Any]:
         "regNumber": draw(st.one_of(st.none(), st.from_regex(r"[0-9]{6,8}", fullmatch=True))),
         "taxNumber": draw(st.one_of(st.none(), st.from_regex(r"CZ[0-9]{8,10}", fullmatch=True))),
         "taxPayer": draw(st.sampled_from([None, "YES", "NO"])),
-        "primaryAddress": draw(st.one_of(st.none(), st.just(
-            {"address": address, "contactInfo": contact}))),
+        "primaryAddress": draw(
+            st.one_of(st.none(), st.just({"address": address, "contactInfo": contact}))
+        ),
     }
 
 
@@ -195,8 +218,11 @@ def totals_in(document: bytes) -> tuple[Decimal, Decimal]:
     return net.quantize(CENT, ROUND_HALF_UP), gross.quantize(CENT, ROUND_HALF_UP)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(case=business_cases(), company=companies(), stock=st.booleans())
 def test_every_realistic_case_exports_valid_and_adds_up(
     case: dict[str, Any], company: dict[str, Any], stock: bool
@@ -222,8 +248,11 @@ def four_decimals(value: Decimal) -> bool:
     return value == value.quantize(Decimal("0.0001"))
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(case=business_cases(ODD), company=companies())
 def test_odd_discounts_export_correctly_or_are_refused_for_a_true_reason(
     case: dict[str, Any], company: dict[str, Any]
@@ -235,7 +264,8 @@ def test_odd_discounts_export_correctly_or_are_refused_for_a_true_reason(
         outcome = refusal
     if isinstance(outcome, TotalsMismatch):
         unrepresentable = [
-            item for item in case["items"]
+            item
+            for item in case["items"]
             if not four_decimals(item["price"] * (100 - item["discountPercent"]) / 100)
         ]
         assert unrepresentable, f"refused although every price fits: {outcome}"

@@ -47,7 +47,8 @@ def test_amounts_must_be_json_numbers(won_case: dict[str, Any], bad_price: objec
     won_case["items"][0]["price"] = bad_price
     with pytest.raises(ValidationError) as caught:
         BusinessCaseSchema().load(won_case)
-    assert "price" in caught.value.messages["items"][0]  # type: ignore[index]
+    messages: Any = caught.value.messages
+    assert "price" in messages["items"][0]
 
 
 @pytest.mark.parametrize("bad_id", ["1234", 12.5, True, 0, -3])
@@ -80,8 +81,14 @@ def test_company_becomes_customer(company: dict[str, Any]) -> None:
 
 
 def test_company_with_only_a_name(company: dict[str, Any]) -> None:
-    minimal = {"id": company["id"], "name": "Jan Novák", "person": True, "taxPayer": None,
-               "regNumber": "  ", "primaryAddress": None}
+    minimal = {
+        "id": company["id"],
+        "name": "Jan Novák",
+        "person": True,
+        "taxPayer": None,
+        "regNumber": "  ",
+        "primaryAddress": None,
+    }
     customer = CompanySchema().load(minimal)
     assert customer.reg_number is None
     assert customer.address is None
@@ -107,14 +114,16 @@ def test_won_case_without_items_is_not_exportable(won_case: dict[str, Any]) -> N
 
 
 def test_webhook_event_shape() -> None:
-    event = WebhookEventSchema().load({
-        "eventId": "5f0c2a9e8d4b4e7a9c1d2e3f4a5b6c7d",
-        "createdAt": "2024-05-14T10:32:05.417+02:00",
-        "type": "record.updated",
-        "author": "petr.svoboda@dodavatel.cz",
-        "source": {"name": "user", "description": "browser"},
-        "data": {"entityName": "BUSINESSCASE", "entityId": 1234, "extIds": None},
-    })
+    event = WebhookEventSchema().load(
+        {
+            "eventId": "5f0c2a9e8d4b4e7a9c1d2e3f4a5b6c7d",
+            "createdAt": "2024-05-14T10:32:05.417+02:00",
+            "type": "record.updated",
+            "author": "petr.svoboda@dodavatel.cz",
+            "source": {"name": "user", "description": "browser"},
+            "data": {"entityName": "BUSINESSCASE", "entityId": 1234, "extIds": None},
+        }
+    )
     assert event.is_business_case
     assert (event.event_id, event.entity_id) == ("5f0c2a9e8d4b4e7a9c1d2e3f4a5b6c7d", 1234)
 
@@ -123,13 +132,22 @@ def test_webhook_event_shape() -> None:
     "body",
     [
         {"type": "record.updated", "data": {"entityName": "BusinessCase", "entityId": 1}},
-        {"eventId": "e1", "type": "record.moved",
-         "data": {"entityName": "BusinessCase", "entityId": 1}},
+        {
+            "eventId": "e1",
+            "type": "record.moved",
+            "data": {"entityName": "BusinessCase", "entityId": 1},
+        },
         {"eventId": "e1", "type": "record.updated", "data": {"entityName": "BusinessCase"}},
-        {"eventId": "e1", "type": "record.updated",
-         "data": {"entityName": "BusinessCase", "entityId": "1"}},
-        {"eventId": "../x", "type": "record.updated",
-         "data": {"entityName": "BusinessCase", "entityId": 1}},
+        {
+            "eventId": "e1",
+            "type": "record.updated",
+            "data": {"entityName": "BusinessCase", "entityId": "1"},
+        },
+        {
+            "eventId": "../x",
+            "type": "record.updated",
+            "data": {"entityName": "BusinessCase", "entityId": 1},
+        },
         {"eventId": "e1", "type": "record.updated", "data": None},
     ],
 )

@@ -16,7 +16,7 @@ from decimal import Decimal
 from lxml import etree
 
 from webhook.moneys3.text import clip, clip_line, fits, identifier
-from webhook.moneys3.totals import check_totals, document_quantity, document_unit_price
+from webhook.moneys3.totals import LineFigures, check_totals, document_figures
 from webhook.order import Address, Customer, Order, OrderLine
 
 DESCRIPTION = "Objednávky přijaté z RAYNET CRM"
@@ -65,7 +65,8 @@ class ExportOptions:
 
 def build_order_document(order: Order, options: ExportOptions, now: dt.datetime) -> bytes:
     """The UTF-8 XML file for one order; raises ``InvalidOrder`` rather than write wrong data."""
-    totals = check_totals(order)
+    figures = document_figures(order)
+    totals = check_totals(order, figures)
     root = etree.Element("MoneyData", _root_attributes(options, now))
     obj = etree.SubElement(etree.SubElement(root, "SeznamObjPrij"), "ObjPrij")
     _text(obj, "Popis", clip_line(order.name or order.code, POPIS))
@@ -78,9 +79,9 @@ def build_order_document(order: Order, options: ExportOptions, now: dt.datetime)
     foreign = order.currency.upper() != options.home_currency.upper()
     if foreign:
         _currency(obj, order, totals.gross)
-    price_element = "Valuty" if foreign else "Cena"
-    for position, line in enumerate(order.lines, start=1):
-        _line(obj, line, position, price_element, options.warehouse)
+    items = _ItemWriter("Valuty" if foreign else "Cena", options.warehouse)
+    for position, (line, line_figures) in enumerate(zip(order.lines, figures, strict=True), 1):
+        items.write(obj, line, line_figures, position)
     return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", pretty_print=True)
 
 
@@ -164,47 +165,52 @@ def _currency(parent: etree._Element, order: Order, gross: Decimal) -> None:
     _text(valuty, "Celkem", _number(gross))
 
 
-def _line(
-    parent: etree._Element,
-    line: OrderLine,
-    position: int,
-    price_element: str,
-    warehouse: Warehouse | None,
-) -> None:
-    item = etree.SubElement(parent, "Polozka")
-    name = clip_line(line.name, POPIS)
-    _text(item, "Popis", name)
-    note = "\n".join(
-        part for part in (line.name if name != line.name.strip() else None, line.note) if part
-    )
-    if note:
-        _text(item, "Poznamka", clip(note, 10_000))
-    _text(item, "PocetMJ", _number(document_quantity(line, position)))
-    _text(item, price_element, _number(document_unit_price(line)))
-    _text(item, "SazbaDPH", _number(line.vat_rate))
-    _text(item, "TypCeny", PRICE_WITHOUT_VAT)
-    if line.discount_percent:
-        _text(item, "Sleva", _number(line.discount_percent))
-        _text(item, "CenaPoSleve", "1")  # the price already has the discount applied
-    _text(item, "Poradi", str(position))
-    unit = clip_line(line.unit, MJ) if line.unit and line.unit.strip() else None
-    code = identifier(line.product_code, KATALOG, "product code") if line.product_code else None
-    if warehouse and code:
-        sklad = etree.SubElement(item, "Sklad")  # xs:sequence: Nazev, KodSkladu, CenikSklad
-        _text(sklad, "Nazev", clip_line(warehouse.name, SKLAD_NAZEV))
-        _text(sklad, "KodSkladu", identifier(warehouse.code, KOD_SKLADU, "warehouse code"))
-        _text(sklad, "CenikSklad", "0")
-        card = etree.SubElement(item, "KmKarta")
-        _text(card, "Popis", name)
-        if unit:
-            _text(card, "MJ", unit)
-        _text(card, "Katalog", code)
-    elif unit or code:
-        non_stock = etree.SubElement(item, "NesklPolozka")
-        if unit:
-            _text(non_stock, "MJ", unit)
-        if code:
-            _text(non_stock, "Katalog", code)
+class _ItemWriter:
+    """Writes ``Polozka`` elements; per-document choices are settled once, not per item."""
+
+    def __init__(self, price_element: str, warehouse: Warehouse | None) -> None:
+        self.price_element = price_element
+        self.stock = warehouse is not None
+        if warehouse is not None:
+            self.warehouse_name = clip_line(warehouse.name, SKLAD_NAZEV)
+            self.warehouse_code = identifier(warehouse.code, KOD_SKLADU, "warehouse code")
+
+    def write(
+        self, parent: etree._Element, line: OrderLine, figures: LineFigures, position: int
+    ) -> None:
+        item = etree.SubElement(parent, "Polozka")
+        name = clip_line(line.name, POPIS)
+        _text(item, "Popis", name)
+        full_name = line.name.strip() if name != line.name.strip() else None
+        note = "\n".join(part for part in (full_name, line.note) if part)
+        if note:
+            _text(item, "Poznamka", clip(note, 10_000))
+        _text(item, "PocetMJ", _number(figures.quantity))
+        _text(item, self.price_element, _number(figures.unit_price))
+        _text(item, "SazbaDPH", _number(line.vat_rate))
+        _text(item, "TypCeny", PRICE_WITHOUT_VAT)
+        if line.discount_percent:
+            _text(item, "Sleva", _number(line.discount_percent))
+            _text(item, "CenaPoSleve", "1")  # the price already has the discount applied
+        _text(item, "Poradi", str(position))
+        unit = clip_line(line.unit, MJ) if line.unit and line.unit.strip() else None
+        code = identifier(line.product_code, KATALOG, "product code") if line.product_code else None
+        if self.stock and code:
+            sklad = etree.SubElement(item, "Sklad")  # xs:sequence: Nazev, KodSkladu, CenikSklad
+            _text(sklad, "Nazev", self.warehouse_name)
+            _text(sklad, "KodSkladu", self.warehouse_code)
+            _text(sklad, "CenikSklad", "0")
+            card = etree.SubElement(item, "KmKarta")
+            _text(card, "Popis", name)
+            if unit:
+                _text(card, "MJ", unit)
+            _text(card, "Katalog", code)
+        elif unit or code:
+            non_stock = etree.SubElement(item, "NesklPolozka")
+            if unit:
+                _text(non_stock, "MJ", unit)
+            if code:
+                _text(non_stock, "Katalog", code)
 
 
 def _text(parent: etree._Element, tag: str, value: str) -> None:

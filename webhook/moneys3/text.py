@@ -19,20 +19,27 @@ ELLIPSIS = "…"
 
 def xml_safe(value: str) -> str:
     """The text without the characters an XML document cannot contain."""
-    return _NOT_XML_CHAR.sub("", value)
+    # Printable text never holds them (no controls, surrogates or U+FFFE/U+FFFF): skip
+    # the regular expression for the usual, clean case.
+    return value if value.isprintable() else _NOT_XML_CHAR.sub("", value)
 
 
 def clip(value: str, limit: int) -> str:
     """Free text fitted to ``limit`` characters; a cut is marked with an ellipsis."""
-    text = xml_safe(value).strip()
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1].rstrip() + ELLIPSIS
+    return _fit(xml_safe(value).strip(), limit)
 
 
 def clip_line(value: str, limit: int) -> str:
     """Like ``clip`` for one-line fields: runs of whitespace become one space."""
-    return clip(_WHITESPACE.sub(" ", xml_safe(value)), limit)
+    if value.isprintable() and "  " not in value:  # the only whitespace is single spaces
+        return _fit(value.strip(), limit)
+    return _fit(_WHITESPACE.sub(" ", xml_safe(value)).strip(), limit)
+
+
+def _fit(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + ELLIPSIS
 
 
 def identifier(value: str, limit: int, what: str, *, squeeze: bool = False) -> str:
@@ -41,7 +48,7 @@ def identifier(value: str, limit: int, what: str, *, squeeze: bool = False) -> s
     ``squeeze`` removes inner whitespace (``"271 82 818"`` is the IČO ``27182818``).
     """
     text = _WHITESPACE.sub("", value) if squeeze else value.strip()
-    if _NOT_XML_CHAR.search(text):
+    if not text.isprintable() and _NOT_XML_CHAR.search(text):
         raise InvalidOrder(f"{what} {text!r} contains control characters; fix it in RAYNET")
     if len(text) > limit:
         raise InvalidOrder(

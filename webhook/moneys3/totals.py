@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from webhook.errors import InvalidOrder
-from webhook.order import HUNDRED, Order, OrderLine
+from webhook.order import HUNDRED, Order
 
 FOUR_PLACES = Decimal("0.0001")
 CENT = Decimal("0.01")
@@ -25,19 +25,32 @@ class TotalsMismatch(InvalidOrder):
     """The lines do not add up to RAYNET's totals."""
 
 
-def document_unit_price(line: OrderLine) -> Decimal:
-    """The unit price after discount, as written to the file (4 decimals)."""
-    return line.discounted_unit_price.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
+@dataclass(frozen=True)
+class LineFigures:
+    """A line as the file states it: quantity and unit price after discount."""
+
+    quantity: Decimal
+    unit_price: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.quantity * self.unit_price
 
 
-def document_quantity(line: OrderLine, position: int) -> Decimal:
-    """The quantity as written; more than 4 decimals cannot be represented."""
-    if line.quantity != line.quantity.quantize(FOUR_PLACES):
-        raise InvalidOrder(
-            f"item {position} ({line.name}): quantity {line.quantity} has more than "
-            "4 decimals, which Money S3 cannot store"
-        )
-    return line.quantity
+def document_figures(order: Order) -> tuple[LineFigures, ...]:
+    """Each line's figures as written to the file (at most 4 decimals, as Money stores)."""
+    figures = []
+    for position, line in enumerate(order.lines, start=1):
+        if line.quantity != line.quantity.quantize(FOUR_PLACES):
+            raise InvalidOrder(
+                f"item {position} ({line.name}): quantity {line.quantity} has more than "
+                "4 decimals, which Money S3 cannot store"
+            )
+        price = line.discounted_unit_price.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
+        if abs(line.quantity * price) >= MAX_AMOUNT or abs(line.unit_price) >= MAX_AMOUNT:
+            raise InvalidOrder(f"item {position} ({line.name}): amount too large for Money S3")
+        figures.append(LineFigures(line.quantity, price))
+    return tuple(figures)
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,7 @@ def _rounded_per_line(amounts: list[Decimal]) -> Decimal:
 CONVENTIONS = (_rounded_at_end, _rounded_per_line)
 
 
-def check_totals(order: Order) -> DocumentTotals:
+def check_totals(order: Order, figures: tuple[LineFigures, ...]) -> DocumentTotals:
     """The totals Money S3 will compute, or ``TotalsMismatch`` if they differ from RAYNET's.
 
     Two checks per total. RAYNET's figure must follow from its own items (under either
@@ -71,14 +84,8 @@ def check_totals(order: Order) -> DocumentTotals:
     same figure as RAYNET's exact items under every convention, since Money S3 does not
     document its convention either.
     """
-    exact_nets: list[Decimal] = []
-    document_nets: list[Decimal] = []
-    for position, line in enumerate(order.lines, start=1):
-        document_net = document_quantity(line, position) * document_unit_price(line)
-        if abs(document_net) >= MAX_AMOUNT or abs(line.unit_price) >= MAX_AMOUNT:
-            raise InvalidOrder(f"item {position} ({line.name}): amount too large for Money S3")
-        exact_nets.append(line.net_amount)
-        document_nets.append(document_net)
+    exact_nets = [line.net_amount for line in order.lines]
+    document_nets = [line.net for line in figures]
     rates = [(HUNDRED + line.vat_rate) / HUNDRED for line in order.lines]
     exact_grosses = [net * rate for net, rate in zip(exact_nets, rates, strict=True)]
     document_grosses = [net * rate for net, rate in zip(document_nets, rates, strict=True)]
@@ -92,19 +99,21 @@ def check_totals(order: Order) -> DocumentTotals:
                 f"{_rounded_at_end(exact)} {order.currency} {label}, its total says {theirs}; "
                 "nothing was exported"
             )
-        if any(abs(c(ours) - c(exact)) > TOLERANCE for c in CONVENTIONS):
+        if ours != exact and any(abs(c(ours) - c(exact)) > TOLERANCE for c in CONVENTIONS):
             raise TotalsMismatch(
                 f"totals do not match for {order.code}: in Money S3 the items would make "
                 f"{_rounded_at_end(ours)} {order.currency} {label} instead of "
                 f"{_rounded_at_end(exact)}{_rounding_hint(order)}; nothing was exported"
             )
-    return DocumentTotals(net=_rounded_at_end(document_nets),
-                          gross=_rounded_at_end(document_grosses))
+    return DocumentTotals(
+        net=_rounded_at_end(document_nets), gross=_rounded_at_end(document_grosses)
+    )
 
 
 def _rounding_hint(order: Order) -> str:
     for position, line in enumerate(order.lines, start=1):
-        if line.discounted_unit_price != document_unit_price(line):
+        price = line.discounted_unit_price
+        if price != price.quantize(FOUR_PLACES):
             return (
                 f" (item {position}: the discounted unit price {line.discounted_unit_price} "
                 "has more than 4 decimals)"

@@ -1,0 +1,156 @@
+"""Manual export: ``python -m webhook export`` (from the API) and ``render`` (offline)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+from tests.conftest import DATA, ROOT
+from webhook.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_NOT_EXPORTABLE, main
+from webhook.moneys3.validation import DocumentValidator
+from webhook.raynet.standin import RaynetStandIn
+
+
+def run(args: list[str], env: dict[str, str]) -> Any:
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def test_export_writes_a_valid_file_and_a_second_export_never_overwrites(
+    raynet: RaynetStandIn, tmp_path: Path, validator: DocumentValidator
+) -> None:
+    env = raynet.environment()
+    first = run(["export", "1234", "--output", str(tmp_path)], env)
+    assert first.exit_code == 0, first.output
+    assert f"exported OP-24-057 to {tmp_path / 'OP-24-057.xml'}" in first.output
+    validator.validate((tmp_path / "OP-24-057.xml").read_bytes())
+    before = (tmp_path / "OP-24-057.xml").read_bytes()
+    second = run(["export", "1234", "--output", str(tmp_path)], env)
+    assert second.exit_code == 0, second.output
+    assert (tmp_path / "OP-24-057.xml").read_bytes() == before
+    assert (tmp_path / "OP-24-057-2.xml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["OP-24-057-2.xml", "OP-24-057.xml"]
+
+
+def test_export_to_stdout_in_the_stock_variant(raynet: RaynetStandIn) -> None:
+    env = {**raynet.environment(), "MONEY_S3_WAREHOUSE": "HL"}
+    result = run(["export", "1234", "--stock", "--output", "-"], env)
+    assert result.exit_code == 0, result.output
+    root = etree.fromstring(result.stdout_bytes)
+    assert root.findtext(".//Polozka/KmKarta/Katalog") == "MON-24"
+    assert root.findtext(".//Polozka/Sklad/KodSkladu") == "HL"
+
+
+def test_export_defaults_to_export_target(raynet: RaynetStandIn, tmp_path: Path) -> None:
+    env = {**raynet.environment(), "EXPORT_TARGET": str(tmp_path / "accountant")}
+    assert run(["export", "1234"], env).exit_code == 0
+    assert (tmp_path / "accountant" / "OP-24-057.xml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"status": "B_ACTIVE"}, "not won (status B_ACTIVE)"), ({"items": []}, "no products")],
+)
+def test_not_exportable_case_exits_3_with_one_line(
+    raynet: RaynetStandIn,
+    won_case: dict[str, Any],
+    tmp_path: Path,
+    change: dict[str, Any],
+    reason: str,
+) -> None:
+    raynet.add_case({**won_case, **change})
+    result = run(["export", "1234", "--output", str(tmp_path)], raynet.environment())
+    assert result.exit_code == EXIT_NOT_EXPORTABLE
+    assert result.stderr == f"error: OP-24-057 not exported: {reason}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wrong_credentials_exit_1_naming_the_variables(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    env = {**raynet.environment(), "RAYNET_API_KEY": "not-the-key"}
+    result = run(["export", "1234", "--output", str(tmp_path)], env)
+    assert result.exit_code == EXIT_FAILED
+    assert "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE" in result.stderr
+    assert "not-the-key" not in result.stderr
+    assert len(raynet.requests) == 1
+
+
+def test_missing_configuration_exit_2(raynet: RaynetStandIn, tmp_path: Path) -> None:
+    result = run(["export", "1234", "--output", str(tmp_path)], {})
+    assert result.exit_code == EXIT_CONFIG
+    assert "set RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE" in result.stderr
+    stock = run(["export", "1234", "--stock", "-o", "-"], raynet.environment())
+    assert stock.exit_code == EXIT_CONFIG
+    assert "MONEY_S3_WAREHOUSE" in stock.stderr
+    bad = run(["export", "1234"], {**raynet.environment(), "MONEY_S3_STOCK": "maybe"})
+    assert bad.exit_code == EXIT_CONFIG
+    assert "MONEY_S3_STOCK must be 0 or 1" in bad.stderr
+
+
+def test_render_offline_from_saved_responses(tmp_path: Path, validator: DocumentValidator) -> None:
+    result = run(
+        [
+            "render",
+            str(DATA / "business_case_1234.json"),
+            str(DATA / "company_881.json"),
+            "--output",
+            str(tmp_path),
+        ],
+        {},
+    )
+    assert result.exit_code == 0, result.output
+    validator.validate((tmp_path / "OP-24-057.xml").read_bytes())
+
+
+def test_render_refuses_unreadable_input(tmp_path: Path) -> None:
+    broken = tmp_path / "case.json"
+    broken.write_text("{not json")
+    result = run(["render", str(broken), str(DATA / "company_881.json"), "-o", "-"], {})
+    assert result.exit_code == EXIT_FAILED
+    assert result.stderr.startswith(f"error: {broken}: not JSON")
+    missing = run(["render", str(tmp_path / "nope.json"), str(DATA / "company_881.json")], {})
+    assert missing.exit_code == EXIT_FAILED
+    assert "No such file" in missing.stderr
+
+
+def test_xsd_validation_before_writing_when_configured(tmp_path: Path) -> None:
+    env = {"MONEY_S3_XSD_DIR": str(tmp_path / "nowhere")}
+    result = run(
+        [
+            "render",
+            str(DATA / "business_case_1234.json"),
+            str(DATA / "company_881.json"),
+            "-o",
+            "-",
+        ],
+        env,
+    )
+    assert result.exit_code == EXIT_CONFIG
+    assert "MONEY_S3_XSD_DIR" in result.stderr
+
+
+def test_python_dash_m_entry_point(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "webhook",
+            "render",
+            str(DATA / "business_case_1234.json"),
+            str(DATA / "company_881.json"),
+            "--output",
+            "-",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert b"<PrimDoklad>OP-24-057</PrimDoklad>" in completed.stdout

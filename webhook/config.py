@@ -1,0 +1,194 @@
+"""Configuration from environment variables, validated once at start-up.
+
+Every problem is reported together, each naming its variable. Secrets (the API key and the
+webhook token) are kept out of ``repr`` and out of every message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from webhook.errors import ConfigError
+from webhook.moneys3.builder import ExportOptions, Warehouse
+from webhook.raynet.client import CREDENTIAL_VARIABLES, DEFAULT_API_URL, RaynetCredentials
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+T = TypeVar("T")
+_NEEDS_WAREHOUSE = (
+    "the stock variant needs MONEY_S3_WAREHOUSE, the Money S3 warehouse code (Kód skladu)"
+)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    max_attempts: int = 8
+    lease_seconds: float = 120.0
+    poll_seconds: float = 0.2
+    threads: int = 3
+    backoff_base: float = 5.0
+    backoff_max: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    raynet: RaynetCredentials | None = None
+    stock: bool = False
+    warehouse: Warehouse | None = None
+    home_currency: str = "CZK"
+    agenda_ico: str | None = None
+    xsd_dir: Path | None = None
+    export_target: str = "./exports"
+    s3_sse: str | None = None
+    s3_kms_key_id: str | None = None
+    state_db: Path = Path("./var/state.db")
+    webhook_token: str | None = field(default=None, repr=False)
+    webhook_max_body: int = 64 * 1024
+    sync_enabled: bool = True
+    worker: WorkerSettings = WorkerSettings()
+
+    def export_options(self, stock: bool | None = None) -> ExportOptions:
+        """The Money S3 options; ``stock`` overrides MONEY_S3_STOCK for one export."""
+        use_stock = self.stock if stock is None else stock
+        if use_stock and self.warehouse is None:
+            raise ConfigError(_NEEDS_WAREHOUSE)
+        return ExportOptions(
+            warehouse=self.warehouse if use_stock else None,
+            home_currency=self.home_currency,
+            agenda_ico=self.agenda_ico,
+        )
+
+    def require_raynet(self) -> RaynetCredentials:
+        if self.raynet is None:
+            raise ConfigError(f"RAYNET API access is not configured: set {CREDENTIAL_VARIABLES}")
+        return self.raynet
+
+
+class _Reader:
+    """Reads variables and collects problems instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.environ.get(name, "").strip()
+        return value or default
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.environ.get(name)
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        self.problems.append(f"{name} must be 0 or 1, not {raw!r}")
+        return default
+
+    def number(self, name: str, default: T, convert: Callable[[str], T], minimum: float) -> T:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = convert(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be a number, not {raw!r}")
+            return default
+        if value < minimum:  # type: ignore[operator]
+            self.problems.append(f"{name} must be at least {minimum}, not {raw!r}")
+            return default
+        return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``environ`` (default ``os.environ``); ``ConfigError`` lists all problems."""
+    read = _Reader(os.environ if environ is None else environ)
+    settings = Settings(
+        raynet=_raynet(read),
+        **_money_s3(read),
+        xsd_dir=_xsd_dir(read),
+        export_target=read.text("EXPORT_TARGET", "./exports") or "./exports",
+        s3_sse=_sse(read),
+        s3_kms_key_id=read.text("S3_SSE_KMS_KEY_ID"),
+        state_db=Path(read.text("STATE_DB", "./var/state.db") or "./var/state.db"),
+        webhook_token=read.text("WEBHOOK_TOKEN"),
+        webhook_max_body=read.number("WEBHOOK_MAX_BODY", 64 * 1024, int, 1024),
+        sync_enabled=read.flag("SYNC_ENABLED", True),
+        worker=WorkerSettings(
+            max_attempts=read.number("WORKER_MAX_ATTEMPTS", 8, int, 1),
+            lease_seconds=read.number("WORKER_LEASE_SECONDS", 120.0, float, 5),
+            poll_seconds=read.number("WORKER_POLL_SECONDS", 0.2, float, 0.01),
+            threads=read.number("WORKER_THREADS", 3, int, 1),
+        ),
+    )
+    if read.problems:
+        raise ConfigError("invalid configuration: " + "; ".join(read.problems))
+    return settings
+
+
+def _raynet(read: _Reader) -> RaynetCredentials | None:
+    names = ("RAYNET_USERNAME", "RAYNET_API_KEY", "RAYNET_INSTANCE")
+    values = {name: read.text(name) for name in names}
+    api_url = read.text("RAYNET_API_URL", DEFAULT_API_URL) or DEFAULT_API_URL
+    parsed = urlparse(api_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        read.problems.append(f"RAYNET_API_URL must be an http(s) URL, not {api_url!r}")
+    missing = [name for name, value in values.items() if value is None]
+    if len(missing) == len(names):
+        return None  # not configured at all: commands that need RAYNET say so
+    if missing:
+        read.problems.append(f"{', '.join(missing)} not set (RAYNET access needs all three)")
+        return None
+    return RaynetCredentials(
+        username=values["RAYNET_USERNAME"] or "",
+        api_key=values["RAYNET_API_KEY"] or "",
+        instance=values["RAYNET_INSTANCE"] or "",
+        api_url=api_url,
+    )
+
+
+def _money_s3(read: _Reader) -> dict[str, Any]:
+    warehouse_code = read.text("MONEY_S3_WAREHOUSE")
+    warehouse_name = read.text("MONEY_S3_WAREHOUSE_NAME", "Hlavní sklad") or "Hlavní sklad"
+    stock = read.flag("MONEY_S3_STOCK", False)
+    if warehouse_code and len(warehouse_code) > 20:
+        read.problems.append("MONEY_S3_WAREHOUSE is longer than Money S3's 20 characters")
+    if stock and not warehouse_code:
+        read.problems.append(f"MONEY_S3_STOCK=1: {_NEEDS_WAREHOUSE}")
+    home = (read.text("MONEY_S3_HOME_CURRENCY", "CZK") or "CZK").upper()
+    if not re.fullmatch(r"[A-Z]{3}", home):
+        read.problems.append(f"MONEY_S3_HOME_CURRENCY must be an ISO code like CZK, not {home!r}")
+    agenda_ico = read.text("MONEY_S3_AGENDA_ICO")
+    if agenda_ico and len(agenda_ico) > 10:
+        read.problems.append("MONEY_S3_AGENDA_ICO is longer than an IČO (10 characters)")
+    return {
+        "stock": stock,
+        "warehouse": Warehouse(warehouse_code, warehouse_name) if warehouse_code else None,
+        "home_currency": home,
+        "agenda_ico": agenda_ico,
+    }
+
+
+def _xsd_dir(read: _Reader) -> Path | None:
+    value = read.text("MONEY_S3_XSD_DIR")
+    if value is None:
+        return None
+    path = Path(value)
+    if not (path / "_Document.xsd").is_file():
+        read.problems.append(f"MONEY_S3_XSD_DIR: no _Document.xsd in {value!r}")
+    return path
+
+
+def _sse(read: _Reader) -> str | None:
+    value = read.text("S3_SSE")
+    if value and value not in ("AES256", "aws:kms"):
+        read.problems.append(f"S3_SSE must be AES256 or aws:kms, not {value!r}")
+    return value

@@ -1,0 +1,111 @@
+"""Delivery to a folder the accountant can reach (local disk or a mounted share).
+
+The document is written to a hidden temporary file in the same folder and fsynced, then
+hard-linked to its final name. ``link`` fails when the name exists, so an existing file is
+never replaced, and the final name appears only once the content is complete. The folder
+is fsynced so the new name survives a power cut.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import time
+from pathlib import Path
+
+from webhook.delivery import DeliveryUnavailable, Publication
+
+TEMP_SUFFIX = ".tmp"
+STALE_TEMP_AGE = 3600.0
+
+
+class FolderTarget:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.description = f"folder {directory}"
+
+    def publish(self, name: str, document: bytes, metadata: dict[str, str]) -> Publication:
+        final = self._path(name)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temporary = self._write_temporary(name, document)
+            try:
+                os.link(temporary, final)
+            except FileExistsError:
+                return Publication(location=str(final), created=False)
+            finally:
+                temporary.unlink(missing_ok=True)
+            _fsync_directory(self.directory)
+        except OSError as error:
+            raise DeliveryUnavailable(f"cannot write {final}: {_describe(error)}") from None
+        return Publication(location=str(final), created=True)
+
+    def read(self, name: str) -> bytes:
+        return self._path(name).read_bytes()
+
+    def check(self) -> None:
+        """Prove that the folder takes a file the way ``publish`` writes one."""
+        probe = f".probe-{secrets.token_hex(4)}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temporary = self._write_temporary(probe, b"")
+            linked = self.directory / probe
+            try:
+                os.link(temporary, linked)
+                linked.unlink()
+            finally:
+                temporary.unlink(missing_ok=True)
+        except OSError as error:
+            raise DeliveryUnavailable(
+                f"export folder {self.directory} is not usable: {_describe(error)}"
+            ) from None
+
+    def remove_stale_temporaries(self, now: float | None = None) -> int:
+        """Delete temporary files a crashed writer left behind; returns how many."""
+        cutoff = (now or time.time()) - STALE_TEMP_AGE
+        removed = 0
+        for path in self.directory.glob(f".*{TEMP_SUFFIX}"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+    def _path(self, name: str) -> Path:
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise ValueError(f"not a plain file name: {name!r}")
+        return self.directory / name
+
+    def _write_temporary(self, name: str, document: bytes) -> Path:
+        temporary = self.directory / f".{name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(document)
+            while view:
+                written = os.write(descriptor, view)
+                view = view[written:]
+            os.fsync(descriptor)
+        except BaseException:
+            os.close(descriptor)
+            temporary.unlink(missing_ok=True)
+            raise
+        os.close(descriptor)
+        return temporary
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.EBADF):  # some shares cannot sync dirs
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def _describe(error: OSError) -> str:
+    return error.strerror or type(error).__name__

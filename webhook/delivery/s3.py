@@ -1,0 +1,103 @@
+"""Delivery to an S3 bucket (AWS or any S3-compatible store).
+
+``put_object`` with ``IfNoneMatch='*'`` creates the object only if the key is free: 412
+means it is already there, 409 means a concurrent write is in flight (retry later).
+Credentials come from boto3's standard chain; ``AWS_ENDPOINT_URL`` selects another store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from webhook.delivery import DeliveryUnavailable, Publication
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+CLIENT_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=30,
+    retries={"mode": "standard", "max_attempts": 3},
+)
+SSE_MODES = ("AES256", "aws:kms")
+
+
+class S3Target:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        client: S3Client | None = None,
+        sse: str | None = None,
+        kms_key_id: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.description = f"s3://{bucket}/{self.prefix}"
+        self._client: S3Client = client or boto3.client("s3", config=CLIENT_CONFIG)
+        self._encryption: dict[str, str] = {}
+        if sse:
+            self._encryption["ServerSideEncryption"] = sse
+            if kms_key_id:
+                self._encryption["SSEKMSKeyId"] = kms_key_id
+
+    def publish(self, name: str, document: bytes, metadata: dict[str, str]) -> Publication:
+        key = self.prefix + name
+        location = f"s3://{self.bucket}/{key}"
+        try:
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=document,
+                ContentType="application/xml",
+                IfNoneMatch="*",
+                Metadata=metadata,
+                **self._encryption,  # type: ignore[arg-type]
+            )
+        except ClientError as error:
+            status, code = _status_and_code(error)
+            if status == 412 or code == "PreconditionFailed":
+                return Publication(location=location, created=False)
+            if status == 409:
+                raise DeliveryUnavailable(
+                    f"{location}: a concurrent write is in progress ({code}); retrying"
+                ) from None
+            raise DeliveryUnavailable(f"cannot write {location}: {code} ({status})") from None
+        except BotoCoreError as error:
+            raise DeliveryUnavailable(f"cannot reach S3 for {location}: {error}") from None
+        return Publication(location=location, created=True)
+
+    def read(self, name: str) -> bytes:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self.prefix + name)
+        except ClientError as error:
+            status, code = _status_and_code(error)
+            if status == 404 or code in ("NoSuchKey", "NotFound"):
+                raise FileNotFoundError(name) from None
+            raise DeliveryUnavailable(f"cannot read {name} from S3: {code}") from None
+        except BotoCoreError as error:
+            raise DeliveryUnavailable(f"cannot reach S3: {error}") from None
+        body: bytes = response["Body"].read()
+        return body
+
+    def check(self) -> None:
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            status, code = _status_and_code(error)
+            raise DeliveryUnavailable(
+                f"bucket {self.bucket} is not usable: {code} ({status})"
+            ) from None
+        except BotoCoreError as error:
+            raise DeliveryUnavailable(f"cannot reach S3: {error}") from None
+
+
+def _status_and_code(error: ClientError) -> tuple[int, str]:
+    response: Any = error.response
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return status, str(response.get("Error", {}).get("Code", "unknown"))

@@ -1,0 +1,128 @@
+"""The one path every export takes: case → eligibility → order → XML → delivery.
+
+The webhook worker, the manual ``export`` and ``render`` commands all call
+``export_case``; only where the case comes from and where the file goes differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote
+
+from webhook.delivery import Target
+from webhook.delivery.naming import file_name
+from webhook.errors import InvalidOrder, PermanentError
+from webhook.moneys3.builder import ExportOptions, build_order_document, case_code_in
+from webhook.moneys3.validation import DocumentValidator
+from webhook.order import Customer
+from webhook.raynet.eligibility import SkipReason, skip_reason
+from webhook.raynet.schemas import BusinessCase
+
+
+class CaseSource(Protocol):
+    """Where business cases come from: the RAYNET API, or saved responses."""
+
+    def business_case(self, case_id: int) -> BusinessCase: ...
+
+    def company(self, company_id: int) -> Customer: ...
+
+    def currency_code(self, symbol: str) -> str: ...
+
+
+class DeliveryConflict(PermanentError):
+    """The file name is taken by another case's order."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    case_code: str
+    file_name: str
+    location: str
+    sha256: str
+    created: bool  # False: this very order had been delivered before (a retry after a crash)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    case_code: str
+    reason: SkipReason
+
+
+Outcome = Exported | Skipped
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """Turns a won case into a checked Money S3 document."""
+
+    options: ExportOptions
+    validator: DocumentValidator | None = None
+    now: Callable[[], dt.datetime] = dt.datetime.now
+
+    def render(self, case: BusinessCase, source: CaseSource) -> bytes:
+        if case.company_id is None:
+            raise InvalidOrder(f"business case {case.code} has no client; set one in RAYNET")
+        customer = source.company(case.company_id)
+        currency = (
+            source.currency_code(case.currency_symbol)
+            if case.currency_symbol
+            else self.options.home_currency
+        )
+        now = self.now()
+        order = case.to_order(customer, currency, today=now.date())
+        document = build_order_document(order, self.options, now)
+        if self.validator is not None:
+            self.validator.validate(document)
+        return document
+
+
+def export_case(
+    case_id: int,
+    source: CaseSource,
+    renderer: Renderer,
+    target: Target,
+    generation: int | None = 1,
+) -> Outcome:
+    """Export one business case.
+
+    ``generation`` n delivers the n-th file of the case exactly once (``<code>.xml``,
+    ``<code>-2.xml``, ...); None takes the first free name, for a deliberate manual export.
+    """
+    case = source.business_case(case_id)
+    reason = skip_reason(case)
+    if reason is not None:
+        return Skipped(case.code, reason)
+    document = renderer.render(case, source)
+    return deliver(case, document, target, generation)
+
+
+def deliver(
+    case: BusinessCase, document: bytes, target: Target, generation: int | None
+) -> Exported:
+    """Publish under the case's file name; a file already there must be this case's."""
+    digest = hashlib.sha256(document).hexdigest()
+    metadata = {
+        "raynet-case-id": str(case.id),
+        "raynet-case-code": quote(case.code, safe=""),
+        "sha256": digest,
+    }
+    for number in itertools.count(1) if generation is None else (generation,):
+        name = file_name(case.code, number)
+        publication = target.publish(name, document, metadata)
+        if publication.created:
+            return Exported(case.code, name, publication.location, digest, created=True)
+        existing = target.read(name)
+        if case_code_in(existing) != case.code:
+            raise DeliveryConflict(
+                f"{publication.location} already holds an order of another case; "
+                f"{case.code} was not exported"
+            )
+        if generation is not None:
+            existing_digest = hashlib.sha256(existing).hexdigest()
+            return Exported(case.code, name, publication.location, existing_digest, False)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,66 @@
+"""Business cases from saved RAYNET API responses, for exporting without network access.
+
+Takes the JSON RAYNET returns for ``GET businessCase/{id}/`` and ``GET company/{id}/``
+(the whole answer with ``success``/``data``, or just ``data``).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+
+from webhook.errors import PermanentError
+from webhook.order import Customer
+from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CompanySchema
+
+# Symbols RAYNET shows for common currencies, for when its currency list is not at hand.
+WELL_KNOWN_SYMBOLS = {"Kč": "CZK", "€": "EUR", "$": "USD", "£": "GBP", "zł": "PLN", "Ft": "HUF"}
+
+
+class UnreadableFile(PermanentError):
+    """A saved response that is not RAYNET's JSON."""
+
+
+class SavedResponses:
+    def __init__(self, case_file: Path, company_file: Path, currency: str | None = None) -> None:
+        self._case: BusinessCase = _load(BusinessCaseSchema(), case_file)
+        self._customer: Customer = _load(CompanySchema(), company_file)
+        self._currency = currency
+
+    def business_case(self, case_id: int) -> BusinessCase:
+        return self._case
+
+    def company(self, company_id: int) -> Customer:
+        return self._customer
+
+    def currency_code(self, symbol: str) -> str:
+        if self._currency:
+            return self._currency.upper()
+        text = symbol.strip()
+        if text in WELL_KNOWN_SYMBOLS:
+            return WELL_KNOWN_SYMBOLS[text]
+        if len(text) == 3 and text.isalpha():
+            return text.upper()
+        raise PermanentError(f"unknown currency symbol {text!r}: pass --currency with its ISO code")
+
+    @property
+    def case_id(self) -> int:
+        return self._case.id
+
+
+def _load(schema: Schema, path: Path) -> Any:
+    try:
+        raw = json.loads(path.read_bytes(), parse_float=Decimal)
+    except OSError as error:
+        raise UnreadableFile(f"{path}: {error.strerror}") from None
+    except ValueError as error:
+        raise UnreadableFile(f"{path}: not JSON ({error})") from None
+    data = raw.get("data", raw) if isinstance(raw, dict) else raw
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise UnreadableFile(f"{path}: {error.messages}") from None
