@@ -5,13 +5,18 @@ from __future__ import annotations
 import copy
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
+from webhook import create_app
+from webhook.config import Settings, load_settings
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
 
@@ -90,3 +95,46 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(BRIDGE_PREFIXES):
             monkeypatch.delenv(name)
+
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for a service whose state and exports live in the test's temporary folder."""
+    return load_settings(
+        {
+            "WEBHOOK_TOKEN": TOKEN,
+            "STATE_DB": str(tmp_path / "var" / "state.db"),
+            "EXPORT_TARGET": str(tmp_path / "exports"),
+            "MONEY_S3_XSD_DIR": str(xsd_dir()),
+        }
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def webhook_body(
+    case_id: int = 1234,
+    event_id: str | None = None,
+    kind: str = "record.updated",
+    entity: str = "BusinessCase",
+) -> dict[str, Any]:
+    """A webhook as RAYNET posts it."""
+    return {
+        "eventId": event_id or secrets.token_hex(16),
+        "createdAt": "2024-05-14T10:32:05.417+02:00",
+        "type": kind,
+        "author": "petr.svoboda@dodavatel.cz",
+        "source": {"name": "user", "description": "browser"},
+        "data": {"entityName": entity, "entityId": case_id, "extIds": None},
+    }

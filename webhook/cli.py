@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -16,13 +18,16 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from webhook.config import Settings, load_settings
-from webhook.delivery import Target, target_from_setting
+from webhook.delivery import Target
+from webhook.delivery.folder import FolderTarget
 from webhook.delivery.stdout import StdoutTarget
 from webhook.errors import BridgeError, ConfigError
-from webhook.moneys3.validation import DocumentValidator
-from webhook.pipeline import CaseSource, Renderer, Skipped, export_case
+from webhook.pipeline import CaseSource, Skipped, export_case
 from webhook.raynet.client import RaynetClient
 from webhook.raynet.saved import SavedResponses
+from webhook.runtime import build_renderer, build_target, build_worker, open_store
+from webhook.serve import ServeOptions
+from webhook.serve import serve as run_server
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -111,9 +116,9 @@ def render(
 def _export(
     case_id: int, source: CaseSource, settings: Settings, stock: bool | None, output: str | None
 ) -> None:
-    renderer = renderer_for(settings, stock)
+    renderer = build_renderer(settings, stock)
     to_stdout = output == "-"
-    target: Target = StdoutTarget() if to_stdout else _target(settings, output)
+    target: Target = StdoutTarget() if to_stdout else build_target(settings, output)
     outcome = export_case(case_id, source, renderer, target, generation=None)
     if isinstance(outcome, Skipped):
         fail(f"{outcome.case_code} not exported: {outcome.reason}", EXIT_NOT_EXPORTABLE)
@@ -121,15 +126,104 @@ def _export(
         click.echo(f"exported {outcome.case_code} to {outcome.location}")
 
 
-def renderer_for(settings: Settings, stock: bool | None = None) -> Renderer:
-    """The renderer the settings describe; ``stock`` overrides MONEY_S3_STOCK."""
-    validator = DocumentValidator(settings.xsd_dir) if settings.xsd_dir else None
-    return Renderer(settings.export_options(stock), validator)
-
-
-def _target(settings: Settings, output: str | None) -> Target:
-    return target_from_setting(
-        output or settings.export_target,
-        s3_sse=settings.s3_sse,
-        s3_kms_key_id=settings.s3_kms_key_id,
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    "http_workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="gunicorn worker processes for webhooks.",
+)
+@click.option("--no-worker", is_flag=True, help="Only receive; run `worker` elsewhere.")
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Local trial: generate a webhook token if WEBHOOK_TOKEN is unset, and run "
+    "without RAYNET credentials (webhooks are stored, not exported).",
+)
+@reports_errors
+def serve(host: str, port: int, http_workers: int, no_worker: bool, dev: bool) -> None:
+    """Receive webhooks (gunicorn) and export won cases (worker)."""
+    settings = load_settings()
+    if not dev:
+        settings.check_receiver()
+        if not no_worker:
+            settings.require_raynet()
+    options = ServeOptions(
+        host=host, port=port, http_workers=http_workers, run_worker=not no_worker, dev=dev
     )
+    click.echo(
+        f"listening on http://{host}:{port}/webhooks/raynet; state {settings.state_db}, "
+        f"files to {settings.export_target}",
+        err=True,
+    )
+    sys.exit(run_server(settings, options))
+
+
+@main.command()
+@reports_errors
+def worker() -> None:
+    """Export due cases until stopped (SIGTERM/SIGINT); several may share one state file."""
+    settings = load_settings()
+    store = open_store(settings)
+    export_worker = build_worker(settings, store)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if isinstance(target := build_target(settings), FolderTarget):
+        target.remove_stale_temporaries()
+    export_worker.run(stop)
+
+
+@main.command()
+@click.option("--case", "case_id", type=click.IntRange(min=1), help="One business case id.")
+@click.option("--all-failed", is_flag=True, help="Every failed and dead case.")
+@click.option(
+    "--again",
+    is_flag=True,
+    help="With --case on an exported case: export it once more (<code>-2.xml, ...).",
+)
+@reports_errors
+def replay(case_id: int | None, all_failed: bool, again: bool) -> None:
+    """Queue failed or dead cases again (also lifts a RAYNET credentials stop)."""
+    if (case_id is None) == (not all_failed):
+        fail("give either --case ID or --all-failed", EXIT_CONFIG)
+    store = open_store(load_settings())
+    if all_failed:
+        click.echo(f"queued {store.replay()} case(s) again")
+        return
+    assert case_id is not None
+    record = store.case(case_id)
+    if record is None:
+        fail(f"case {case_id} is unknown here: no webhook arrived for it")
+    if record.state == "exported":
+        if not again:
+            fail(
+                f"case {case_id} is already exported as {record.location}; "
+                "add --again to export another file"
+            )
+        store.request_reexport(case_id)
+        click.echo(f"case {case_id} queued for another export")
+        return
+    if record.state == "pending":
+        click.echo(f"case {case_id} is already waiting to be exported")
+        return
+    store.replay(case_id)
+    click.echo(f"case {case_id} queued again")
+
+
+@main.command()
+@click.option("--state", type=click.Choice(["pending", "exported", "skipped", "failed", "dead"]))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@reports_errors
+def status(state: str | None, limit: int) -> None:
+    """Counts per state and the most recently changed cases."""
+    store = open_store(load_settings())
+    counts = store.counts()
+    click.echo("  ".join(f"{name} {count}" for name, count in counts.items()))
+    for record in store.cases(state=state, limit=limit):
+        detail = record.location if record.state == "exported" else (record.reason or "")
+        click.echo(f"{record.case_id:>8}  {record.code or '?':<20} {record.state:<9} {detail}")

@@ -28,7 +28,7 @@ _NEEDS_WAREHOUSE = (
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    max_attempts: int = 8
+    max_attempts: int = 10
     lease_seconds: float = 120.0
     poll_seconds: float = 0.2
     threads: int = 3
@@ -49,6 +49,7 @@ class Settings:
     s3_kms_key_id: str | None = None
     state_db: Path = Path("./var/state.db")
     webhook_token: str | None = field(default=None, repr=False)
+    webhook_allow_no_token: bool = False
     webhook_max_body: int = 64 * 1024
     sync_enabled: bool = True
     worker: WorkerSettings = WorkerSettings()
@@ -63,6 +64,15 @@ class Settings:
             home_currency=self.home_currency,
             agenda_ico=self.agenda_ico,
         )
+
+    def check_receiver(self) -> None:
+        """The receiver may only run with a token, unless explicitly allowed without."""
+        if self.webhook_token is None and not self.webhook_allow_no_token:
+            raise ConfigError(
+                "WEBHOOK_TOKEN is not set: choose a long random secret and enter the same "
+                "value as the webhook's security token in RAYNET "
+                "(WEBHOOK_ALLOW_NO_TOKEN=1 accepts webhooks without one, for local trials only)"
+            )
 
     def require_raynet(self) -> RaynetCredentials:
         if self.raynet is None:
@@ -120,13 +130,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         s3_kms_key_id=read.text("S3_SSE_KMS_KEY_ID"),
         state_db=Path(read.text("STATE_DB", "./var/state.db") or "./var/state.db"),
         webhook_token=read.text("WEBHOOK_TOKEN"),
+        webhook_allow_no_token=read.flag("WEBHOOK_ALLOW_NO_TOKEN", False),
         webhook_max_body=read.number("WEBHOOK_MAX_BODY", 64 * 1024, int, 1024),
         sync_enabled=read.flag("SYNC_ENABLED", True),
         worker=WorkerSettings(
-            max_attempts=read.number("WORKER_MAX_ATTEMPTS", 8, int, 1),
+            max_attempts=read.number("WORKER_MAX_ATTEMPTS", 10, int, 1),
             lease_seconds=read.number("WORKER_LEASE_SECONDS", 120.0, float, 5),
             poll_seconds=read.number("WORKER_POLL_SECONDS", 0.2, float, 0.01),
             threads=read.number("WORKER_THREADS", 3, int, 1),
+            backoff_base=read.number("WORKER_BACKOFF_BASE", 5.0, float, 0.01),
+            backoff_max=read.number("WORKER_BACKOFF_MAX", 3600.0, float, 0.01),
         ),
     )
     if read.problems:

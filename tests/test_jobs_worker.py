@@ -1,0 +1,299 @@
+"""The worker against the RAYNET stand-in, a real state file and a real export folder."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import xsd_dir
+from webhook.config import Settings, load_settings
+from webhook.jobs.store import StateStore
+from webhook.jobs.worker import Worker, backoff
+from webhook.moneys3.validation import DocumentValidator
+from webhook.raynet.schemas import WebhookEvent
+from webhook.raynet.standin import RaynetStandIn
+from webhook.runtime import build_worker, open_store
+
+
+def worker_settings(raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> Settings:
+    return load_settings(
+        {
+            **raynet.environment(),
+            "STATE_DB": str(tmp_path / "state.db"),
+            "EXPORT_TARGET": str(tmp_path / "exports"),
+            "MONEY_S3_XSD_DIR": str(xsd_dir()),
+            "WORKER_BACKOFF_BASE": "0.05",
+            "WORKER_BACKOFF_MAX": "0.2",
+            **extra,
+        }
+    )
+
+
+class Harness:
+    def __init__(self, raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> None:
+        self.raynet = raynet
+        self.settings = worker_settings(raynet, tmp_path, **extra)
+        self.store = open_store(self.settings)
+        self.worker = build_worker(self.settings, self.store)
+        self.exports = tmp_path / "exports"
+        self._events = 0
+
+    def webhook(self, case_id: int = 1234, event_id: str | None = None) -> None:
+        self._events += 1
+        event_id = event_id or f"event-{case_id}-{self._events}"
+        self.store.record_event(WebhookEvent(event_id, "record.updated", "BusinessCase", case_id))
+
+    def drain(
+        self, until_state: str | None = None, case_id: int = 1234, timeout: float = 10.0
+    ) -> str:
+        """Run due jobs until none is left (or the case reaches ``until_state``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            worked = self.worker.run_once()
+            state = self.state(case_id)
+            if until_state is None and not worked:
+                return state
+            if state == until_state:
+                return state
+            if not worked:
+                time.sleep(0.02)
+        raise AssertionError(f"case {case_id} is {self.state(case_id)}, not {until_state}")
+
+    def state(self, case_id: int = 1234) -> str:
+        record = self.store.case(case_id)
+        return record.state if record else "unknown"
+
+    def files(self) -> list[str]:
+        return sorted(p.name for p in self.exports.iterdir()) if self.exports.exists() else []
+
+
+@pytest.fixture
+def harness(raynet: RaynetStandIn, tmp_path: Path) -> Harness:
+    return Harness(raynet, tmp_path)
+
+
+def test_won_case_becomes_one_valid_file(harness: Harness, validator: DocumentValidator) -> None:
+    harness.webhook()
+    assert harness.drain() == "exported"
+    assert harness.files() == ["OP-24-057.xml"]
+    validator.validate((harness.exports / "OP-24-057.xml").read_bytes())
+    record = harness.store.case(1234)
+    assert record is not None
+    assert record.location == str(harness.exports / "OP-24-057.xml")
+    assert record.code == "OP-24-057"
+    content = (harness.exports / "OP-24-057.xml").read_bytes()
+    assert record.sha256 == hashlib.sha256(content).hexdigest()
+
+
+def test_many_events_one_fetch_and_none_once_exported(harness: Harness) -> None:
+    for _ in range(5):
+        harness.webhook()
+    harness.drain()
+    assert len(harness.raynet.calls("businessCase/")) == 1
+    assert len(harness.raynet.calls("company/")) == 1
+    before = len(harness.raynet.requests)
+    harness.webhook()
+    harness.webhook()
+    harness.drain()
+    assert len(harness.raynet.requests) == before  # an exported case costs no API call
+    assert harness.files() == ["OP-24-057.xml"]
+
+
+def test_not_won_case_is_skipped_with_its_reason(
+    harness: Harness, won_case: dict[str, Any]
+) -> None:
+    harness.raynet.add_case({**won_case, "status": "B_ACTIVE"})
+    harness.webhook()
+    assert harness.drain() == "skipped"
+    record = harness.store.case(1234)
+    assert record is not None
+    assert (record.reason, record.reason_code) == ("not won (status B_ACTIVE)", "not_won")
+    assert harness.raynet.calls("company/") == []
+    harness.raynet.add_case(won_case)  # later the deal is won
+    harness.webhook()
+    assert harness.drain() == "exported"
+
+
+def test_429_and_500_back_off_then_succeed(harness: Harness) -> None:
+    harness.raynet.fail("businessCase/", 429, headers={"Retry-After": "0"})
+    harness.raynet.fail("businessCase/", 500, times=2)
+    harness.webhook()
+    assert harness.drain(until_state="exported") == "exported"
+    assert len(harness.raynet.calls("businessCase/")) == 4
+    record = harness.store.case(1234)
+    assert record is not None
+    assert record.attempts == 0  # reset on success
+    assert harness.files() == ["OP-24-057.xml"]
+
+
+def test_daily_limit_reschedules_at_the_reset(harness: Harness) -> None:
+    reset = int(time.time()) + 3600
+    harness.raynet.fail("businessCase/", 429, headers={"X-Ratelimit-Reset": str(reset)})
+    harness.webhook()
+    assert harness.drain() == "failed"
+    record = harness.store.case(1234)
+    assert record is not None
+    assert record.next_try_at >= reset - 5
+    assert "rate limit" in (record.reason or "")
+
+
+def test_401_one_request_and_every_worker_stops_calling(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    wrong = Harness(raynet, tmp_path, RAYNET_API_KEY="wrong-key")
+    wrong.webhook(1234)
+    wrong.webhook(999)
+    wrong.drain()
+    assert len(raynet.requests) == 1
+    record = wrong.store.case(1234)
+    assert record is not None
+    assert record.state == "failed"
+    assert "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE" in (record.reason or "")
+    assert "wrong-key" not in (record.reason or "")
+    another_process = build_worker(wrong.settings, StateStore(wrong.settings.state_db))
+    assert another_process.paused_because() is not None
+    assert not another_process.run_once()
+    assert len(raynet.requests) == 1
+    fixed = Harness(raynet, tmp_path)  # same state file, corrected key
+    assert fixed.drain(until_state="exported") == "exported"
+    assert fixed.files() == ["OP-24-057.xml"]
+
+
+def test_wrong_totals_are_refused_without_retry(harness: Harness, won_case: dict[str, Any]) -> None:
+    harness.raynet.add_case({**won_case, "totalAmount": 99})
+    harness.webhook()
+    assert harness.drain() == "dead"
+    record = harness.store.case(1234)
+    assert record is not None
+    assert record.reason_code == "TotalsMismatch"
+    assert len(harness.raynet.calls("businessCase/")) == 1
+    assert harness.files() == []
+
+
+def test_deleted_case_is_dead_with_reason(harness: Harness) -> None:
+    harness.webhook(case_id=4242)
+    assert harness.drain(case_id=4242) == "dead"
+    record = harness.store.case(4242)
+    assert record is not None
+    assert "not found" in (record.reason or "")
+
+
+def test_sync_switch_keeps_recording_but_exports_nothing(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    off = Harness(raynet, tmp_path, SYNC_ENABLED="0")
+    off.webhook()
+    assert not off.worker.run_once()
+    assert off.state() == "pending"
+    assert raynet.requests == []
+    on = Harness(raynet, tmp_path)
+    on.store.set_sync_enabled(False)
+    assert on.worker.paused_because() == "sync switched off by an operator"
+    on.store.set_sync_enabled(True)
+    assert on.drain() == "exported"
+
+
+def test_two_workers_on_duplicate_events_make_exactly_one_file(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    first = Harness(raynet, tmp_path)
+    second = Harness(raynet, tmp_path)
+    raynet.latency = 0.05
+    for _ in range(5):
+        first.webhook(event_id="same-event")
+    first.webhook(event_id="another-event")
+    stop = threading.Event()
+    threads = [threading.Thread(target=h.worker.run, args=(stop,)) for h in (first, second)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while first.state() != "exported" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert first.files() == ["OP-24-057.xml"]
+    assert len(raynet.calls("businessCase/")) == 1
+
+
+def test_file_written_before_a_crash_counts_as_delivered(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    before_crash = Harness(raynet, tmp_path)
+    before_crash.webhook()
+    before_crash.drain()
+    original = (before_crash.exports / "OP-24-057.xml").read_bytes()
+    # a state file that never heard of that export: the worker wrote, then died
+    after_restart = Harness(raynet, tmp_path, STATE_DB=str(tmp_path / "fresh.db"))
+    after_restart.webhook()
+    assert after_restart.drain() == "exported"
+    assert after_restart.files() == ["OP-24-057.xml"]
+    assert (after_restart.exports / "OP-24-057.xml").read_bytes() == original
+    record = after_restart.store.case(1234)
+    assert record is not None
+    assert record.location == str(after_restart.exports / "OP-24-057.xml")
+
+
+def test_reexport_writes_the_next_file(harness: Harness) -> None:
+    harness.webhook()
+    harness.drain()
+    harness.store.request_reexport(1234)
+    assert harness.drain() == "exported"
+    assert harness.files() == ["OP-24-057-2.xml", "OP-24-057.xml"]
+
+
+def test_file_name_taken_by_another_case_is_a_conflict(
+    harness: Harness, won_case: dict[str, Any]
+) -> None:
+    harness.exports.mkdir()
+    (harness.exports / "OP-24-057.xml").write_bytes(b"<MoneyData/>")
+    harness.webhook()
+    assert harness.drain() == "dead"
+    record = harness.store.case(1234)
+    assert record is not None
+    assert "another case" in (record.reason or "")
+    assert (harness.exports / "OP-24-057.xml").read_bytes() == b"<MoneyData/>"
+
+
+def test_unsafe_case_code_stays_inside_the_target(
+    harness: Harness, won_case: dict[str, Any]
+) -> None:
+    harness.raynet.add_case({**won_case, "code": "../../etc/passwd"})
+    harness.webhook()
+    assert harness.drain() == "exported"
+    (name,) = harness.files()
+    assert name.startswith("etc_passwd-")
+    record = harness.store.case(1234)
+    assert record is not None
+    assert Path(record.location or "").parent == harness.exports
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    import random  # noqa: PLC0415
+
+    rng = random.Random(1)
+    waits = [backoff(attempt, 5.0, 3600.0, rng) for attempt in range(1, 15)]
+    assert all(2.5 <= wait <= 3600 for wait in waits)
+    assert max(waits[8:]) > 300  # grows
+    assert len({round(w, 3) for w in waits}) == len(waits)  # jittered
+
+
+def test_unexpected_exception_is_retried_not_fatal(harness: Harness) -> None:
+    calls = 0
+
+    def flaky(job: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("bug")
+
+    worker = Worker(harness.store, flaky, harness.settings.worker)
+    harness.webhook()
+    assert worker.run_once()
+    assert harness.state() == "failed"
+    assert calls == 1

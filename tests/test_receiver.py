@@ -1,0 +1,230 @@
+"""POST /webhooks/raynet: checked, stored durably, answered fast; never a 5xx for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import TOKEN, webhook_body
+from webhook import create_app
+from webhook.config import Settings, load_settings
+from webhook.errors import ConfigError
+from webhook.receiver import services
+
+URL = "/webhooks/raynet"
+HEADERS = {"X-RAYNETCRM-Token": TOKEN}
+
+
+def stored_events(app: Flask) -> int:
+    count: int = services_of(app).store.events_stored()
+    return count
+
+
+def services_of(app: Flask) -> Any:
+    with app.app_context():
+        return services()
+
+
+def test_business_case_event_is_stored_then_202(app: Flask, client: FlaskClient) -> None:
+    body = webhook_body(event_id="5f0c2a9e8d4b4e7a9c1d2e3f4a5b6c7d")
+    response = client.post(URL, json=body, headers=HEADERS)
+    assert response.status_code == 202
+    assert response.json == {"status": "accepted", "eventId": body["eventId"]}
+    record = services_of(app).store.case(1234)
+    assert record is not None
+    assert record.state == "pending"
+
+
+def test_same_event_again_is_a_duplicate_and_no_second_job(app: Flask, client: FlaskClient) -> None:
+    body = webhook_body()
+    assert client.post(URL, json=body, headers=HEADERS).status_code == 202
+    again = client.post(URL, json=body, headers=HEADERS)
+    assert again.status_code == 200
+    assert again.json == {"status": "duplicate", "eventId": body["eventId"]}
+    assert stored_events(app) == 1
+    assert services_of(app).store.case(1234).events == 1
+
+
+@pytest.mark.parametrize("entity", ["businesscase", "BUSINESSCASE", "BusinessCase"])
+def test_entity_name_is_compared_case_insensitively(client: FlaskClient, entity: str) -> None:
+    response = client.post(URL, json=webhook_body(entity=entity), headers=HEADERS)
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (webhook_body(entity="Company"), "entity Company"),
+        (webhook_body(kind="record.deleted"), "deleted record"),
+    ],
+)
+def test_other_entities_and_deletions_are_ignored(
+    app: Flask, client: FlaskClient, body: dict[str, Any], reason: str
+) -> None:
+    response = client.post(URL, json=body, headers=HEADERS)
+    assert response.status_code == 200
+    assert response.json == {"status": "ignored", "reason": reason}
+    assert stored_events(app) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-RAYNETCRM-Token": "wrong"},
+        {"X-RAYNETCRM-Token": TOKEN + "x"},
+        {"x-raynetcrm-token": TOKEN[:-1]},
+    ],
+)
+def test_wrong_or_missing_token_is_401(
+    app: Flask, client: FlaskClient, headers: dict[str, str]
+) -> None:
+    response = client.post(URL, json=webhook_body(), headers=headers)
+    assert response.status_code == 401
+    assert response.json is not None
+    assert response.json["error"] == "unauthorized"
+    assert stored_events(app) == 0
+
+
+def test_header_name_is_case_insensitive(client: FlaskClient) -> None:
+    response = client.post(URL, json=webhook_body(), headers={"x-raynetcrm-token": TOKEN})
+    assert response.status_code == 202
+
+
+def test_not_json_and_wrong_shape_are_400_naming_the_problem(client: FlaskClient) -> None:
+    not_json = client.post(URL, data=b"\xff{not json", headers=HEADERS)
+    assert not_json.status_code == 400
+    assert not_json.json == {"error": "invalid_json", "message": "the body is not JSON"}
+    body = webhook_body()
+    del body["eventId"]
+    body["data"]["entityId"] = "1234"
+    shape = client.post(URL, json=body, headers=HEADERS)
+    assert shape.status_code == 400
+    assert shape.json is not None
+    assert set(shape.json["fields"]) == {"eventId", "data"}
+    deep = client.post(URL, data=b"[" * 100_000, headers=HEADERS)
+    assert deep.status_code in (400, 413)
+
+
+def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
+    body = webhook_body()
+    body["author"] = "x" * (70 * 1024)
+    response = client.post(URL, json=body, headers=HEADERS)
+    assert response.status_code == 413
+    assert response.json is not None
+    assert response.json["error"] == "request_entity_too_large"
+
+
+def test_unknown_path_and_method_answer_json(client: FlaskClient) -> None:
+    assert client.get(URL).status_code == 405
+    missing = client.get("/nope")
+    assert missing.status_code == 404
+    assert missing.json is not None
+
+
+def test_refuses_to_start_without_token(tmp_path: Path) -> None:
+    bare = load_settings({"STATE_DB": str(tmp_path / "s.db")})
+    with pytest.raises(ConfigError, match="WEBHOOK_TOKEN is not set"):
+        create_app(bare)
+    relaxed = load_settings(
+        {
+            "STATE_DB": str(tmp_path / "s.db"),
+            "WEBHOOK_ALLOW_NO_TOKEN": "1",
+            "EXPORT_TARGET": str(tmp_path / "e"),
+        }
+    )
+    response = create_app(relaxed).test_client().post(URL, json=webhook_body())
+    assert response.status_code == 202
+
+
+def test_state_store_failure_is_503_so_raynet_retries(
+    app: Flask, client: FlaskClient, settings: Settings
+) -> None:
+    services_of(app).store.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{settings.state_db}{suffix}").unlink(missing_ok=True)
+    settings.state_db.write_bytes(b"this is not a database" * 100)
+    response = client.post(URL, json=webhook_body(), headers=HEADERS)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert response.json == {"error": "unavailable", "message": "state store unavailable"}
+
+
+def test_health_and_readiness(client: FlaskClient, settings: Settings) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json == {"status": "ready", "checks": {"state_store": "ok", "export_target": "ok"}}
+    Path(settings.export_target).rmdir()
+    Path(settings.export_target).write_text("now a file, not a folder")
+    broken = client.get("/readyz")
+    assert broken.status_code == 503
+    assert broken.json is not None
+    assert "not usable" in broken.json["checks"]["export_target"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "eventId": st.one_of(st.text(max_size=80), json_values),
+        "type": st.one_of(
+            st.sampled_from(["record.created", "record.updated", "record.deleted"]), json_values
+        ),
+        "data": st.one_of(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "entityName": st.one_of(
+                        st.sampled_from(["BusinessCase", "Company"]), json_values
+                    ),
+                    "entityId": st.one_of(st.integers(), json_values),
+                },
+            ),
+            json_values,
+        ),
+    },
+)
+bodies = st.one_of(
+    event_like.map(lambda value: json.dumps(value).encode()),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.binary(max_size=300),
+    st.text(max_size=300).map(str.encode),
+)
+header_text = st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=60)
+tokens = st.one_of(st.just(TOKEN), header_text.filter(lambda t: t != TOKEN))
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=bodies,
+    token=tokens,
+    content_type=st.sampled_from(
+        ["application/json", "text/plain", "application/x-www-form-urlencoded", ""]
+    ),
+)
+def test_fuzzed_requests_never_5xx_and_invalid_bodies_store_nothing(
+    app: Flask, client: FlaskClient, body: bytes, token: str, content_type: str
+) -> None:
+    headers = {"X-RAYNETCRM-Token": token}
+    before = stored_events(app)
+    response = client.post(URL, data=body, headers=headers, content_type=content_type)
+    assert response.status_code < 500
+    assert response.is_json
+    if response.status_code != 202:
+        assert stored_events(app) == before

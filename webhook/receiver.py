@@ -1,0 +1,131 @@
+"""``POST /webhooks/raynet``: check, store durably, answer fast. Plus health probes.
+
+No RAYNET or S3 call happens here; the worker does the work. Answers:
+401 wrong token, 400 not RAYNET's event shape, 413 too large, 200 ``ignored`` (other
+entities, deletions), 200 ``duplicate`` (eventId seen before), 202 stored, 503 the state
+store cannot take it right now (RAYNET retries).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import ValidationError
+
+from webhook.config import Settings
+from webhook.delivery import Target
+from webhook.errors import BridgeError
+from webhook.jobs.store import Recorded, StateStore
+from webhook.raynet.schemas import WebhookEvent, WebhookEventSchema
+
+TOKEN_HEADER = "X-RAYNETCRM-Token"  # noqa: S105 - a header name, not a secret
+log = logging.getLogger(__name__)
+bp = Blueprint("receiver", __name__)
+_event_schema = WebhookEventSchema()
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the web app needs at hand, attached as ``app.extensions["bridge"]``."""
+
+    settings: Settings
+    store: StateStore
+    target: Target
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["bridge"]
+    return found
+
+
+def _answer(code: int, **body: Any) -> tuple[Response, int]:
+    return jsonify(body), code
+
+
+class _Refusal(Exception):
+    """A request we answer with an error status and a JSON body naming the problem."""
+
+    def __init__(self, code: int, **body: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.body = body
+
+
+@bp.post("/webhooks/raynet")
+def receive_event() -> tuple[Response, int]:
+    bridge = services()
+    try:
+        event = _authentic_event(bridge.settings)
+        if not event.is_business_case:
+            return _answer(200, status="ignored", reason=f"entity {event.entity_name}")
+        if event.type == "record.deleted":
+            return _answer(200, status="ignored", reason="deleted record")
+        recorded = _record(bridge.store, event)
+    except _Refusal as refusal:
+        response, code = _answer(refusal.code, **refusal.body)
+        if code == 503:
+            response.headers["Retry-After"] = "30"
+        return response, code
+    log.info("event %s for case %s: %s", event.event_id, event.entity_id, recorded.value)
+    if recorded is Recorded.DUPLICATE:
+        return _answer(200, status="duplicate", eventId=event.event_id)
+    return _answer(202, status=recorded.value, eventId=event.event_id)
+
+
+def _authentic_event(settings: Settings) -> WebhookEvent:
+    """The event in the request, if the token is right and the body is RAYNET's shape."""
+    if not _token_ok(settings):
+        raise _Refusal(401, error="unauthorized", message=f"missing or wrong {TOKEN_HEADER}")
+    try:
+        body = json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        raise _Refusal(400, error="invalid_json", message="the body is not JSON") from None
+    try:
+        event: WebhookEvent = _event_schema.load(body)
+    except ValidationError as error:
+        raise _Refusal(
+            400, error="invalid_event", message="not a RAYNET webhook event", fields=error.messages
+        ) from None
+    return event
+
+
+def _token_ok(settings: Settings) -> bool:
+    if settings.webhook_token is None:
+        return settings.webhook_allow_no_token
+    sent = request.headers.get(TOKEN_HEADER, "")
+    return hmac.compare_digest(sent.encode("utf-8"), settings.webhook_token.encode("utf-8"))
+
+
+def _record(store: StateStore, event: WebhookEvent) -> Recorded:
+    try:
+        return store.record_event(event)
+    except sqlite3.Error:
+        log.exception("cannot store event %s", event.event_id)
+        raise _Refusal(503, error="unavailable", message="state store unavailable") from None
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Alive: the process answers."""
+    return _answer(200, status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Ready: the state store takes writes and the export target takes files."""
+    bridge = services()
+    checks: dict[str, str] = {}
+    for name, check in (("state_store", bridge.store.ping), ("export_target", bridge.target.check)):
+        try:
+            check()
+            checks[name] = "ok"
+        except (BridgeError, sqlite3.Error, OSError) as error:
+            checks[name] = str(error)
+    ready = all(result == "ok" for result in checks.values())
+    return _answer(200 if ready else 503, status="ready" if ready else "not ready", checks=checks)

@@ -1,0 +1,52 @@
+"""Builds the service's parts from the settings: state store, target, RAYNET client, worker.
+
+The one place where configuration turns into objects, shared by the web app, the worker
+process and the command line.
+"""
+
+from __future__ import annotations
+
+from webhook.config import Settings
+from webhook.delivery import Target, target_from_setting
+from webhook.jobs.store import Job, StateStore
+from webhook.jobs.worker import Worker, credentials_fingerprint
+from webhook.moneys3.validation import DocumentValidator
+from webhook.pipeline import Outcome, Renderer, export_case
+from webhook.raynet.client import RaynetClient
+
+
+def open_store(settings: Settings) -> StateStore:
+    return StateStore(settings.state_db)
+
+
+def build_target(settings: Settings, location: str | None = None) -> Target:
+    """EXPORT_TARGET, or ``location`` (a folder or ``s3://`` URL) in its place."""
+    return target_from_setting(
+        location or settings.export_target,
+        s3_sse=settings.s3_sse,
+        s3_kms_key_id=settings.s3_kms_key_id,
+    )
+
+
+def build_renderer(settings: Settings, stock: bool | None = None) -> Renderer:
+    """The renderer the settings describe; ``stock`` overrides MONEY_S3_STOCK."""
+    validator = DocumentValidator(settings.xsd_dir) if settings.xsd_dir else None
+    return Renderer(settings.export_options(stock), validator)
+
+
+def build_worker(settings: Settings, store: StateStore, target: Target | None = None) -> Worker:
+    credentials = settings.require_raynet()
+    client = RaynetClient(credentials)
+    renderer = build_renderer(settings)
+    destination = target or build_target(settings)
+
+    def run_job(job: Job) -> Outcome:
+        return export_case(job.case_id, client, renderer, destination, job.generation)
+
+    return Worker(
+        store,
+        run_job,
+        settings.worker,
+        credentials_fingerprint=credentials_fingerprint(credentials),
+        sync_enabled=settings.sync_enabled,
+    )

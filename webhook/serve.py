@@ -1,0 +1,122 @@
+"""``python -m webhook serve``: gunicorn for the receiver plus the job worker, supervised.
+
+Two child processes share the state file: gunicorn answers webhooks, the worker exports.
+If the worker dies it is restarted; if gunicorn exits, everything stops. SIGTERM and SIGINT
+are passed on, so both finish what they are doing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from webhook.config import Settings
+
+log = logging.getLogger(__name__)
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+RESTART_DELAY = 5.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    http_workers: int = 2
+    threads: int = 4
+    run_worker: bool = True
+    dev: bool = False
+
+
+def dev_token(state_dir: Path) -> str:
+    """A random webhook token for local trials, kept in the state folder across restarts."""
+    path = state_dir / "dev-webhook-token"
+    if path.is_file():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(token + "\n")
+    return token
+
+
+def child_environment(settings: Settings, options: ServeOptions) -> dict[str, str]:
+    environment = dict(os.environ)
+    python_path = [str(PACKAGE_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
+    environment["PYTHONPATH"] = os.pathsep.join(python_path)
+    if options.dev and settings.webhook_token is None:
+        environment["WEBHOOK_TOKEN"] = token = dev_token(settings.state_db.parent)
+        click.echo(
+            f"--dev: webhook token {token} (kept in {settings.state_db.parent}/dev-webhook-token)"
+            "\n      enter it as the webhook's security token in RAYNET",
+            err=True,
+        )
+    return environment
+
+
+def gunicorn_command(options: ServeOptions) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{options.host}:{options.port}",
+        "--workers", str(options.http_workers),
+        "--worker-class", "gthread", "--threads", str(options.threads),
+        "--graceful-timeout", "20", "--timeout", "30",
+        "--access-logfile", "-",
+        "webhook.wsgi:app",
+    ]  # fmt: skip
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "webhook", "worker"]
+
+
+def serve(settings: Settings, options: ServeOptions) -> int:
+    """Run until stopped; returns the exit code of gunicorn."""
+    environment = child_environment(settings, options)
+    run_worker = options.run_worker and settings.raynet is not None
+    if options.run_worker and not run_worker:
+        click.echo(
+            "no RAYNET credentials: webhooks are stored, nothing is exported until "
+            "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE are set",
+            err=True,
+        )
+    stopping = False
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in (web, worker):
+            if child is not None and child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    web = subprocess.Popen(gunicorn_command(options), env=environment)
+    worker = subprocess.Popen(worker_command(), env=environment) if run_worker else None
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while web.poll() is None:
+            if worker is not None and worker.poll() is not None and not stopping:
+                log.error("the worker exited with %s; restarting it", worker.returncode)
+                time.sleep(RESTART_DELAY)
+                worker = subprocess.Popen(worker_command(), env=environment)
+            time.sleep(0.5)
+    finally:
+        stop(signal.SIGTERM, None)
+        for child in (web, worker):
+            if child is not None:
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return web.returncode or 0
