@@ -7,14 +7,17 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.servers import free_port, moto_server
 from webhook import create_app
 from webhook.config import Settings, load_settings
 from webhook.moneys3.validation import DocumentValidator
@@ -86,6 +89,7 @@ BRIDGE_PREFIXES = (
     "RECONCILE_",
     "QUEUE_",
     "BRIDGE_",
+    "AWS_",
 )
 
 
@@ -138,3 +142,45 @@ def webhook_body(
         "source": {"name": "user", "description": "browser"},
         "data": {"entityName": entity, "entityId": case_id, "extIds": None},
     }
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """A fresh bucket on the moto S3 server, with the environment that reaches it."""
+
+    name: str
+    env: dict[str, str]
+    client: Any
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 API over HTTP on 127.0.0.1 (moto server), shared by the session."""
+    port = free_port()
+    server = moto_server(port, tmp_path_factory.mktemp("moto") / "moto.log")
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def s3_environment(endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+
+
+@pytest.fixture
+def bucket(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
+    env = s3_environment(moto_url)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("s3")
+    name = f"orders-{secrets.token_hex(4)}"
+    client.create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    return S3Bucket(name, env, client)

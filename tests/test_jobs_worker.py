@@ -10,66 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import xsd_dir
-from webhook.config import Settings, load_settings
+from tests.harness import Harness
 from webhook.jobs.store import StateStore
 from webhook.jobs.worker import Worker, backoff
 from webhook.moneys3.validation import DocumentValidator
-from webhook.raynet.schemas import WebhookEvent
 from webhook.raynet.standin import RaynetStandIn
-from webhook.runtime import build_worker, open_store
-
-
-def worker_settings(raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> Settings:
-    return load_settings(
-        {
-            **raynet.environment(),
-            "STATE_DB": str(tmp_path / "state.db"),
-            "EXPORT_TARGET": str(tmp_path / "exports"),
-            "MONEY_S3_XSD_DIR": str(xsd_dir()),
-            "WORKER_BACKOFF_BASE": "0.05",
-            "WORKER_BACKOFF_MAX": "0.2",
-            **extra,
-        }
-    )
-
-
-class Harness:
-    def __init__(self, raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> None:
-        self.raynet = raynet
-        self.settings = worker_settings(raynet, tmp_path, **extra)
-        self.store = open_store(self.settings)
-        self.worker = build_worker(self.settings, self.store)
-        self.exports = tmp_path / "exports"
-        self._events = 0
-
-    def webhook(self, case_id: int = 1234, event_id: str | None = None) -> None:
-        self._events += 1
-        event_id = event_id or f"event-{case_id}-{self._events}"
-        self.store.record_event(WebhookEvent(event_id, "record.updated", "BusinessCase", case_id))
-
-    def drain(
-        self, until_state: str | None = None, case_id: int = 1234, timeout: float = 10.0
-    ) -> str:
-        """Run due jobs until none is left (or the case reaches ``until_state``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            worked = self.worker.run_once()
-            state = self.state(case_id)
-            if until_state is None and not worked:
-                return state
-            if state == until_state:
-                return state
-            if not worked:
-                time.sleep(0.02)
-        raise AssertionError(f"case {case_id} is {self.state(case_id)}, not {until_state}")
-
-    def state(self, case_id: int = 1234) -> str:
-        record = self.store.case(case_id)
-        return record.state if record else "unknown"
-
-    def files(self) -> list[str]:
-        return sorted(p.name for p in self.exports.iterdir()) if self.exports.exists() else []
+from webhook.runtime import build_worker
 
 
 @pytest.fixture
