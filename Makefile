@@ -28,8 +28,10 @@ lint: $(VENV)/.dev
 test: lint  ## linters, type checks and the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.dev  ## the benchmarks under bench/, each prints a table
+bench: $(VENV)/.dev  ## the benchmarks under bench/, each prints a table (ingest needs wrk)
 	$(BIN)/python -m bench.xml_build
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.end_to_end
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results

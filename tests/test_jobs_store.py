@@ -189,3 +189,44 @@ def test_concurrent_claims_never_share_a_case(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert sorted(claimed) == list(range(1, 101))
+
+
+def test_one_batch_with_duplicates_repeats_and_an_exported_case(store: StateStore) -> None:
+    store.record_event(event("old", case_id=8), now=1)
+    store.exported(claim(store, now=2), code="OP-8", file_name="f", location="l", sha256="s", now=3)
+    results = store.record_events(
+        [
+            (event("a", case_id=7), 10.0),
+            (event("a", case_id=7), 10.5),  # the same delivery twice in one batch
+            (event("b", case_id=7), 11.0),
+            (event("c", case_id=8), 12.0),
+            (event("old", case_id=8), 13.0),
+        ]
+    )
+    assert results == [
+        Recorded.ACCEPTED,
+        Recorded.DUPLICATE,
+        Recorded.ACCEPTED,
+        Recorded.ALREADY_EXPORTED,
+        Recorded.DUPLICATE,
+    ]
+    record = store.case(7)
+    assert record is not None
+    assert (record.events, record.revision, record.next_try_at) == (2, 2, 10.0)
+
+
+def test_concurrent_receivers_share_commits(store: StateStore) -> None:
+    results: list[Recorded] = []
+
+    def receive(prefix: str) -> None:
+        for number in range(50):
+            results.append(store.record_event(event(f"{prefix}{number}", case_id=number)))
+
+    threads = [threading.Thread(target=receive, args=(p,)) for p in "abcd"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(Recorded.ACCEPTED) == 200
+    assert store.events_stored() == 200
+    assert store.counts()["pending"] == 50

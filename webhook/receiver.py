@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
 
 from webhook.config import Settings
@@ -45,7 +45,8 @@ def services() -> Services:
 
 
 def _answer(code: int, **body: Any) -> tuple[Response, int]:
-    return jsonify(body), code
+    """A small JSON answer, serialised directly (no pretty-printing, no key sorting)."""
+    return Response(json.dumps(body), mimetype="application/json"), code
 
 
 class _Refusal(Exception):

@@ -64,15 +64,17 @@ def child_environment(settings: Settings, options: ServeOptions) -> dict[str, st
     return environment
 
 
-def gunicorn_command(options: ServeOptions) -> list[str]:
+def gunicorn_command(options: ServeOptions, app: str = "webhook.wsgi:app") -> list[str]:
+    """How ``serve`` runs gunicorn (benchmarks run other apps with the same settings)."""
     return [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{options.host}:{options.port}",
         "--workers", str(options.http_workers),
         "--worker-class", "gthread", "--threads", str(options.threads),
+        "--reuse-port",  # the kernel spreads connections over the workers
         "--graceful-timeout", "20", "--timeout", "30",
         "--access-logfile", "-",
-        "webhook.wsgi:app",
+        app,
     ]  # fmt: skip
 
 

@@ -47,7 +47,6 @@ EVENT_TYPES = ("record.created", "record.updated", "record.deleted")
 class _EventDataSchema(_Lenient):
     entityName = fields.String(required=True, validate=validate.Length(min=1, max=100))
     entityId = Id(required=True)
-    extIds = fields.List(fields.String(), allow_none=True, load_default=None)
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,11 @@ class WebhookEvent:
 
 
 class WebhookEventSchema(_Lenient):
-    """The thin notification RAYNET posts: ``{eventId, type, data{entityName, entityId}}``."""
+    """The thin notification RAYNET posts: ``{eventId, type, data{entityName, entityId}}``.
+
+    Only what the bridge uses is read; ``createdAt``, ``author``, ``source`` and
+    ``data.extIds`` are accepted and ignored, like any key RAYNET may add.
+    """
 
     eventId = fields.String(
         required=True,
@@ -73,8 +76,6 @@ class WebhookEventSchema(_Lenient):
         ],
     )
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
-    createdAt = fields.String(load_default=None, allow_none=True)
-    author = fields.String(load_default=None, allow_none=True)
     data = fields.Nested(_EventDataSchema, required=True)
 
     @post_load

@@ -294,6 +294,7 @@ class RaynetStandIn:
 class _Handler(BaseHTTPRequestHandler):
     api: RaynetStandIn
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``api.requests`` instead."""
