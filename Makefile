@@ -18,7 +18,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 run: $(VENV)/.runtime  ## the service on embedded defaults: SQLite in ./var, files in ./exports
-	$(BIN)/python -m webhook serve $(ARGS)
+	$(BIN)/python -m webhook serve --dev $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
