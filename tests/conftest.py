@@ -27,16 +27,23 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def _configured_xsd_dir() -> Path:
+    configured = os.environ.get("MONEY_S3_XSD_DIR")
+    return Path(configured) if configured else ROOT.parent / "shared" / "money-s3-xsd"
+
+
+# Read once, before ``clean_environment`` hides the developer's variables from each test.
+XSD_DIR = _configured_xsd_dir()
+
+
 def xsd_dir() -> Path:
     """Seyfor's XSDs: ``MONEY_S3_XSD_DIR``, else ``../shared/money-s3-xsd`` beside the repo."""
-    configured = os.environ.get("MONEY_S3_XSD_DIR")
-    path = Path(configured) if configured else ROOT.parent / "shared" / "money-s3-xsd"
-    if not (path / "_Document.xsd").is_file():
+    if not (XSD_DIR / "_Document.xsd").is_file():
         pytest.fail(
-            f"Money S3 XSDs not found in {path}: set MONEY_S3_XSD_DIR to the folder "
+            f"Money S3 XSDs not found in {XSD_DIR}: set MONEY_S3_XSD_DIR to the folder "
             "holding _Document.xsd (every generated document is validated against it)"
         )
-    return path
+    return XSD_DIR
 
 
 @pytest.fixture(scope="session")
