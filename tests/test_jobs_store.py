@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,3 +232,22 @@ def test_concurrent_receivers_share_commits(store: StateStore) -> None:
     assert results.count(Recorded.ACCEPTED) == 200
     assert store.events_stored() == 200
     assert store.counts()["pending"] == 50
+
+
+def _open_together(path: str, barrier: Any) -> None:
+    barrier.wait()
+    StateStore(Path(path)).ping()
+
+
+def test_processes_creating_the_state_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """gunicorn boots its workers together; a fresh file must not make one of them fail."""
+    context = multiprocessing.get_context("fork")
+    for trial in range(10):
+        barrier = context.Barrier(6)
+        path = str(tmp_path / f"state-{trial}.db")
+        processes = [context.Process(target=_open_together, args=(path, barrier)) for _ in range(6)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=30)
+        assert [process.exitcode for process in processes] == [0] * 6

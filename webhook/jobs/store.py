@@ -161,37 +161,47 @@ class StateStore:
         self._committer: _GroupCommitter | None = None
         self._committer_guard = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection().executescript(
-            f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        )
+        db = self._connection()
+        with self._writer_lock():
+            db.executescript(
+                f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            )
 
     # --- connections --------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None or self._local.pid != os.getpid():
-            connection = sqlite3.connect(
-                self.path, timeout=self._busy_timeout, isolation_level=None
-            )
-            connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")  # a 202 means: on disk
-            connection.execute("PRAGMA foreign_keys = ON")
-            self._local.connection = connection
             self._local.pid = os.getpid()
             self._local.writer_lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            with self._writer_lock():  # switching a new file to WAL must not race
+                connection = sqlite3.connect(
+                    self.path, timeout=self._busy_timeout, isolation_level=None
+                )
+                connection.row_factory = sqlite3.Row
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = FULL")  # a 202 means: on disk
+            self._local.connection = connection
         return connection
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``), one writer at a time on this host.
+    def _writer_lock(self) -> Iterator[None]:
+        """One writer at a time on this host, across threads and processes.
 
         Writers queue on an ``flock`` next to the database instead of meeting in SQLite's
         busy handler, which sleeps a millisecond or more before it tries again.
         """
-        db = self._connection()
         fcntl.flock(self._local.writer_lock, fcntl.LOCK_EX)
         try:
+            yield
+        finally:
+            fcntl.flock(self._local.writer_lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``) under the host-wide writer lock."""
+        db = self._connection()
+        with self._writer_lock():
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -199,8 +209,6 @@ class StateStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        finally:
-            fcntl.flock(self._local.writer_lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
