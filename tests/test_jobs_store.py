@@ -251,3 +251,16 @@ def test_processes_creating_the_state_file_at_once_all_succeed(tmp_path: Path) -
         for process in processes:
             process.join(timeout=30)
         assert [process.exitcode for process in processes] == [0] * 6
+
+
+def test_enqueue_without_a_webhook(store: StateStore) -> None:
+    record = store.enqueue(9, now=5)
+    assert (record.state, record.events, record.next_try_at) == ("pending", 0, 5)
+    store.skipped(
+        claim(store, now=6), code="OP-9", reason="no products", reason_code="no_products", now=7
+    )
+    assert store.enqueue(9, now=8).state == "pending"
+    store.exported(
+        claim(store, now=9), code="OP-9", file_name="f", location="l", sha256="s", now=10
+    )
+    assert store.enqueue(9, now=11).state == "exported"

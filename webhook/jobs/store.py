@@ -82,10 +82,11 @@ CASE_COLUMNS = (
     "exported_at, events, created_at, updated_at"
 )
 SELECT_CASES = f"SELECT {CASE_COLUMNS} FROM cases"  # noqa: S608 - constant columns
-# A new event makes a skipped or dead case due again; an exported one stays exported.
-UPSERT_CASE_ON_EVENT = """
+# A new event (or an enqueue) makes a skipped or dead case due again; an exported one
+# stays exported. ``excluded.events`` is 1 for a webhook event, 0 for an enqueue.
+UPSERT_CASE = """
     ON CONFLICT (case_id) DO UPDATE SET
-        events = events + 1,
+        events = events + excluded.events,
         revision = revision + 1,
         state = CASE WHEN state IN ('skipped', 'dead') THEN 'pending' ELSE state END,
         attempts = CASE WHEN state IN ('skipped', 'dead') THEN 0 ELSE attempts END,
@@ -257,7 +258,7 @@ class StateStore:
                     "INSERT INTO cases (case_id, state, next_try_at, events, created_at, "  # noqa: S608 - placeholders only
                     "updated_at) VALUES "
                     + ", ".join(["(?, 'pending', ?, 1, ?, ?)"] * len(fresh))
-                    + UPSERT_CASE_ON_EVENT,
+                    + UPSERT_CASE,
                     [v for e, now in fresh for v in (e.entity_id, now, now, now)],
                 ).fetchall()
                 if fresh
@@ -485,19 +486,10 @@ class StateStore:
         now = time.time() if now is None else now
         with self._transaction() as db:
             db.execute(
-                """
-                INSERT INTO cases (case_id, state, next_try_at, created_at, updated_at)
-                VALUES (:case, 'pending', :now, :now, :now)
-                ON CONFLICT (case_id) DO UPDATE SET
-                    revision = revision + 1,
-                    state = CASE WHEN state IN ('skipped', 'dead') THEN 'pending' ELSE state END,
-                    attempts = CASE WHEN state IN ('skipped', 'dead') THEN 0 ELSE attempts END,
-                    next_try_at = CASE WHEN state IN ('skipped', 'dead') THEN :now
-                                       ELSE next_try_at END,
-                    updated_at = :now
-                """,
-                {"case": case_id, "now": now},
-            )
+                "INSERT INTO cases (case_id, state, next_try_at, events, created_at, updated_at) "
+                "VALUES (?, 'pending', ?, 0, ?, ?)" + UPSERT_CASE,
+                (case_id, now, now, now),
+            ).fetchall()
         record = self.case(case_id)
         assert record is not None
         return record
