@@ -119,7 +119,7 @@ def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
     response = client.post(URL, json=body, headers=HEADERS)
     assert response.status_code == 413
     assert response.json is not None
-    assert response.json["error"] == "request_entity_too_large"
+    assert response.json["error"] == "too_large"
 
 
 def test_unknown_path_and_method_answer_json(client: FlaskClient) -> None:

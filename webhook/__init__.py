@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from webhook.admin import init_admin
 from webhook.config import Settings, load_settings
 from webhook.delivery import Target
 from webhook.jobs.store import StateStore
@@ -36,6 +37,7 @@ def create_app(
         target=target or build_target(settings),
     )
     app.register_blueprint(receiver_bp)
+    init_admin(app, settings)
     app.register_error_handler(HTTPException, _http_error)
     return app
 

@@ -22,6 +22,8 @@ from webhook.delivery import Target
 from webhook.delivery.folder import FolderTarget
 from webhook.delivery.stdout import StdoutTarget
 from webhook.errors import BridgeError, ConfigError
+from webhook.observability import configure_logging
+from webhook.operations import find_case, reexport_case, retry_case
 from webhook.pipeline import CaseSource, Skipped, export_case
 from webhook.raynet.client import RaynetClient
 from webhook.raynet.saved import SavedResponses
@@ -168,6 +170,7 @@ def serve(host: str, port: int, http_workers: int, no_worker: bool, dev: bool) -
 def worker() -> None:
     """Export due cases until stopped (SIGTERM/SIGINT); several may share one state file."""
     settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
     store = open_store(settings)
     export_worker = build_worker(settings, store)
     stop = threading.Event()
@@ -196,23 +199,18 @@ def replay(case_id: int | None, all_failed: bool, again: bool) -> None:
         click.echo(f"queued {store.replay()} case(s) again")
         return
     assert case_id is not None
-    record = store.case(case_id)
-    if record is None:
-        fail(f"case {case_id} is unknown here: no webhook arrived for it")
-    if record.state == "exported":
-        if not again:
-            fail(
-                f"case {case_id} is already exported as {record.location}; "
-                "add --again to export another file"
-            )
-        store.request_reexport(case_id)
+    record = find_case(store, case_id)
+    if record.state == "exported" and again:
+        reexport_case(store, case_id)
         click.echo(f"case {case_id} queued for another export")
-        return
-    if record.state == "pending":
-        click.echo(f"case {case_id} is already waiting to be exported")
-        return
-    store.replay(case_id)
-    click.echo(f"case {case_id} queued again")
+    elif record.state == "exported":
+        fail(
+            f"case {case_id} is already exported as {record.location}; "
+            "add --again to export another file"
+        )
+    else:
+        retry_case(store, case_id)
+        click.echo(f"case {case_id} queued again")
 
 
 @main.command()

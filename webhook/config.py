@@ -53,6 +53,10 @@ class Settings:
     webhook_max_body: int = 64 * 1024
     sync_enabled: bool = True
     worker: WorkerSettings = WorkerSettings()
+    log_level: str = "INFO"
+    log_json: bool = True
+    admin_token: str | None = field(default=None, repr=False)
+    admin_cookie_secure: bool = False
 
     def export_options(self, stock: bool | None = None) -> ExportOptions:
         """The Money S3 options; ``stock`` overrides MONEY_S3_STOCK for one export."""
@@ -73,6 +77,30 @@ class Settings:
                 "value as the webhook's security token in RAYNET "
                 "(WEBHOOK_ALLOW_NO_TOKEN=1 accepts webhooks without one, for local trials only)"
             )
+
+    def summary(self) -> list[tuple[str, str]]:
+        """The configuration as ops would check it, secrets shown only as set or not."""
+
+        def secret(value: str | None) -> str:
+            return "set (hidden)" if value else "not set"
+
+        raynet = self.raynet
+        return [
+            ("RAYNET_API_URL", raynet.api_url if raynet else "not set"),
+            ("RAYNET_INSTANCE", raynet.instance if raynet else "not set"),
+            ("RAYNET_USERNAME", raynet.username if raynet else "not set"),
+            ("RAYNET_API_KEY", secret(raynet.api_key if raynet else None)),
+            ("WEBHOOK_TOKEN", secret(self.webhook_token)),
+            ("ADMIN_TOKEN", secret(self.admin_token)),
+            ("EXPORT_TARGET", self.export_target),
+            ("STATE_DB", str(self.state_db)),
+            ("SYNC_ENABLED", "1" if self.sync_enabled else "0"),
+            ("MONEY_S3_STOCK", "1" if self.stock else "0"),
+            ("MONEY_S3_WAREHOUSE", self.warehouse.code if self.warehouse else "not set"),
+            ("MONEY_S3_HOME_CURRENCY", self.home_currency),
+            ("MONEY_S3_XSD_DIR", str(self.xsd_dir) if self.xsd_dir else "not set"),
+            ("WORKER_MAX_ATTEMPTS", str(self.worker.max_attempts)),
+        ]
 
     def require_raynet(self) -> RaynetCredentials:
         if self.raynet is None:
@@ -133,6 +161,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_allow_no_token=read.flag("WEBHOOK_ALLOW_NO_TOKEN", False),
         webhook_max_body=read.number("WEBHOOK_MAX_BODY", 64 * 1024, int, 1024),
         sync_enabled=read.flag("SYNC_ENABLED", True),
+        log_level=_log_level(read),
+        log_json=_log_format(read) == "json",
+        admin_token=_admin_token(read),
+        admin_cookie_secure=read.flag("ADMIN_COOKIE_SECURE", False),
         worker=WorkerSettings(
             max_attempts=read.number("WORKER_MAX_ATTEMPTS", 10, int, 1),
             lease_seconds=read.number("WORKER_LEASE_SECONDS", 120.0, float, 5),
@@ -205,3 +237,26 @@ def _sse(read: _Reader) -> str | None:
     if value and value not in ("AES256", "aws:kms"):
         read.problems.append(f"S3_SSE must be AES256 or aws:kms, not {value!r}")
     return value
+
+
+def _log_level(read: _Reader) -> str:
+    level = (read.text("LOG_LEVEL", "INFO") or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        read.problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+        return "INFO"
+    return level
+
+
+def _log_format(read: _Reader) -> str:
+    value = (read.text("LOG_FORMAT", "json") or "json").lower()
+    if value not in ("json", "text"):
+        read.problems.append(f"LOG_FORMAT must be json or text, not {value!r}")
+        return "json"
+    return value
+
+
+def _admin_token(read: _Reader) -> str | None:
+    token = read.text("ADMIN_TOKEN")
+    if token is not None and len(token) < 16:
+        read.problems.append("ADMIN_TOKEN must be at least 16 characters")
+    return token

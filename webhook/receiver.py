@@ -12,16 +12,20 @@ import hmac
 import json
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
+from prometheus_client import CONTENT_TYPE_LATEST
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhook.config import Settings
 from webhook.delivery import Target
 from webhook.errors import BridgeError
 from webhook.jobs.store import Recorded, StateStore
+from webhook.observability import WEBHOOK_SECONDS, WEBHOOKS, log_context, render_metrics
 from webhook.raynet.schemas import WebhookEvent, WebhookEventSchema
 
 TOKEN_HEADER = "X-RAYNETCRM-Token"  # noqa: S105 - a header name, not a secret
@@ -60,23 +64,32 @@ class _Refusal(Exception):
 
 @bp.post("/webhooks/raynet")
 def receive_event() -> tuple[Response, int]:
-    bridge = services()
+    started = time.perf_counter()
+    code, body = _receive(services())
+    WEBHOOKS.labels(outcome=body.get("status") or body["error"]).inc()
+    WEBHOOK_SECONDS.observe(time.perf_counter() - started)
+    response, code = _answer(code, **body)
+    if code == 503:
+        response.headers["Retry-After"] = "30"
+    return response, code
+
+
+def _receive(bridge: Services) -> tuple[int, dict[str, Any]]:
+    """The status and JSON body for the webhook in the current request."""
     try:
         event = _authentic_event(bridge.settings)
-        if not event.is_business_case:
-            return _answer(200, status="ignored", reason=f"entity {event.entity_name}")
-        if event.type == "record.deleted":
-            return _answer(200, status="ignored", reason="deleted record")
-        recorded = _record(bridge.store, event)
+        with log_context(event_id=event.event_id, case_id=event.entity_id):
+            if not event.is_business_case:
+                return 200, {"status": "ignored", "reason": f"entity {event.entity_name}"}
+            if event.type == "record.deleted":
+                return 200, {"status": "ignored", "reason": "deleted record"}
+            recorded = _record(bridge.store, event)
+            log.info("webhook %s", recorded.value)
     except _Refusal as refusal:
-        response, code = _answer(refusal.code, **refusal.body)
-        if code == 503:
-            response.headers["Retry-After"] = "30"
-        return response, code
-    log.info("event %s for case %s: %s", event.event_id, event.entity_id, recorded.value)
+        return refusal.code, refusal.body
     if recorded is Recorded.DUPLICATE:
-        return _answer(200, status="duplicate", eventId=event.event_id)
-    return _answer(202, status=recorded.value, eventId=event.event_id)
+        return 200, {"status": "duplicate", "eventId": event.event_id}
+    return 202, {"status": recorded.value, "eventId": event.event_id}
 
 
 def _authentic_event(settings: Settings) -> WebhookEvent:
@@ -85,6 +98,8 @@ def _authentic_event(settings: Settings) -> WebhookEvent:
         raise _Refusal(401, error="unauthorized", message=f"missing or wrong {TOKEN_HEADER}")
     try:
         body = json.loads(request.get_data(cache=False))
+    except RequestEntityTooLarge:
+        raise _Refusal(413, error="too_large", message="body over WEBHOOK_MAX_BODY") from None
     except (ValueError, RecursionError):
         raise _Refusal(400, error="invalid_json", message="the body is not JSON") from None
     try:
@@ -107,8 +122,14 @@ def _record(store: StateStore, event: WebhookEvent) -> Recorded:
     try:
         return store.record_event(event)
     except sqlite3.Error:
-        log.exception("cannot store event %s", event.event_id)
+        log.exception("cannot store the event")
         raise _Refusal(503, error="unavailable", message="state store unavailable") from None
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format: counters of every process, case states from the state file."""
+    return Response(render_metrics(services().store), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/healthz")

@@ -11,6 +11,7 @@ from webhook.delivery import Target, target_from_setting
 from webhook.jobs.store import Job, StateStore
 from webhook.jobs.worker import Worker, credentials_fingerprint
 from webhook.moneys3.validation import DocumentValidator
+from webhook.observability import record_raynet_request
 from webhook.pipeline import Outcome, Renderer, export_case
 from webhook.raynet.client import RaynetClient
 
@@ -36,7 +37,7 @@ def build_renderer(settings: Settings, stock: bool | None = None) -> Renderer:
 
 def build_worker(settings: Settings, store: StateStore, target: Target | None = None) -> Worker:
     credentials = settings.require_raynet()
-    client = RaynetClient(credentials)
+    client = RaynetClient(credentials, on_request=record_raynet_request)
     renderer = build_renderer(settings)
     destination = target or build_target(settings)
 

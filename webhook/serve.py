@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,8 +51,17 @@ def dev_token(state_dir: Path) -> str:
     return token
 
 
+def metrics_folder(settings: Settings) -> Path:
+    """A fresh folder where every child process keeps its Prometheus figures."""
+    folder = settings.state_db.parent / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
 def child_environment(settings: Settings, options: ServeOptions) -> dict[str, str]:
     environment = dict(os.environ)
+    environment["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder(settings))
     python_path = [str(PACKAGE_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
     environment["PYTHONPATH"] = os.pathsep.join(python_path)
     if options.dev and settings.webhook_token is None:

@@ -586,6 +586,20 @@ class StateStore:
         counts.update({row["state"]: row["n"] for row in rows})
         return counts
 
+    def due_count(self, now: float | None = None) -> int:
+        """Cases waiting for a worker right now (pending or failed, and due)."""
+        now = time.time() if now is None else now
+        row = (
+            self._connection()
+            .execute(
+                "SELECT COUNT(*) AS n FROM cases "
+                "WHERE state IN ('pending', 'failed') AND next_try_at <= ?",
+                (now,),
+            )
+            .fetchone()
+        )
+        return int(row["n"])
+
     def oldest_due(self, now: float | None = None) -> float | None:
         """Seconds the longest-waiting due case has waited, or None if none is due."""
         now = time.time() if now is None else now

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from webhook.config import WorkerSettings
 from webhook.errors import PermanentError, TransientError
 from webhook.jobs.store import AUTH_REFUSED_FLAG, Job, StateStore
+from webhook.observability import EXPORT_SECONDS, EXPORTS, FAILURES, SKIPS, log_context
 from webhook.pipeline import Exported, Outcome
 from webhook.raynet.client import RaynetAuthError, RaynetCredentials
 
@@ -78,6 +79,12 @@ class Worker:
         return True
 
     def process(self, job: Job) -> None:
+        started = time.perf_counter()
+        with log_context(case_id=job.case_id, generation=job.generation):
+            self._process(job)
+        EXPORT_SECONDS.observe(time.perf_counter() - started)
+
+    def _process(self, job: Job) -> None:
         try:
             outcome = self.run_job(job)
         except RaynetAuthError as error:
@@ -88,6 +95,7 @@ class Worker:
             self.store.failed_permanently(
                 job, reason=str(error), reason_code=type(error).__name__, now=self.clock()
             )
+            FAILURES.labels(kind="permanent", error=type(error).__name__).inc()
             self._report(job, "dead", str(error))
         except TransientError as error:
             self._transient(job, error)
@@ -100,6 +108,8 @@ class Worker:
     def _settle(self, job: Job, outcome: Outcome) -> None:
         now = self.clock()
         if isinstance(outcome, Exported):
+            if outcome.created:
+                EXPORTS.inc()
             self.store.exported(
                 job,
                 code=outcome.case_code,
@@ -108,8 +118,10 @@ class Worker:
                 sha256=outcome.sha256,
                 now=now,
             )
-            self._report(job, "exported", outcome.location)
+            with log_context(case_code=outcome.case_code):
+                self._report(job, "exported", outcome.location)
         else:
+            SKIPS.labels(reason=outcome.reason.code).inc()
             self.store.skipped(
                 job,
                 code=outcome.case_code,
@@ -135,6 +147,7 @@ class Worker:
             if isinstance(error, TransientError) and error.retry_after:
                 wait = max(wait, error.retry_after)
             retry_at = now + wait
+        FAILURES.labels(kind="transient", error=reason_code or type(error).__name__).inc()
         state = self.store.failed_transiently(
             job,
             reason=str(error) or type(error).__name__,
@@ -146,7 +159,13 @@ class Worker:
         self._report(job, state, str(error))
 
     def _report(self, job: Job, state: str, detail: str | None) -> None:
-        log.info("case %s: %s (%s)", job.case_id, state, detail)
+        log.log(
+            logging.WARNING if state in ("failed", "dead") else logging.INFO,
+            "case %s %s: %s",
+            job.case_id,
+            state,
+            detail,
+        )
         if self.on_outcome is not None:
             self.on_outcome(job, state, detail)
 

@@ -84,7 +84,7 @@ class RaynetClient:
         max_rate_limit_retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
-        on_request: Callable[[str, int | None, float], None] | None = None,
+        on_request: Callable[[int | None, float, RateLimitStatus], None] | None = None,
     ) -> None:
         self._credentials = credentials
         self._base = credentials.api_url.rstrip("/") + "/"
@@ -174,6 +174,7 @@ class RaynetClient:
             with self._slots:
                 response = self._session.request(method, url, timeout=self._timeout, **kwargs)
             status = response.status_code
+            self._remember_rate_limit(response)
         except requests.Timeout:
             raise RaynetUnavailable(f"RAYNET did not answer {method} {path} in time") from None
         except requests.RequestException as error:
@@ -181,8 +182,7 @@ class RaynetClient:
             raise RaynetUnavailable(f"cannot reach RAYNET for {method} {path}: {reason}") from None
         finally:
             if self._on_request is not None:
-                self._on_request(path, status, time.perf_counter() - started)
-        self._remember_rate_limit(response)
+                self._on_request(status, time.perf_counter() - started, self.rate_limit)
         return response
 
     def _decode(self, method: str, path: str, response: requests.Response) -> Any:

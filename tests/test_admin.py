@@ -1,0 +1,164 @@
+"""The admin dashboard and JSON API: off without a token, 401 without the right one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import TOKEN
+from tests.harness import Harness
+from webhook import create_app
+from webhook.raynet.standin import RaynetStandIn
+
+ADMIN = "admin-token-0123456789"
+BEARER = {"Authorization": f"Bearer {ADMIN}"}
+
+
+@pytest.fixture
+def harness(raynet: RaynetStandIn, tmp_path: Path) -> Harness:
+    return Harness(
+        raynet,
+        tmp_path,
+        WEBHOOK_TOKEN=TOKEN,
+        ADMIN_TOKEN=ADMIN,
+        WORKER_BACKOFF_BASE="3600",
+        WORKER_BACKOFF_MAX="3600",
+    )
+
+
+@pytest.fixture
+def admin_app(harness: Harness) -> Flask:
+    return create_app(harness.settings)
+
+
+def logged_in(app: Flask) -> tuple[FlaskClient, str]:
+    client = app.test_client()
+    response = client.post("/admin/login", data={"token": ADMIN})
+    assert response.status_code == 302
+    page = client.get("/admin/").get_data(as_text=True)
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match is not None
+    return client, match[1]
+
+
+def test_dashboard_is_off_without_a_token(client: FlaskClient) -> None:
+    assert client.get("/admin/").status_code == 404
+    assert client.get("/admin/api/cases", headers=BEARER).status_code == 404
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token-0123456789", ADMIN + "x"])
+def test_pages_and_api_answer_401_without_the_right_token(
+    admin_app: Flask, token: str | None
+) -> None:
+    client = admin_app.test_client()
+    page = client.get("/admin/")
+    assert page.status_code == 401
+    assert 'name="token"' in page.get_data(as_text=True)  # the login form
+    if token is not None:
+        assert client.post("/admin/login", data={"token": token}).status_code == 401
+        assert client.get("/admin/").status_code == 401
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    api = client.get("/admin/api/cases", headers=headers)
+    assert api.status_code == 401
+    assert api.json == {"error": "unauthorized", "message": "Authorization: Bearer <ADMIN_TOKEN>"}
+
+
+def test_cases_with_their_state_file_and_reason(
+    admin_app: Flask, harness: Harness, won_case: dict[str, Any]
+) -> None:
+    harness.webhook(1234)
+    harness.drain()
+    harness.raynet.add_case({**won_case, "id": 77, "code": "OP-24-077", "status": "B_ACTIVE"})
+    harness.webhook(77)
+    harness.drain(case_id=77)
+    harness.raynet.fail("businessCase/78/", 503)
+    harness.webhook(78)
+    harness.drain(case_id=78)
+    client, _ = logged_in(admin_app)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "OP-24-057.xml" in page
+    assert "not won (status B_ACTIVE)" in page
+    assert "RAYNET answered 503" in page
+    assert "next try" in page
+    assert "exported <strong>1</strong>" in page
+    found = client.get("/admin/?q=24-077").get_data(as_text=True)
+    assert "OP-24-077" in found
+    assert "OP-24-057" not in found
+    failed_only = client.get("/admin/?state=failed").get_data(as_text=True)
+    assert "case-78" in failed_only
+    assert "case-1234" not in failed_only
+
+
+def test_retry_reexport_sync_and_download_from_the_pages(
+    admin_app: Flask, harness: Harness
+) -> None:
+    harness.raynet.fail("businessCase/", 503)
+    harness.webhook()
+    assert harness.drain() == "failed"
+    client, csrf = logged_in(admin_app)
+    assert client.post("/admin/cases/1234/retry").status_code == 400  # no CSRF token
+    response = client.post(
+        "/admin/cases/1234/retry", data={"csrf": csrf}, headers={"Referer": "/admin/"}
+    )
+    assert response.status_code == 302
+    assert "Case 1234 queued again." in client.get("/admin/").get_data(as_text=True)
+    assert harness.drain() == "exported"
+    download = client.get("/admin/cases/1234/files/1")
+    assert download.status_code == 200
+    assert download.data == (harness.exports / "OP-24-057.xml").read_bytes()
+    assert 'filename="OP-24-057.xml"' in download.headers["Content-Disposition"]
+    client.post("/admin/cases/1234/reexport", data={"csrf": csrf})
+    assert harness.drain() == "exported"
+    assert harness.files() == ["OP-24-057-2.xml", "OP-24-057.xml"]
+    client.post("/admin/sync", data={"csrf": csrf, "enabled": "0"})
+    assert not harness.store.sync_enabled()
+    assert "paused" in client.get("/admin/").get_data(as_text=True)
+    refused = client.post("/admin/cases/1234/retry", data={"csrf": csrf})
+    assert refused.status_code == 302
+    assert "only failed, dead or skipped" in client.get("/admin/").get_data(as_text=True)
+
+
+def test_json_api_offers_the_same_actions(admin_app: Flask, harness: Harness) -> None:
+    harness.raynet.fail("businessCase/", 503)
+    harness.webhook()
+    harness.drain()
+    client = admin_app.test_client()
+    listed = client.get("/admin/api/cases?state=failed", headers=BEARER).json
+    assert listed is not None
+    assert [case["case_id"] for case in listed["cases"]] == [1234]
+    assert client.post("/admin/api/cases/1234/reexport", headers=BEARER).status_code == 409
+    retried = client.post("/admin/api/cases/1234/retry", headers=BEARER)
+    assert retried.status_code == 202
+    assert retried.json is not None
+    assert retried.json["case"]["state"] == "pending"
+    harness.drain()
+    detail = client.get("/admin/api/cases/1234", headers=BEARER).json
+    assert detail is not None
+    assert detail["exports"][0]["file_name"] == "OP-24-057.xml"
+    xml = client.get("/admin/api/cases/1234/files/1", headers=BEARER)
+    assert xml.data == (harness.exports / "OP-24-057.xml").read_bytes()
+    assert client.get("/admin/api/cases/999", headers=BEARER).status_code == 404
+    assert client.put("/admin/api/sync", json={"enabled": False}, headers=BEARER).json == {
+        "enabled": False,
+        "switch": False,
+        "environment": True,
+    }
+    assert client.put("/admin/api/sync", json={"enabled": "no"}, headers=BEARER).status_code == 400
+    assert client.get("/admin/api/cases?state=bogus", headers=BEARER).status_code == 400
+
+
+def test_configuration_summary_hides_secrets(admin_app: Flask, harness: Harness) -> None:
+    config = admin_app.test_client().get("/admin/api/config", headers=BEARER).json
+    assert config is not None
+    assert config["config"]["RAYNET_API_KEY"] == "set (hidden)"
+    assert config["config"]["WEBHOOK_TOKEN"] == "set (hidden)"
+    client, _ = logged_in(admin_app)
+    page = client.get("/admin/").get_data(as_text=True)
+    for secret in (harness.raynet.api_key, TOKEN, ADMIN):
+        assert secret not in page
+        assert secret not in str(config)

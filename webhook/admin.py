@@ -1,0 +1,285 @@
+"""``/admin``: the operator's dashboard, and the same actions as a JSON API.
+
+Off unless ``ADMIN_TOKEN`` is set (404). Pages need a login with that token (a session
+cookie signed with a key derived from it, HttpOnly, SameSite=Strict; forms carry a CSRF
+token); the JSON API under ``/admin/api`` takes it as ``Authorization: Bearer <token>``.
+Without the token, or with a wrong one, both answer 401.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import asdict
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
+
+from webhook.config import Settings
+from webhook.jobs.store import CaseRecord
+from webhook.operations import ActionRefused, find_case, reexport_case, retry_case
+from webhook.receiver import services
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+PAGE_SIZE = 50
+STATES = ("pending", "exported", "skipped", "failed", "dead")
+OPEN_ENDPOINTS = ("admin.login",)
+
+
+def init_admin(app: Flask, settings: Settings) -> None:
+    """Sessions signed with a key derived from ADMIN_TOKEN: a new token logs everyone out."""
+    if settings.admin_token:
+        app.secret_key = hashlib.sha256(
+            b"raynet-bridge admin session\0" + settings.admin_token.encode()
+        ).digest()
+    app.config.update(
+        SESSION_COOKIE_NAME="bridge_admin",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.admin_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+    )
+    app.jinja_env.filters["when"] = _when
+    app.register_blueprint(bp)
+
+
+def _token() -> str:
+    token = services().settings.admin_token
+    if token is None:
+        abort(404)  # no token configured: the dashboard does not exist
+    return token
+
+
+def _same(sent: str, expected: str) -> bool:
+    return hmac.compare_digest(sent.encode("utf-8"), expected.encode("utf-8"))
+
+
+def _session_mark(token: str) -> str:
+    return hashlib.sha256(b"logged in\0" + token.encode()).hexdigest()
+
+
+@bp.before_request
+def _guard() -> Any:
+    token = _token()
+    if request.path.startswith("/admin/api/"):
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not _same(sent, token):
+            return jsonify(error="unauthorized", message="Authorization: Bearer <ADMIN_TOKEN>"), 401
+        return None
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if not _same(session.get("admin", ""), _session_mark(token)):
+        return render_template("admin/login.html", error=None), 401
+    if request.method == "POST" and not _same(
+        request.form.get("csrf", ""), session.get("csrf", "")
+    ):
+        abort(400, "the form has expired; reload the page")
+    return None
+
+
+# --- pages ----------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if request.method == "GET":
+        return render_template("admin/login.html", error=None)
+    if not _same(request.form.get("token", ""), _token()):
+        return render_template("admin/login.html", error="That is not the admin token."), 401
+    session.clear()
+    session.permanent = True
+    session["admin"] = _session_mark(_token())
+    session["csrf"] = secrets.token_urlsafe(24)
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    session.clear()
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+def index() -> str:
+    bridge = services()
+    search = request.args.get("q", "").strip() or None
+    state = request.args.get("state") if request.args.get("state") in STATES else None
+    offset = max(0, request.args.get("offset", 0, type=int))
+    cases = bridge.store.cases(state=state, search=search, limit=PAGE_SIZE + 1, offset=offset)
+    return render_template(
+        "admin/index.html",
+        cases=cases[:PAGE_SIZE],
+        more=len(cases) > PAGE_SIZE,
+        offset=offset,
+        page_size=PAGE_SIZE,
+        search=search or "",
+        state=state,
+        states=STATES,
+        counts=bridge.store.counts(),
+        sync=_sync_state(),
+        config=bridge.settings.summary(),
+        now=time.time(),
+    )
+
+
+@bp.get("/cases/<int:case_id>")
+def case_page(case_id: int) -> str:
+    store = services().store
+    record = store.case(case_id)
+    if record is None:
+        abort(404, f"case {case_id} is unknown here")
+    return render_template(
+        "admin/case.html", case=record, exports=store.exports_of(case_id), now=time.time()
+    )
+
+
+@bp.get("/cases/<int:case_id>/files/<int:generation>")
+def download(case_id: int, generation: int) -> Response:
+    return _file(case_id, generation)
+
+
+@bp.post("/cases/<int:case_id>/retry")
+def retry(case_id: int) -> BaseResponse:
+    return _act(lambda: retry_case(services().store, case_id), "queued again")
+
+
+@bp.post("/cases/<int:case_id>/reexport")
+def reexport(case_id: int) -> BaseResponse:
+    return _act(lambda: reexport_case(services().store, case_id), "queued for another export")
+
+
+@bp.post("/sync")
+def sync() -> BaseResponse:
+    enabled = request.form.get("enabled") == "1"
+    services().store.set_sync_enabled(enabled)
+    flash("Exports are running." if enabled else "Exports are paused; webhooks are still recorded.")
+    return redirect(url_for("admin.index"))
+
+
+def _act(action: Any, done: str) -> BaseResponse:
+    try:
+        record: CaseRecord = action()
+        flash(f"Case {record.case_id} {done}.")
+    except ActionRefused as refused:
+        flash(str(refused), "error")
+    return redirect(request.referrer or url_for("admin.index"))
+
+
+# --- JSON API ---------------------------------------------------------------------------
+
+
+@bp.get("/api/cases")
+def api_cases() -> Response:
+    state = request.args.get("state")
+    if state is not None and state not in STATES:
+        abort(400, f"state must be one of {', '.join(STATES)}")
+    limit = min(500, max(1, request.args.get("limit", PAGE_SIZE, type=int)))
+    records = services().store.cases(
+        state=state,
+        search=request.args.get("q") or None,
+        limit=limit,
+        offset=max(0, request.args.get("offset", 0, type=int)),
+    )
+    return jsonify(cases=[asdict(record) for record in records])
+
+
+@bp.get("/api/cases/<int:case_id>")
+def api_case(case_id: int) -> Response:
+    store = services().store
+    try:
+        record = find_case(store, case_id)
+    except ActionRefused as refused:
+        abort(404, str(refused))
+    return jsonify(
+        case=asdict(record), exports=[asdict(export) for export in store.exports_of(case_id)]
+    )
+
+
+@bp.post("/api/cases/<int:case_id>/retry")
+def api_retry(case_id: int) -> tuple[Response, int]:
+    return _api_act(lambda: retry_case(services().store, case_id))
+
+
+@bp.post("/api/cases/<int:case_id>/reexport")
+def api_reexport(case_id: int) -> tuple[Response, int]:
+    return _api_act(lambda: reexport_case(services().store, case_id))
+
+
+@bp.get("/api/cases/<int:case_id>/files/<int:generation>")
+def api_download(case_id: int, generation: int) -> Response:
+    return _file(case_id, generation)
+
+
+@bp.route("/api/sync", methods=["GET", "PUT"])
+def api_sync() -> Response:
+    if request.method == "PUT":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
+            abort(400, 'send {"enabled": true} or {"enabled": false}')
+        services().store.set_sync_enabled(body["enabled"])
+    return jsonify(_sync_state())
+
+
+@bp.get("/api/config")
+def api_config() -> Response:
+    return jsonify(config=dict(services().settings.summary()))
+
+
+def _api_act(action: Any) -> tuple[Response, int]:
+    try:
+        record: CaseRecord = action()
+    except ActionRefused as refused:
+        return jsonify(error="refused", message=str(refused)), 409
+    return jsonify(case=asdict(record)), 202
+
+
+# --- shared -----------------------------------------------------------------------------
+
+
+def _sync_state() -> dict[str, bool]:
+    bridge = services()
+    switch = bridge.store.sync_enabled()
+    return {
+        "enabled": switch and bridge.settings.sync_enabled,
+        "switch": switch,
+        "environment": bridge.settings.sync_enabled,
+    }
+
+
+def _file(case_id: int, generation: int) -> Response:
+    bridge = services()
+    export = next((e for e in bridge.store.exports_of(case_id) if e.generation == generation), None)
+    if export is None:
+        abort(404, f"case {case_id} has no export {generation}")
+    try:
+        content = bridge.target.read(export.file_name)
+    except FileNotFoundError:
+        abort(404, f"{export.location} is no longer there")
+    return Response(
+        content,
+        mimetype="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="{export.file_name}"'},
+    )
+
+
+def _when(timestamp: float | None) -> str:
+    """A timestamp as local date and time, for people."""
+    if not timestamp:
+        return ""
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")

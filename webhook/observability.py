@@ -1,0 +1,153 @@
+"""Structured logs and Prometheus metrics.
+
+Logs are JSON lines carrying whatever context is bound (event id, case id, case code).
+Metrics are counted in every process; ``serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a
+folder beside the state file so that ``/metrics`` shows the receiver's and the worker's
+figures together. Queue depth and case states are read from the state file when scraped.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from webhook.jobs.store import StateStore
+from webhook.raynet.client import RateLimitStatus
+
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 - never mutated
+
+# --- logs -------------------------------------------------------------------------------
+
+
+@contextmanager
+def log_context(**values: Any) -> Iterator[None]:
+    """Attach ``values`` (event_id, case_id, case_code, ...) to every log line inside."""
+    token = _context.set({**_context.get(), **values})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, bound context, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_context.get(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+# --- metrics ----------------------------------------------------------------------------
+
+WEBHOOKS = Counter("bridge_webhooks_total", "Webhooks received, by outcome", ["outcome"])
+WEBHOOK_SECONDS = Histogram(
+    "bridge_webhook_seconds", "Time to answer a webhook",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)  # fmt: skip
+EXPORTS = Counter("bridge_exports_total", "Files delivered (new files only)")
+SKIPS = Counter("bridge_skips_total", "Cases examined and not exported, by reason", ["reason"])
+FAILURES = Counter(
+    "bridge_failures_total", "Export attempts that failed, by kind and error", ["kind", "error"]
+)
+EXPORT_SECONDS = Histogram(
+    "bridge_export_seconds", "Time from claiming a case to its outcome",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)  # fmt: skip
+RAYNET_REQUESTS = Counter(
+    "bridge_raynet_requests_total", "Requests to the RAYNET API, by status", ["status"]
+)
+RAYNET_SECONDS = Histogram(
+    "bridge_raynet_request_seconds", "RAYNET API response time",
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)  # fmt: skip
+RAYNET_REMAINING = Gauge(
+    "bridge_raynet_rate_limit_remaining",
+    "Requests left today as RAYNET last reported (X-Ratelimit-Remaining)",
+    multiprocess_mode="livemostrecent",
+)
+NOTIFICATIONS = Counter(
+    "bridge_notifications_total", "E-mails to the accountant, by outcome", ["outcome"]
+)
+
+
+def record_raynet_request(status: int | None, seconds: float, limits: RateLimitStatus) -> None:
+    """The RAYNET client's per-request hook."""
+    RAYNET_REQUESTS.labels(status=str(status) if status is not None else "error").inc()
+    RAYNET_SECONDS.observe(seconds)
+    if limits.remaining is not None:
+        RAYNET_REMAINING.set(limits.remaining)
+
+
+class StateCollector(Collector):
+    """Figures read from the state file at scrape time: exact whichever process worked."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        cases = GaugeMetricFamily("bridge_cases", "Business cases by state", labels=["state"])
+        for state, count in self.store.counts().items():
+            cases.add_metric([state], count)
+        yield cases
+        yield GaugeMetricFamily(
+            "bridge_queue_depth", "Cases due for export now", value=self.store.due_count()
+        )
+        oldest = self.store.oldest_due()
+        yield GaugeMetricFamily(
+            "bridge_oldest_pending_seconds",
+            "How long the longest-waiting due case has waited",
+            value=oldest or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "bridge_sync_enabled",
+            "1 while exports run, 0 when paused",
+            value=1.0 if self.store.sync_enabled() else 0.0,
+        )
+
+
+def render_metrics(store: StateStore) -> bytes:
+    """The Prometheus text exposition: all processes' counters plus the state figures."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(StateCollector(store))
+        return generate_latest(registry)
+    registry.register(StateCollector(store))
+    return generate_latest(REGISTRY) + generate_latest(registry)
