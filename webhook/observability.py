@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 from prometheus_client import (
     REGISTRY,
@@ -64,8 +64,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
-    handler = logging.StreamHandler()
+def configure_logging(
+    level: str = "INFO", json_lines: bool = True, stream: TextIO | None = None
+) -> None:
+    """Log to ``stream`` (standard error) as JSON lines, or as plain text for people."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s: %(message)s")
     )

@@ -1,0 +1,103 @@
+"""``/metrics`` in Prometheus format, and JSON log lines that carry context, never secrets."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import TOKEN, webhook_body
+from tests.harness import Harness
+from webhook import create_app
+from webhook.observability import configure_logging
+from webhook.raynet.standin import RaynetStandIn
+
+URL = "/webhooks/raynet"
+
+
+def scrape(client: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = client.get("/metrics").get_data(as_text=True)  # type: ignore[attr-defined]
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_webhooks_exports_and_show_the_queue(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN)
+    client = create_app(harness.settings).test_client()
+    before = scrape(client)
+    headers = {"X-RAYNETCRM-Token": TOKEN}
+    body = webhook_body()
+    client.post(URL, json=body, headers=headers)
+    client.post(URL, json=body, headers=headers)
+    client.post(URL, json=webhook_body(entity="Company"), headers=headers)
+    client.post(URL, json=webhook_body(), headers={"X-RAYNETCRM-Token": "nope"})
+    client.post(URL, data=b"{", headers=headers)
+    queued = scrape(client)
+    assert queued[("bridge_queue_depth", ())] == 1
+    assert queued[("bridge_cases", (("state", "pending"),))] == 1
+    assert queued[("bridge_sync_enabled", ())] == 1
+
+    def delta(
+        after: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+    ) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    for outcome, count in (
+        ("accepted", 1),
+        ("duplicate", 1),
+        ("ignored", 1),
+        ("unauthorized", 1),
+        ("invalid_json", 1),
+    ):
+        assert delta(queued, "bridge_webhooks_total", outcome=outcome) == count
+    assert delta(queued, "bridge_webhook_seconds_count") == 5
+    harness.drain()
+    done = scrape(client)
+    assert delta(done, "bridge_exports_total") == 1
+    assert (
+        delta(done, "bridge_raynet_requests_total", status="200") == 3
+    )  # case, company, currencies
+    assert done[("bridge_raynet_rate_limit_remaining", ())] > 0
+    assert done[("bridge_queue_depth", ())] == 0
+    assert done[("bridge_cases", (("state", "exported"),))] == 1
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    output = io.StringIO()
+    configure_logging("INFO", json_lines=True, stream=output)
+    yield output
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_log_lines_are_json_with_context_and_without_secrets(
+    raynet: RaynetStandIn, tmp_path: Path, json_logs: io.StringIO
+) -> None:
+    wrong = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN, RAYNET_API_KEY="secret-key-42")
+    client = create_app(wrong.settings).test_client()
+    client.post(URL, json=webhook_body(event_id="evt-1"), headers={"X-RAYNETCRM-Token": TOKEN})
+    wrong.drain()
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines() if line]
+    assert lines, "nothing was logged"
+    received = next(line for line in lines if line["message"] == "webhook accepted")
+    assert (received["event_id"], received["case_id"]) == ("evt-1", 1234)
+    refused = next(line for line in lines if line["level"] == "warning")
+    assert refused["case_id"] == 1234
+    assert "RAYNET_API_KEY" in refused["message"]
+    output = json.dumps(lines)
+    for secret in ("secret-key-42", TOKEN, raynet.api_key):
+        assert secret not in output
