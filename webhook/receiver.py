@@ -25,7 +25,9 @@ from webhook.config import Settings
 from webhook.delivery import Target
 from webhook.errors import BridgeError
 from webhook.jobs.store import Recorded, StateStore
+from webhook.jobs.worker import Worker
 from webhook.observability import WEBHOOK_SECONDS, WEBHOOKS, log_context, render_metrics
+from webhook.raynet.client import RaynetClient
 from webhook.raynet.schemas import WebhookEvent, WebhookEventSchema
 
 TOKEN_HEADER = "X-RAYNETCRM-Token"  # noqa: S105 - a header name, not a secret
@@ -41,6 +43,8 @@ class Services:
     settings: Settings
     store: StateStore
     target: Target
+    worker: Worker | None = None  # exports on demand (the RAYNET button); None without API access
+    raynet: RaynetClient | None = None
 
 
 def services() -> Services:

@@ -35,9 +35,17 @@ def build_renderer(settings: Settings, stock: bool | None = None) -> Renderer:
     return Renderer(settings.export_options(stock), validator)
 
 
-def build_worker(settings: Settings, store: StateStore, target: Target | None = None) -> Worker:
-    credentials = settings.require_raynet()
-    client = RaynetClient(credentials, on_request=record_raynet_request)
+def build_raynet_client(settings: Settings) -> RaynetClient:
+    return RaynetClient(settings.require_raynet(), on_request=record_raynet_request)
+
+
+def build_worker(
+    settings: Settings,
+    store: StateStore,
+    target: Target | None = None,
+    client: RaynetClient | None = None,
+) -> Worker:
+    client = client or build_raynet_client(settings)
     renderer = build_renderer(settings)
     destination = target or build_target(settings)
 
@@ -48,6 +56,6 @@ def build_worker(settings: Settings, store: StateStore, target: Target | None = 
         store,
         run_job,
         settings.worker,
-        credentials_fingerprint=credentials_fingerprint(credentials),
+        credentials_fingerprint=credentials_fingerprint(settings.require_raynet()),
         sync_enabled=settings.sync_enabled,
     )

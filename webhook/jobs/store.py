@@ -276,8 +276,10 @@ class StateStore:
 
     # --- work ---------------------------------------------------------------------------
 
-    def claim(self, owner: str, lease_seconds: float, now: float | None = None) -> Job | None:
-        """Lease the case that is due longest, or None when nothing is due."""
+    def claim(
+        self, owner: str, lease_seconds: float, now: float | None = None, case_id: int | None = None
+    ) -> Job | None:
+        """Lease the case that is due longest (or ``case_id`` if due), None when none is."""
         now = time.time() if now is None else now
         with self._transaction() as db:
             row = db.execute(
@@ -286,12 +288,12 @@ class StateStore:
                 WHERE case_id = (
                     SELECT case_id FROM cases
                     WHERE state IN ('pending', 'failed') AND next_try_at <= :now
-                      AND lease_until < :now
+                      AND lease_until < :now AND (:case IS NULL OR case_id = :case)
                     ORDER BY next_try_at LIMIT 1
                 )
                 RETURNING case_id, revision, exports_done, attempts
                 """,
-                {"owner": owner, "until": now + lease_seconds, "now": now},
+                {"owner": owner, "until": now + lease_seconds, "now": now, "case": case_id},
             ).fetchone()
         if row is None:
             return None

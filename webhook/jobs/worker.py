@@ -68,11 +68,13 @@ class Worker:
             return "RAYNET refused the credentials; fix them or replay"
         return None
 
-    def run_once(self, slot: int = 0) -> bool:
-        """Claim and process one due case; False when there is none (or we are paused)."""
+    def run_once(self, slot: int = 0, case_id: int | None = None) -> bool:
+        """Claim and process one due case (or ``case_id``); False when none (or paused)."""
         if self.paused_because() is not None:
             return False
-        job = self.store.claim(f"{self.name}/{slot}", self.settings.lease_seconds, self.clock())
+        job = self.store.claim(
+            f"{self.name}/{slot}", self.settings.lease_seconds, self.clock(), case_id=case_id
+        )
         if job is None:
             return False
         self.process(job)

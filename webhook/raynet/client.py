@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from marshmallow import Schema, ValidationError
@@ -119,6 +120,11 @@ class RaynetClient:
         data = self._get_data(f"company/{company_id}/")
         customer: Customer = self._load(CompanySchema(), data, f"company {company_id}")
         return customer
+
+    def check_button_token(self, token: str, person_id: int) -> bool:
+        """Whether RAYNET issued this custom-button token to this person (valid once, 60 s)."""
+        data = self._get_data(f"security/checktoken/{quote(token, safe='')}/{person_id}/")
+        return data is True
 
     def currency_code(self, symbol: str) -> str:
         """ISO code for a currency symbol as RAYNET shows it (``Kč`` → ``CZK``); cached."""
