@@ -6,9 +6,11 @@ error, 3 the business case is not exportable (not won, no products).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -22,15 +24,24 @@ from webhook.delivery import Target
 from webhook.delivery.folder import FolderTarget
 from webhook.delivery.stdout import StdoutTarget
 from webhook.errors import BridgeError, ConfigError
+from webhook.jobs.reconcile import queue_unexported
+from webhook.moneys3.validation import DocumentValidator
 from webhook.observability import configure_logging
 from webhook.operations import find_case, reexport_case, retry_case
 from webhook.pipeline import CaseSource, Skipped, export_case
 from webhook.raynet.client import RaynetClient
 from webhook.raynet.saved import SavedResponses
-from webhook.runtime import build_renderer, build_target, build_worker, open_store
+from webhook.runtime import (
+    build_raynet_client,
+    build_renderer,
+    build_target,
+    build_worker,
+    open_store,
+)
 from webhook.serve import ServeOptions
 from webhook.serve import serve as run_server
 
+WEBHOOK_EVENTS = ("record.created", "record.updated")
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_NOT_EXPORTABLE = 3
@@ -225,3 +236,140 @@ def status(state: str | None, limit: int) -> None:
     for record in store.cases(state=state, limit=limit):
         detail = record.location if record.state == "exported" else (record.reason or "")
         click.echo(f"{record.case_id:>8}  {record.code or '?':<20} {record.state:<9} {detail}")
+
+
+@main.command()
+def check() -> None:
+    """Check the configuration, one RAYNET API call, the state file and the export target."""
+    failures = 0
+
+    def item(name: str, test: Callable[[], str]) -> None:
+        nonlocal failures
+        try:
+            detail = test()
+        except (BridgeError, OSError, sqlite3.Error) as error:
+            failures += 1
+            click.echo(f"FAIL  {name}: {error}")
+        else:
+            click.echo(f"PASS  {name}: {detail}")
+
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        click.echo(f"FAIL  configuration: {error}")
+        sys.exit(EXIT_CONFIG)
+    click.echo("PASS  configuration: every variable is valid")
+
+    def webhook_token() -> str:
+        settings.check_receiver()
+        return "set" if settings.webhook_token else "not set: WEBHOOK_ALLOW_NO_TOKEN=1"
+
+    def state_store() -> str:
+        open_store(settings).ping()
+        return f"{settings.state_db} takes writes"
+
+    def export_target() -> str:
+        target = build_target(settings)
+        target.check()
+        return f"{target.description} takes files"
+
+    def xsd() -> str:
+        if settings.xsd_dir is None:
+            return "MONEY_S3_XSD_DIR not set: documents are not validated before delivery"
+        DocumentValidator(settings.xsd_dir)
+        return f"{settings.xsd_dir} loaded; every document is validated"
+
+    def raynet() -> str:
+        client = build_raynet_client(settings)
+        count = len(client.currencies())
+        left = client.rate_limit.remaining
+        return f"instance {settings.require_raynet().instance} answered ({count} currencies)" + (
+            f"; {left:,} requests left today" if left is not None else ""
+        )
+
+    for name, test in (
+        ("webhook token", webhook_token),
+        ("state file", state_store),
+        ("export target", export_target),
+        ("Money S3 schema", xsd),
+        ("RAYNET API", raynet),
+    ):
+        item(name, test)
+    sys.exit(EXIT_FAILED if failures else 0)
+
+
+@main.command("register-webhook")
+@click.option(
+    "--url", help="This service's public URL, e.g. https://bridge.firma.cz/webhooks/raynet"
+)
+@click.option("--list", "list_them", is_flag=True, help="Show the instance's webhooks.")
+@click.option("--delete", metavar="UUID", help="Delete the webhook with this id.")
+@reports_errors
+def register_webhook(url: str | None, list_them: bool, delete: str | None) -> None:
+    """Create (or list, or delete) the RAYNET webhook that calls this service."""
+    if sum(bool(choice) for choice in (url, list_them, delete)) != 1:
+        fail("give one of --url URL, --list or --delete UUID", EXIT_CONFIG)
+    settings = load_settings()
+    client = build_raynet_client(settings)
+    if list_them:
+        for hook in client.webhooks():
+            token = (
+                "none"
+                if not hook["secretToken"]
+                else "matches WEBHOOK_TOKEN"
+                if hook["secretToken"] == settings.webhook_token
+                else "differs from WEBHOOK_TOKEN"
+            )
+            click.echo(
+                f"{hook['webhookId']}  {hook['url']}  "
+                f"{','.join(hook['eventsFilter'])}  token {token}"
+            )
+        return
+    if delete:
+        client.delete_webhook(delete)
+        click.echo(f"deleted webhook {delete}")
+        return
+    assert url is not None
+    if not url.startswith(("https://", "http://")) or not url.endswith("/webhooks/raynet"):
+        fail("--url must be this service's address ending in /webhooks/raynet", EXIT_CONFIG)
+    if settings.webhook_token is None:
+        fail("WEBHOOK_TOKEN is not set: RAYNET must send it with every webhook", EXIT_CONFIG)
+    existing = [hook for hook in client.webhooks() if hook["url"] == url]
+    if existing:
+        click.echo(
+            f"already registered as {existing[0]['webhookId']}; delete it first to register again"
+        )
+        return
+    uuid = client.create_webhook(url, settings.webhook_token, list(WEBHOOK_EVENTS))
+    click.echo(f"registered webhook {uuid} for {url} ({', '.join(WEBHOOK_EVENTS)})")
+    if url.startswith("http://"):
+        click.echo("warning: the token travels in a header; use https", err=True)
+
+
+@main.command()
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+    help="Date (local time) from which changed won cases are looked for.",
+)
+@reports_errors
+def backfill(since: dt.datetime) -> None:
+    """Queue won cases changed since a date that were never exported (outage, new install)."""
+    settings = load_settings()
+    client = build_raynet_client(settings)
+    store = open_store(settings)
+    with click.progressbar(
+        client.won_cases_changed_since(since.astimezone()),
+        label="won cases",
+        show_pos=True,
+        file=sys.stderr,
+    ) as cases:
+        listed, queued = queue_unexported(store, cases)
+    left = client.rate_limit.remaining
+    click.echo(
+        f"{listed} won case(s) changed since {since:%Y-%m-%d %H:%M}; {queued} queued for "
+        f"export, the rest are exported or waiting already "
+        f"({client.requests_sent} RAYNET API call(s)"
+        + (f", {left:,} left today)" if left is not None else ")")
+    )

@@ -34,6 +34,7 @@ class WorkerSettings:
     threads: int = 3
     backoff_base: float = 5.0
     backoff_max: float = 3600.0
+    reconcile_interval: float = 0.0  # 0: no periodic reconciliation
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             threads=read.number("WORKER_THREADS", 3, int, 1),
             backoff_base=read.number("WORKER_BACKOFF_BASE", 5.0, float, 0.01),
             backoff_max=read.number("WORKER_BACKOFF_MAX", 3600.0, float, 0.01),
+            reconcile_interval=_reconcile_interval(read),
         ),
     )
     if read.problems:
@@ -260,3 +262,11 @@ def _admin_token(read: _Reader) -> str | None:
     if token is not None and len(token) < 16:
         read.problems.append("ADMIN_TOKEN must be at least 16 characters")
     return token
+
+
+def _reconcile_interval(read: _Reader) -> float:
+    interval = read.number("RECONCILE_INTERVAL", 0.0, float, 0)
+    if 0 < interval < 60:
+        read.problems.append("RECONCILE_INTERVAL must be 0 (off) or at least 60 seconds")
+        return 0.0
+    return interval

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from webhook.config import Settings
 from webhook.delivery import Target, target_from_setting
+from webhook.jobs.reconcile import Reconciler
 from webhook.jobs.store import Job, StateStore
 from webhook.jobs.worker import Worker, credentials_fingerprint
 from webhook.moneys3.validation import DocumentValidator
@@ -52,10 +53,12 @@ def build_worker(
     def run_job(job: Job) -> Outcome:
         return export_case(job.case_id, client, renderer, destination, job.generation)
 
+    interval = settings.worker.reconcile_interval
     return Worker(
         store,
         run_job,
         settings.worker,
         credentials_fingerprint=credentials_fingerprint(settings.require_raynet()),
         sync_enabled=settings.sync_enabled,
+        reconciler=Reconciler(store, client, interval) if interval else None,
     )

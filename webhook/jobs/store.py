@@ -515,6 +515,19 @@ class StateStore:
                     (name, value),
                 )
 
+    def take_turn(self, name: str, now: float, every: float) -> bool:
+        """True once per ``every`` seconds for all processes sharing the state file."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM flags WHERE name = ?", (name,)).fetchone()
+            if row is not None and float(row["value"]) > now:
+                return False
+            db.execute(
+                "INSERT INTO flags (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, repr(now + every)),
+            )
+        return True
+
     def sync_enabled(self) -> bool:
         """The operator's runtime switch (the dashboard); on unless turned off."""
         return self.flag(SYNC_FLAG) != "0"

@@ -20,7 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from webhook.config import WorkerSettings
-from webhook.errors import PermanentError, TransientError
+from webhook.errors import BridgeError, PermanentError, TransientError
+from webhook.jobs.reconcile import Reconciler
 from webhook.jobs.store import AUTH_REFUSED_FLAG, Job, StateStore
 from webhook.observability import EXPORT_SECONDS, EXPORTS, FAILURES, SKIPS, log_context
 from webhook.pipeline import Exported, Outcome
@@ -56,6 +57,7 @@ class Worker:
     rng: random.Random = field(default_factory=random.Random)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     on_outcome: Callable[[Job, str, str | None], None] | None = None
+    reconciler: Reconciler | None = None
 
     def paused_because(self) -> str | None:
         """Why this worker takes no jobs right now, or None."""
@@ -171,6 +173,16 @@ class Worker:
         if self.on_outcome is not None:
             self.on_outcome(job, state, detail)
 
+    def _reconcile(self) -> None:
+        """A sweep for lost webhooks, when it is this worker's turn and exports may run."""
+        if self.reconciler is None or self.paused_because() is not None:
+            return
+        if self.reconciler.due():
+            try:
+                self.reconciler.sweep()
+            except BridgeError as error:
+                log.warning("reconciliation failed: %s", error)
+
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set, up to ``settings.threads`` cases at a time."""
         threads = self.settings.threads
@@ -182,6 +194,7 @@ class Worker:
                 if self.clock() >= next_maintenance:
                     self.store.prune_events(self.clock() - EVENT_RETENTION)
                     next_maintenance = self.clock() + 3600
+                self._reconcile()
                 for future in [f for f in running if f.done()]:
                     idle_slots.append(running.pop(future))
                     future.result()

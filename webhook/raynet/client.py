@@ -7,11 +7,12 @@ latches the client shut. JSON numbers are read as ``Decimal``.
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -24,14 +25,19 @@ from requests.adapters import HTTPAdapter
 from webhook.errors import PermanentError, TransientError
 from webhook.order import Customer
 from webhook.raynet.schemas import (
+    WON_STATUS,
     BusinessCase,
     BusinessCaseSchema,
+    CaseChange,
+    CaseChangeSchema,
     CompanySchema,
     CurrencySchema,
     EnvelopeSchema,
+    WebhookSchema,
 )
 
 DEFAULT_API_URL = "https://app.raynet.cz/api/v2/"
+PAGE_SIZE = 1000  # RAYNET's largest page
 CREDENTIAL_VARIABLES = "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE"
 
 
@@ -108,6 +114,7 @@ class RaynetClient:
         self._currencies: dict[str, str] | None = None
         self._lock = threading.Lock()
         self.rate_limit = RateLimitStatus()
+        self.requests_sent = 0  # counted against RAYNET's daily limit
 
     # --- public reads -------------------------------------------------------------------
 
@@ -126,18 +133,67 @@ class RaynetClient:
         data = self._get_data(f"security/checktoken/{quote(token, safe='')}/{person_id}/")
         return data is True
 
-    def currency_code(self, symbol: str) -> str:
-        """ISO code for a currency symbol as RAYNET shows it (``Kč`` → ``CZK``); cached."""
+    def won_cases_changed_since(self, since: dt.datetime) -> Iterator[CaseChange]:
+        """Won business cases modified after ``since``, page by page (1,000 a request)."""
+        offset = 0
+        while True:
+            rows = self._get_data(
+                "businessCase/",
+                params={
+                    "status": WON_STATUS,
+                    "rowInfo.lastModifiedAt[GT]": since.astimezone(dt.UTC).isoformat(
+                        timespec="seconds"
+                    ),
+                    "dateFormat": "ISO8601",
+                    "sortColumn": "id",
+                    "sortDirection": "ASC",
+                    "offset": offset,
+                    "limit": PAGE_SIZE,
+                },
+            )
+            page: list[CaseChange] = self._load(
+                CaseChangeSchema(many=True), rows, "business case list"
+            )
+            yield from page
+            if len(page) < PAGE_SIZE:
+                return
+            offset += PAGE_SIZE
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The instance's webhooks (``GET webhook/``)."""
+        data = self._get_data("webhook/")
+        rows = data.get("webhooks", []) if isinstance(data, dict) else []
+        loaded: list[dict[str, Any]] = self._load(WebhookSchema(many=True), rows, "webhooks")
+        return loaded
+
+    def create_webhook(self, url: str, secret_token: str, events: list[str]) -> str:
+        """``PUT webhook/``; returns the new webhook's uuid."""
+        data = self._data(
+            "PUT", "webhook/", {"url": url, "secretToken": secret_token, "events": events}
+        )
+        if not isinstance(data, dict) or not data.get("uuid"):
+            raise RaynetBadResponse("PUT webhook/: no uuid in the answer")
+        return str(data["uuid"])
+
+    def delete_webhook(self, uuid: str) -> None:
+        self._data("DELETE", f"webhook/{quote(uuid, safe='')}/")
+
+    def currencies(self) -> dict[str, str]:
+        """RAYNET's currency list, symbol → ISO code (one request, then cached)."""
         with self._lock:
             currencies = self._currencies
         if currencies is None:
-            rows = self._get_data("currency/", params={"limit": 1000})
+            rows = self._get_data("currency/", params={"limit": PAGE_SIZE})
             loaded = self._load(CurrencySchema(many=True), rows, "currency list")
             currencies = {row["code01"].strip(): row["code02"].upper() for row in loaded}
             with self._lock:
                 self._currencies = currencies
+        return currencies
+
+    def currency_code(self, symbol: str) -> str:
+        """ISO code for a currency symbol as RAYNET shows it (``Kč`` → ``CZK``)."""
         try:
-            return currencies[symbol.strip()]
+            return self.currencies()[symbol.strip()]
         except KeyError:
             raise RaynetBadResponse(
                 f"currency {symbol!r} of the business case is not in RAYNET's currency list"
@@ -146,13 +202,21 @@ class RaynetClient:
     # --- transport ----------------------------------------------------------------------
 
     def _get_data(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        body = self._request("GET", path, params=params)
+        return self._data("GET", path, params=params)
+
+    def _data(
+        self, method: str, path: str, json_body: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """The ``data`` of RAYNET's ``{"success": ..., "data": ...}`` answer."""
+        body = self._request(method, path, params=params, json=json_body)
         try:
             envelope = EnvelopeSchema().load(body)
         except ValidationError as error:
-            raise RaynetBadResponse(f"GET {path}: unexpected envelope {error.messages}") from None
+            raise RaynetBadResponse(
+                f"{method} {path}: unexpected envelope {error.messages}"
+            ) from None
         if not envelope["success"]:
-            raise RaynetBadResponse(f"GET {path}: RAYNET answered success=false")
+            raise RaynetBadResponse(f"{method} {path}: RAYNET answered success=false")
         return envelope["data"]
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -176,6 +240,8 @@ class RaynetClient:
     def _send(self, method: str, url: str, path: str, **kwargs: Any) -> requests.Response:
         started = time.perf_counter()
         status: int | None = None
+        with self._lock:
+            self.requests_sent += 1
         try:
             with self._slots:
                 response = self._session.request(method, url, timeout=self._timeout, **kwargs)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webhook.raynet.schemas import BusinessCase
-
-WON = "E_WIN"
+from webhook.raynet.schemas import WON_STATUS, BusinessCase
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,7 @@ class SkipReason:
 
 def skip_reason(case: BusinessCase) -> SkipReason | None:
     """None when the case is exportable, else the reason it is not."""
-    if case.status != WON:
+    if case.status != WON_STATUS:
         return SkipReason("not_won", f"not won (status {case.status})")
     if not case.lines:
         return SkipReason("no_products", "no products")

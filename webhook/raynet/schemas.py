@@ -42,6 +42,7 @@ class _Lenient(Schema):
 # --- webhook events -------------------------------------------------------------------
 
 EVENT_TYPES = ("record.created", "record.updated", "record.deleted")
+WON_STATUS = "E_WIN"  # the status group of won cases; phase names differ per instance
 
 
 class _EventDataSchema(_Lenient):
@@ -92,10 +93,11 @@ class WebhookEventSchema(_Lenient):
 
 
 class EnvelopeSchema(_Lenient):
-    """``{"success": "true"|true, "data": ...}``; lists add ``totalCount``."""
+    """``{"success": "true"|true, "data": ...}``; lists add ``totalCount``; deletions send
+    ``{"success": true}`` alone."""
 
     success = fields.Boolean(required=True)
-    data = fields.Raw(required=True, allow_none=True)
+    data = fields.Raw(load_default=None, allow_none=True)
     totalCount = fields.Integer(load_default=None, allow_none=True)
 
 
@@ -292,3 +294,45 @@ class CurrencySchema(_Lenient):
 
     code01 = fields.String(required=True)
     code02 = fields.String(required=True, validate=validate.Length(equal=3))
+
+
+# --- lists and webhooks -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    """A row of ``GET businessCase/?...``: which case changed, and when."""
+
+    id: int
+    code: str | None
+    modified_at: dt.datetime | None
+
+
+class CaseChangeSchema(_Lenient):
+    id = Id(required=True)
+    code = fields.String(load_default=None, allow_none=True)
+    modified = fields.AwareDateTime(
+        data_key="rowInfo.lastModifiedAt",
+        load_default=None,
+        allow_none=True,
+        default_timezone=dt.UTC,
+    )
+    updated = fields.AwareDateTime(
+        data_key="rowInfo.updatedAt",
+        load_default=None,
+        allow_none=True,
+        default_timezone=dt.UTC,
+    )
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> CaseChange:
+        return CaseChange(data["id"], data["code"], data["modified"] or data["updated"])
+
+
+class WebhookSchema(_Lenient):
+    """A row of ``GET webhook/`` (``data.webhooks``)."""
+
+    webhookId = fields.String(required=True)
+    url = fields.String(required=True)
+    secretToken = fields.String(load_default=None, allow_none=True)
+    eventsFilter = fields.List(fields.String(), load_default=list)

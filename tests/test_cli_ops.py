@@ -1,0 +1,194 @@
+"""Ops commands and the reconciliation, against the local RAYNET API (429s included)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.conftest import TOKEN
+from tests.harness import Harness
+from webhook.cli import EXIT_CONFIG, EXIT_FAILED, main
+from webhook.jobs.reconcile import Reconciler
+from webhook.raynet.standin import RaynetStandIn
+from webhook.runtime import build_raynet_client
+
+HOOK_URL = "https://bridge.firma.cz/webhooks/raynet"
+
+
+def env_for(raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        **raynet.environment(),
+        "WEBHOOK_TOKEN": TOKEN,
+        "STATE_DB": str(tmp_path / "state.db"),
+        "EXPORT_TARGET": str(tmp_path / "exports"),
+        **extra,
+    }
+
+
+def run(args: list[str], env: dict[str, str]) -> Result:
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def add_won(
+    raynet: RaynetStandIn,
+    template: dict[str, Any],
+    case_id: int,
+    modified: dt.datetime,
+    status: str = "E_WIN",
+) -> None:
+    case = copy.deepcopy(template)
+    case.update(
+        {
+            "id": case_id,
+            "code": f"OP-{case_id}",
+            "status": status,
+            "rowInfo.lastModifiedAt": iso(modified),
+        }
+    )
+    raynet.add_case(case)
+
+
+def test_check_passes_item_by_item(raynet: RaynetStandIn, tmp_path: Path) -> None:
+    result = run(["check"], env_for(raynet, tmp_path))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "PASS  configuration",
+        "PASS  webhook token",
+        "PASS  state file",
+        "PASS  export target",
+        "PASS  Money S3 schema",
+        "PASS  RAYNET API",
+    ]
+    assert "24,000 requests left" in lines[-1] or "23," in lines[-1]
+    assert len(raynet.requests) == 1
+
+
+def test_check_reports_each_failure(raynet: RaynetStandIn, tmp_path: Path) -> None:
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    env = env_for(
+        raynet, tmp_path, RAYNET_API_KEY="wrong-key-77", EXPORT_TARGET=str(tmp_path / "blocked")
+    )
+    result = run(["check"], env)
+    assert result.exit_code == EXIT_FAILED
+    assert "FAIL  export target" in result.output
+    assert "FAIL  RAYNET API: RAYNET refused the credentials" in result.output
+    assert "wrong-key-77" not in result.output
+    assert len(raynet.requests) == 1
+    broken = run(["check"], {**env, "MONEY_S3_STOCK": "1"})
+    assert broken.exit_code == EXIT_CONFIG
+    assert "FAIL  configuration" in broken.output
+
+
+def test_register_list_and_delete_the_webhook(raynet: RaynetStandIn, tmp_path: Path) -> None:
+    env = env_for(raynet, tmp_path)
+    raynet.fail("webhook/", 429, headers={"Retry-After": "0"})
+    created = run(["register-webhook", "--url", HOOK_URL], env)
+    assert created.exit_code == 0, created.output
+    (hook,) = raynet.webhooks.values()
+    assert hook["url"] == HOOK_URL
+    assert hook["secretToken"] == TOKEN
+    assert hook["eventsFilter"] == ["record.created", "record.updated"]
+    again = run(["register-webhook", "--url", HOOK_URL], env)
+    assert "already registered" in again.output
+    assert len(raynet.webhooks) == 1
+    listed = run(["register-webhook", "--list"], env)
+    assert f"{hook['webhookId']}  {HOOK_URL}" in listed.output
+    assert "token matches WEBHOOK_TOKEN" in listed.output
+    assert TOKEN not in listed.output
+    deleted = run(["register-webhook", "--delete", hook["webhookId"]], env)
+    assert deleted.exit_code == 0
+    assert raynet.webhooks == {}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["register-webhook"],
+        ["register-webhook", "--list", "--url", HOOK_URL],
+        ["register-webhook", "--url", "https://x/somewhere"],
+    ],
+)
+def test_register_webhook_refuses_unclear_requests(
+    raynet: RaynetStandIn, tmp_path: Path, args: list[str]
+) -> None:
+    result = run(args, env_for(raynet, tmp_path))
+    assert result.exit_code == EXIT_CONFIG
+    assert raynet.requests == []
+
+
+def test_backfill_queues_the_won_cases_never_exported(
+    raynet: RaynetStandIn, tmp_path: Path, won_case: dict[str, Any]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    for case_id in range(1, 1003):  # more than one page of 1,000
+        add_won(raynet, won_case, case_id, now - dt.timedelta(hours=1))
+    add_won(raynet, won_case, 5000, now - dt.timedelta(days=30))  # before --since
+    add_won(raynet, won_case, 5001, now, status="B_ACTIVE")  # not won
+    harness = Harness(raynet, tmp_path)
+    harness.webhook(1)
+    harness.drain(case_id=1)  # exported already
+    raynet.fail(r"^businessCase/$", 429, headers={"Retry-After": "0"})
+    since = (now - dt.timedelta(days=2)).astimezone().strftime("%Y-%m-%d")
+    result = run(["backfill", "--since", since], env_for(raynet, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "1002 won case(s) changed since" in result.stdout
+    assert "1001 queued for export" in result.stdout
+    assert "3 RAYNET API call(s)" in result.stdout  # the 429, then two pages
+    assert harness.store.case(5000) is None
+    assert harness.store.counts()["pending"] == 1001
+
+
+def test_reconciliation_finds_lost_webhooks_once_per_interval(
+    raynet: RaynetStandIn, tmp_path: Path, won_case: dict[str, Any]
+) -> None:
+    harness = Harness(raynet, tmp_path)
+    clock = dt.datetime.now(dt.UTC).timestamp()
+    harness.webhook(1234)
+    harness.drain()  # exported through its webhook
+    add_won(raynet, won_case, 7, dt.datetime.fromtimestamp(clock - 30, dt.UTC))  # lost webhook
+    client = build_raynet_client(harness.settings)
+    first = Reconciler(harness.store, client, 600, clock=lambda: clock)
+    second = Reconciler(harness.store, client, 600, clock=lambda: clock)
+    assert first.due()
+    assert not second.due()  # one sweep per interval, whichever worker
+    sweep = first.sweep()
+    assert sweep is not None
+    assert (sweep.listed, sweep.queued, sweep.api_calls) == (1, 1, 1)
+    assert harness.drain(case_id=7) == "exported"
+    later = Reconciler(harness.store, client, 600, clock=lambda: clock + 601)
+    assert later.due()
+    quiet = later.sweep()
+    assert quiet is not None
+    assert quiet.queued == 0  # exported meanwhile: nothing to do
+
+
+def test_reconciliation_keeps_off_the_last_tenth_of_the_daily_limit(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path)
+    client = build_raynet_client(harness.settings)
+    raynet.remaining = 2000
+    client.currencies()  # any call tells the client how many requests are left
+    before = len(raynet.requests)
+    assert Reconciler(harness.store, client, 600).sweep() is None
+    assert len(raynet.requests) == before
+
+
+def test_worker_runs_the_reconciliation(
+    raynet: RaynetStandIn, tmp_path: Path, won_case: dict[str, Any]
+) -> None:
+    add_won(raynet, won_case, 8, dt.datetime.now(dt.UTC))
+    harness = Harness(raynet, tmp_path, RECONCILE_INTERVAL="60")
+    assert harness.worker.reconciler is not None
+    harness.worker._reconcile()
+    assert harness.drain(case_id=8) == "exported"
