@@ -190,5 +190,5 @@ def test_worker_runs_the_reconciliation(
     add_won(raynet, won_case, 8, dt.datetime.now(dt.UTC))
     harness = Harness(raynet, tmp_path, RECONCILE_INTERVAL="60")
     assert harness.worker.reconciler is not None
-    harness.worker._reconcile()
+    harness.worker.reconcile_if_due()
     assert harness.drain(case_id=8) == "exported"

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from webhook.errors import ConfigError
 from webhook.moneys3.builder import ExportOptions, Warehouse
+from webhook.notify import SmtpSettings
 from webhook.raynet.client import CREDENTIAL_VARIABLES, DEFAULT_API_URL, RaynetCredentials
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -58,6 +59,7 @@ class Settings:
     log_json: bool = True
     admin_token: str | None = field(default=None, repr=False)
     admin_cookie_secure: bool = False
+    smtp: SmtpSettings | None = None  # e-mail to the accountant, when configured
 
     def export_options(self, stock: bool | None = None) -> ExportOptions:
         """The Money S3 options; ``stock`` overrides MONEY_S3_STOCK for one export."""
@@ -101,6 +103,8 @@ class Settings:
             ("MONEY_S3_HOME_CURRENCY", self.home_currency),
             ("MONEY_S3_XSD_DIR", str(self.xsd_dir) if self.xsd_dir else "not set"),
             ("WORKER_MAX_ATTEMPTS", str(self.worker.max_attempts)),
+            ("SMTP_URL", f"{self.smtp.host}:{self.smtp.port}" if self.smtp else "not set"),
+            ("NOTIFY_EMAIL", ", ".join(self.smtp.recipients) if self.smtp else "not set"),
         ]
 
     def require_raynet(self) -> RaynetCredentials:
@@ -166,6 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_json=_log_format(read) == "json",
         admin_token=_admin_token(read),
         admin_cookie_secure=read.flag("ADMIN_COOKIE_SECURE", False),
+        smtp=_smtp(read),
         worker=WorkerSettings(
             max_attempts=read.number("WORKER_MAX_ATTEMPTS", 10, int, 1),
             lease_seconds=read.number("WORKER_LEASE_SECONDS", 120.0, float, 5),
@@ -270,3 +275,17 @@ def _reconcile_interval(read: _Reader) -> float:
         read.problems.append("RECONCILE_INTERVAL must be 0 (off) or at least 60 seconds")
         return 0.0
     return interval
+
+
+def _smtp(read: _Reader) -> SmtpSettings | None:
+    url, recipients = read.text("SMTP_URL"), read.text("NOTIFY_EMAIL")
+    if url is None and recipients is None:
+        return None
+    if url is None or recipients is None:
+        read.problems.append("e-mail needs both SMTP_URL and NOTIFY_EMAIL")
+        return None
+    try:
+        return SmtpSettings.parse(url, recipients, read.text("NOTIFY_FROM"))
+    except ConfigError as error:
+        read.problems.append(str(error))
+        return None

@@ -12,6 +12,7 @@ from webhook.jobs.reconcile import Reconciler
 from webhook.jobs.store import Job, StateStore
 from webhook.jobs.worker import Worker, credentials_fingerprint
 from webhook.moneys3.validation import DocumentValidator
+from webhook.notify import Notifier
 from webhook.observability import record_raynet_request
 from webhook.pipeline import Outcome, Renderer, export_case
 from webhook.raynet.client import RaynetClient
@@ -61,4 +62,7 @@ def build_worker(
         credentials_fingerprint=credentials_fingerprint(settings.require_raynet()),
         sync_enabled=settings.sync_enabled,
         reconciler=Reconciler(store, client, interval) if interval else None,
+        notifier=Notifier(settings.smtp, store, destination, settings.worker.max_attempts)
+        if settings.smtp
+        else None,
     )

@@ -39,6 +39,9 @@ class Target(Protocol):
     def check(self) -> None:
         """Raise ``DeliveryUnavailable`` unless a publish could succeed now."""
 
+    def link(self, name: str, seconds: int) -> str | None:
+        """A URL that lets someone download ``name`` for ``seconds``, if the target has one."""
+
 
 def target_from_setting(
     value: str, *, s3_sse: str | None = None, s3_kms_key_id: str | None = None

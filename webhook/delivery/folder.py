@@ -44,6 +44,10 @@ class FolderTarget:
     def read(self, name: str) -> bytes:
         return self._path(name).read_bytes()
 
+    def link(self, name: str, seconds: int) -> str | None:
+        """A shared folder has no download links; e-mails attach the file instead."""
+        return None
+
     def check(self) -> None:
         """Prove that the folder takes a file the way ``publish`` writes one."""
         probe = f".probe-{secrets.token_hex(4)}"

@@ -85,6 +85,15 @@ class S3Target:
         body: bytes = response["Body"].read()
         return body
 
+    def link(self, name: str, seconds: int) -> str | None:
+        """A presigned GET URL, valid for ``seconds``."""
+        url: str = self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self.prefix + name},
+            ExpiresIn=seconds,
+        )
+        return url
+
     def check(self) -> None:
         try:
             self._client.head_bucket(Bucket=self.bucket)

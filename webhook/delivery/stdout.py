@@ -22,5 +22,8 @@ class StdoutTarget:
     def read(self, name: str) -> bytes:
         raise FileNotFoundError(name)
 
+    def link(self, name: str, seconds: int) -> str | None:
+        return None
+
     def check(self) -> None:
         """Standard output is always writable."""

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from webhook.raynet.schemas import WebhookEvent
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
@@ -68,6 +68,18 @@ CREATE TABLE IF NOT EXISTS exports (
     location TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     exported_at REAL NOT NULL,
+    PRIMARY KEY (case_id, generation)
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    case_id INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    sent_at REAL,
     PRIMARY KEY (case_id, generation)
 );
 CREATE TABLE IF NOT EXISTS flags (
@@ -116,6 +128,19 @@ class Job:
     generation: int
     attempts: int
     owner: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A claimed e-mail announcing export ``generation`` of ``case_id``."""
+
+    case_id: int
+    generation: int
+    attempts: int
+    owner: str
+    code: str
+    file_name: str
+    location: str
 
 
 @dataclass(frozen=True)
@@ -307,9 +332,10 @@ class StateStore:
         file_name: str,
         location: str,
         sha256: str,
+        notify: bool = False,
         now: float | None = None,
     ) -> bool:
-        """Record the file of ``job``; False if the lease was lost meanwhile."""
+        """Record the file of ``job`` (and queue its e-mail); False if the lease was lost."""
         now = time.time() if now is None else now
         with self._transaction() as db:
             updated = db.execute(
@@ -340,6 +366,12 @@ class StateStore:
                 "exported_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (job.case_id, job.generation, file_name, location, sha256, now),
             )
+            if updated and notify:
+                db.execute(
+                    "INSERT INTO notifications (case_id, generation, state, next_try_at) "
+                    "VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                    (job.case_id, job.generation, now),
+                )
         return bool(updated)
 
     def skipped(
@@ -450,6 +482,95 @@ class StateStore:
                 },
             ).rowcount
         return bool(updated)
+
+    # --- e-mail notifications ---------------------------------------------------------
+
+    def claim_notification(
+        self, owner: str, lease_seconds: float, now: float | None = None
+    ) -> Notification | None:
+        """Lease the e-mail that is due longest, with the export it announces."""
+        now = time.time() if now is None else now
+        with self._transaction() as db:
+            row = db.execute(
+                """
+                UPDATE notifications SET lease_owner = :owner, lease_until = :until
+                WHERE rowid = (
+                    SELECT rowid FROM notifications
+                    WHERE state = 'pending' AND next_try_at <= :now AND lease_until < :now
+                    ORDER BY next_try_at LIMIT 1
+                )
+                RETURNING case_id, generation, attempts
+                """,
+                {"owner": owner, "until": now + lease_seconds, "now": now},
+            ).fetchone()
+            if row is None:
+                return None
+            export = db.execute(
+                "SELECT e.file_name, e.location, c.code FROM exports e "
+                "JOIN cases c ON c.case_id = e.case_id "
+                "WHERE e.case_id = ? AND e.generation = ?",
+                (row["case_id"], row["generation"]),
+            ).fetchone()
+        return Notification(
+            row["case_id"],
+            row["generation"],
+            row["attempts"],
+            owner,
+            export["code"] or str(row["case_id"]),
+            export["file_name"],
+            export["location"],
+        )
+
+    def notification_sent(self, notification: Notification, now: float | None = None) -> None:
+        self._notification_done(notification, "'sent'", None, now, None)
+
+    def notification_failed(
+        self,
+        notification: Notification,
+        *,
+        error: str,
+        retry_at: float,
+        max_attempts: int,
+        now: float | None = None,
+    ) -> None:
+        """Try again at ``retry_at``; after ``max_attempts`` the e-mail is given up."""
+        state = f"CASE WHEN attempts + 1 >= {int(max_attempts)} THEN 'dead' ELSE 'pending' END"
+        self._notification_done(notification, state, error, now, retry_at)
+
+    def _notification_done(
+        self,
+        notification: Notification,
+        state_sql: str,
+        error: str | None,
+        now: float | None,
+        retry_at: float | None,
+    ) -> None:
+        now = time.time() if now is None else now
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE notifications SET state = {state_sql}, "  # noqa: S608 - fixed SQL
+                "attempts = attempts + CASE WHEN :error IS NULL THEN 0 ELSE 1 END, "
+                "error = :error, sent_at = CASE WHEN :error IS NULL THEN :now END, "
+                "next_try_at = COALESCE(:retry_at, next_try_at), lease_owner = NULL, "
+                "lease_until = 0 WHERE case_id = :case AND generation = :generation "
+                "AND lease_owner = :owner",
+                {
+                    "error": error,
+                    "now": now,
+                    "retry_at": retry_at,
+                    "case": notification.case_id,
+                    "generation": notification.generation,
+                    "owner": notification.owner,
+                },
+            )
+
+    def notifications_by_state(self) -> dict[str, int]:
+        rows = (
+            self._connection()
+            .execute("SELECT state, COUNT(*) AS n FROM notifications GROUP BY state")
+            .fetchall()
+        )
+        return {row["state"]: row["n"] for row in rows}
 
     # --- operator actions ---------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from webhook.config import WorkerSettings
 from webhook.errors import BridgeError, PermanentError, TransientError
 from webhook.jobs.reconcile import Reconciler
 from webhook.jobs.store import AUTH_REFUSED_FLAG, Job, StateStore
+from webhook.notify import Notifier
 from webhook.observability import EXPORT_SECONDS, EXPORTS, FAILURES, SKIPS, log_context
 from webhook.pipeline import Exported, Outcome
 from webhook.raynet.client import RaynetAuthError, RaynetCredentials
@@ -58,6 +59,7 @@ class Worker:
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     on_outcome: Callable[[Job, str, str | None], None] | None = None
     reconciler: Reconciler | None = None
+    notifier: Notifier | None = None
 
     def paused_because(self) -> str | None:
         """Why this worker takes no jobs right now, or None."""
@@ -120,6 +122,7 @@ class Worker:
                 file_name=outcome.file_name,
                 location=outcome.location,
                 sha256=outcome.sha256,
+                notify=self.notifier is not None,
                 now=now,
             )
             with log_context(case_code=outcome.case_code):
@@ -173,7 +176,15 @@ class Worker:
         if self.on_outcome is not None:
             self.on_outcome(job, state, detail)
 
-    def _reconcile(self) -> None:
+    def send_due_emails(self, most: int = 5) -> None:
+        """A few due e-mails per round, so that exports are never kept waiting long."""
+        for _ in range(most):
+            if self.notifier is None or not self.notifier.send_due(
+                f"{self.name}/mail", self.settings.lease_seconds, self.clock()
+            ):
+                return
+
+    def reconcile_if_due(self) -> None:
         """A sweep for lost webhooks, when it is this worker's turn and exports may run."""
         if self.reconciler is None or self.paused_because() is not None:
             return
@@ -194,7 +205,8 @@ class Worker:
                 if self.clock() >= next_maintenance:
                     self.store.prune_events(self.clock() - EVENT_RETENTION)
                     next_maintenance = self.clock() + 3600
-                self._reconcile()
+                self.reconcile_if_due()
+                self.send_due_emails()
                 for future in [f for f in running if f.done()]:
                     idle_slots.append(running.pop(future))
                     future.result()

@@ -1,0 +1,142 @@
+"""E-mail to the accountant, against a real SMTP server on 127.0.0.1 (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+
+from tests.conftest import S3Bucket
+from tests.harness import Harness
+from tests.servers import free_port
+from webhook.config import load_settings
+from webhook.errors import ConfigError
+from webhook.raynet.standin import RaynetStandIn
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(parsed)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+def start_smtp(port: int) -> tuple[Controller, Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, inbox
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    port = free_port()
+    controller, inbox = start_smtp(port)
+    yield port, inbox
+    controller.stop()
+
+
+def mail_harness(raynet: RaynetStandIn, tmp_path: Path, port: int, **extra: str) -> Harness:
+    return Harness(
+        raynet,
+        tmp_path,
+        SMTP_URL=f"smtp://127.0.0.1:{port}",
+        NOTIFY_EMAIL="ucetni@firma.cz, sef@firma.cz",
+        NOTIFY_FROM="raynet@firma.cz",
+        **extra,
+    )
+
+
+def test_each_new_order_is_mailed_with_the_xml_attached(
+    raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox]
+) -> None:
+    port, inbox = smtp
+    harness = mail_harness(raynet, tmp_path, port)
+    harness.webhook()
+    harness.drain()
+    harness.worker.send_due_emails()
+    (message,) = inbox.messages
+    assert message["Subject"] == "Objednávka z RAYNET CRM: OP-24-057"
+    assert message["To"] == "ucetni@firma.cz, sef@firma.cz"
+    assert message["From"] == "raynet@firma.cz"
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert "Import z XML" in body.get_content()
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == "OP-24-057.xml"
+    assert attachment.get_content() == (harness.exports / "OP-24-057.xml").read_bytes()
+    harness.worker.send_due_emails()
+    assert len(inbox.messages) == 1  # sent once
+
+
+def test_from_s3_the_mail_carries_a_link_that_works(
+    raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox], bucket: S3Bucket
+) -> None:
+    port, inbox = smtp
+    harness = mail_harness(raynet, tmp_path, port, EXPORT_TARGET=f"s3://{bucket.name}/orders")
+    harness.webhook()
+    harness.drain()
+    harness.worker.send_due_emails()
+    (message,) = inbox.messages
+    assert list(message.iter_attachments()) == []
+    body = message.get_body(("plain",))
+    assert body is not None
+    link = next(line for line in body.get_content().splitlines() if line.startswith("http"))
+    downloaded = requests.get(link, timeout=10)
+    assert downloaded.status_code == 200
+    stored = bucket.client.get_object(Bucket=bucket.name, Key="orders/OP-24-057.xml")
+    assert downloaded.content == stored["Body"].read()
+
+
+def test_mail_server_down_never_holds_the_file_and_is_retried(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    port = free_port()
+    harness = mail_harness(raynet, tmp_path, port)
+    harness.webhook()
+    assert harness.drain() == "exported"  # the file does not wait for the e-mail
+    assert harness.files() == ["OP-24-057.xml"]
+    harness.worker.send_due_emails()
+    assert harness.store.notifications_by_state() == {"pending": 1}
+    controller, inbox = start_smtp(port)
+    try:
+        harness.worker.clock = lambda: 10**10  # long after the retry time
+        harness.worker.send_due_emails()
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+    assert harness.store.notifications_by_state() == {"sent": 1}
+
+
+def test_smtp_configuration_is_checked_and_masked() -> None:
+    settings = load_settings(
+        {
+            "SMTP_URL": "smtp://user:p%40ss-word@mail.firma.cz:587?starttls=1",
+            "NOTIFY_EMAIL": "ucetni@firma.cz",
+        }
+    )
+    assert settings.smtp is not None
+    assert (settings.smtp.host, settings.smtp.port, settings.smtp.starttls) == (
+        "mail.firma.cz",
+        587,
+        True,
+    )
+    assert settings.smtp.password == "p@ss-word"
+    assert "p@ss" not in repr(settings)
+    assert "p@ss" not in str(settings.summary())
+    with pytest.raises(ConfigError, match="NOTIFY_EMAIL"):
+        load_settings({"SMTP_URL": "smtp://mail.firma.cz"})
+    with pytest.raises(ConfigError, match="SMTP_URL must look like"):
+        load_settings({"SMTP_URL": "http://mail", "NOTIFY_EMAIL": "a@b.cz"})
