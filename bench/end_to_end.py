@@ -12,26 +12,18 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import secrets
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import requests
 
 from bench.processes import bridge, free_port, stop, wait_for_port
 from bench.report import percentile, publish
+from webhook.demo import sample_case, sample_company
 from webhook.raynet.client import RaynetClient, RaynetCredentials
 from webhook.raynet.standin import RaynetStandIn
-
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-
-
-def load(name: str) -> dict[str, object]:
-    data: dict[str, object] = json.loads((DATA / name).read_bytes(), parse_float=Decimal)["data"]
-    return data
 
 
 def raynet_floor(api: RaynetStandIn, samples: int = 20) -> float:
@@ -52,7 +44,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="webhooks per second")
     parser.add_argument("--latency", type=float, default=0.05, help="RAYNET answer time, s")
     arguments = parser.parse_args()
-    template, company = load("business_case_1234.json"), load("company_881.json")
+    template, company = sample_case(), sample_company()
     token = secrets.token_hex(16)
     with RaynetStandIn(latency=arguments.latency) as api, tempfile.TemporaryDirectory() as folder:
         api.add_company(company)

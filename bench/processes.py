@@ -36,8 +36,8 @@ def environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 def gunicorn(app: str, port: int, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
     """gunicorn exactly as ``python -m webhook serve`` runs it, serving ``app``."""
-    command = gunicorn_command(ServeOptions(port=port), app)
-    command[command.index("--access-logfile") + 1] = "/dev/null"
+    command = [*gunicorn_command(ServeOptions(port=port), app)]
+    command[-1:-1] = ["--access-logfile", "/dev/null"]
     process = subprocess.Popen(
         command, env=environment(env), stdout=log.open("ab"), stderr=subprocess.STDOUT
     )

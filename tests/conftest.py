@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +17,11 @@ from flask.testing import FlaskClient
 from tests.servers import free_port, moto_server
 from webhook import create_app
 from webhook.config import Settings, load_settings
+from webhook.demo import sample_case, sample_company
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
 
 
 def _configured_xsd_dir() -> Path:
@@ -51,25 +48,16 @@ def validator() -> DocumentValidator:
     return DocumentValidator(xsd_dir())
 
 
-def load_json(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((DATA / name).read_bytes(), parse_float=Decimal)
-    return data
-
-
-_CASE = load_json("business_case_1234.json")["data"]
-_COMPANY = load_json("company_881.json")["data"]
-
-
 @pytest.fixture
 def won_case() -> dict[str, Any]:
     """RAYNET's business case 1234 (won, two items) as the API returns it in ``data``."""
-    return copy.deepcopy(_CASE)
+    return sample_case()
 
 
 @pytest.fixture
 def company() -> dict[str, Any]:
     """RAYNET's company 881, the client of ``won_case``."""
-    return copy.deepcopy(_COMPANY)
+    return sample_company()
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from tests.conftest import DATA, ROOT
+from tests.conftest import ROOT
 from webhook.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_NOT_EXPORTABLE, main
+from webhook.demo import CASE_FILE, COMPANY_FILE
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
 
@@ -97,8 +98,8 @@ def test_render_offline_from_saved_responses(tmp_path: Path, validator: Document
     result = run(
         [
             "render",
-            str(DATA / "business_case_1234.json"),
-            str(DATA / "company_881.json"),
+            str(CASE_FILE),
+            str(COMPANY_FILE),
             "--output",
             str(tmp_path),
         ],
@@ -111,10 +112,10 @@ def test_render_offline_from_saved_responses(tmp_path: Path, validator: Document
 def test_render_refuses_unreadable_input(tmp_path: Path) -> None:
     broken = tmp_path / "case.json"
     broken.write_text("{not json")
-    result = run(["render", str(broken), str(DATA / "company_881.json"), "-o", "-"], {})
+    result = run(["render", str(broken), str(COMPANY_FILE), "-o", "-"], {})
     assert result.exit_code == EXIT_FAILED
     assert result.stderr.startswith(f"error: {broken}: not JSON")
-    missing = run(["render", str(tmp_path / "nope.json"), str(DATA / "company_881.json")], {})
+    missing = run(["render", str(tmp_path / "nope.json"), str(COMPANY_FILE)], {})
     assert missing.exit_code == EXIT_FAILED
     assert "No such file" in missing.stderr
 
@@ -124,8 +125,8 @@ def test_xsd_validation_before_writing_when_configured(tmp_path: Path) -> None:
     result = run(
         [
             "render",
-            str(DATA / "business_case_1234.json"),
-            str(DATA / "company_881.json"),
+            str(CASE_FILE),
+            str(COMPANY_FILE),
             "-o",
             "-",
         ],
@@ -142,8 +143,8 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
             "-m",
             "webhook",
             "render",
-            str(DATA / "business_case_1234.json"),
-            str(DATA / "company_881.json"),
+            str(CASE_FILE),
+            str(COMPANY_FILE),
             "--output",
             "-",
         ],

@@ -23,6 +23,7 @@ from webhook.config import Settings, load_settings
 from webhook.delivery import Target
 from webhook.delivery.folder import FolderTarget
 from webhook.delivery.stdout import StdoutTarget
+from webhook.demo import run_demo
 from webhook.errors import BridgeError, ConfigError
 from webhook.jobs.reconcile import queue_unexported
 from webhook.moneys3.validation import DocumentValidator
@@ -38,7 +39,7 @@ from webhook.runtime import (
     build_worker,
     open_store,
 )
-from webhook.serve import ServeOptions
+from webhook.serve import PACKAGE_ROOT, ServeOptions
 from webhook.serve import serve as run_server
 
 WEBHOOK_EVENTS = ("record.created", "record.updated")
@@ -373,3 +374,36 @@ def backfill(since: dt.datetime) -> None:
         f"({client.requests_sent} RAYNET API call(s)"
         + (f", {left:,} left today)" if left is not None else ")")
     )
+
+
+@main.command()
+@click.option(
+    "--output",
+    default="./exports",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the file.",
+)
+@reports_errors
+def demo(output: Path) -> None:
+    """See the bridge work on bundled sample data, without any RAYNET credentials."""
+    xsd_dir = load_settings().xsd_dir or _shared_xsd_dir()
+    result = run_demo(output, xsd_dir, say=click.echo)
+    if xsd_dir is not None:
+        DocumentValidator(xsd_dir).validate(result.file.read_bytes())
+        click.echo(f"4. The file is valid against Money S3's schema ({xsd_dir / '_Document.xsd'}).")
+    else:
+        click.echo("4. Not validated: set MONEY_S3_XSD_DIR to Seyfor's XSD folder to check it.")
+    head = result.file.read_text(encoding="utf-8").splitlines()[:12]
+    click.echo("\n" + "\n".join(f"   {line}" for line in head) + "\n   ...")
+    click.echo(
+        "\nNext: import it in Money S3 (Objednávky přijaté → XML přenosy → Import z XML, O+P+N),"
+        "\nthen set WEBHOOK_TOKEN and RAYNET_USERNAME/RAYNET_API_KEY/RAYNET_INSTANCE and run "
+        "`python -m webhook check`."
+    )
+
+
+def _shared_xsd_dir() -> Path | None:
+    """Seyfor's XSDs where this project's developers keep them, if they are there."""
+    candidate = PACKAGE_ROOT.parent / "shared" / "money-s3-xsd"
+    return candidate if (candidate / "_Document.xsd").is_file() else None

@@ -279,13 +279,14 @@ def _reconcile_interval(read: _Reader) -> float:
 
 def _smtp(read: _Reader) -> SmtpSettings | None:
     url, recipients = read.text("SMTP_URL"), read.text("NOTIFY_EMAIL")
+    sender = read.text("NOTIFY_FROM")
     if url is None and recipients is None:
         return None
     if url is None or recipients is None:
         read.problems.append("e-mail needs both SMTP_URL and NOTIFY_EMAIL")
         return None
     try:
-        return SmtpSettings.parse(url, recipients, read.text("NOTIFY_FROM"))
+        return SmtpSettings.parse(url, recipients, sender)
     except ConfigError as error:
         read.problems.append(str(error))
         return None

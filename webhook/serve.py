@@ -25,6 +25,7 @@ from webhook.config import Settings
 
 log = logging.getLogger(__name__)
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONFIG = PACKAGE_ROOT / "deploy" / "gunicorn.conf.py"
 RESTART_DELAY = 5.0
 
 
@@ -33,7 +34,6 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     http_workers: int = 2
-    threads: int = 4
     run_worker: bool = True
     dev: bool = False
 
@@ -78,12 +78,9 @@ def gunicorn_command(options: ServeOptions, app: str = "webhook.wsgi:app") -> li
     """How ``serve`` runs gunicorn (benchmarks run other apps with the same settings)."""
     return [
         sys.executable, "-m", "gunicorn",
+        "--config", str(GUNICORN_CONFIG),
         "--bind", f"{options.host}:{options.port}",
         "--workers", str(options.http_workers),
-        "--worker-class", "gthread", "--threads", str(options.threads),
-        "--reuse-port",  # the kernel spreads connections over the workers
-        "--graceful-timeout", "20", "--timeout", "30",
-        "--access-logfile", "-",
         app,
     ]  # fmt: skip
 

@@ -1,0 +1,194 @@
+"""Deployment files, checked structurally (no Docker engine here) against the code itself."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from webhook import create_app
+from webhook.config import load_settings
+from webhook.serve import GUNICORN_CONFIG, ServeOptions, gunicorn_command
+
+DEPLOY = ROOT / "deploy"
+IMAGE = "raynet-money-s3-bridge:latest"
+RUN = ["python", "-m", "webhook", "serve", "--host", "0.0.0.0", "--port", "8000"]  # noqa: S104
+
+
+class Recording(Mapping[str, str]):
+    """An empty environment that remembers which variables were asked for."""
+
+    def __init__(self) -> None:
+        self.asked: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def variables_read() -> set[str]:
+    environment = Recording()
+    load_settings(environment)
+    return environment.asked
+
+
+def env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_0-9]+=", line))
+
+
+def test_env_example_lists_exactly_the_variables_the_code_reads() -> None:
+    assert set(env_example()) == variables_read()
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert [name for name in sorted(variables_read()) if f"`{name}" not in readme] == []
+
+
+def dockerfile() -> list[str]:
+    return (DEPLOY / "Dockerfile").read_text().splitlines()
+
+
+def instruction(name: str) -> list[str]:
+    return [line[len(name) + 1 :] for line in dockerfile() if line.startswith(f"{name} ")]
+
+
+def test_dockerfile_runs_the_readme_command_as_a_non_root_user() -> None:
+    assert instruction("FROM") == ["python:3.11-slim"]
+    assert json.loads(instruction("CMD")[0]) == RUN
+    assert " ".join(RUN) in (ROOT / "README.md").read_text()
+    assert instruction("EXPOSE") == ["8000"]
+    assert instruction("USER") == ["bridge"]
+    assert "--uid 10001" in "\n".join(dockerfile())
+    assert "pip install -r requirements.txt" in instruction("RUN")[0]
+    for source in (line.split()[0] for line in instruction("COPY")):
+        assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+    assert not any(".xsd" in line.lower() for line in dockerfile())  # vendor files stay out
+
+
+def test_gunicorn_configuration_is_what_serve_uses() -> None:
+    command = gunicorn_command(ServeOptions())
+    assert command[command.index("--config") + 1] == str(GUNICORN_CONFIG)
+    assert GUNICORN_CONFIG == DEPLOY / "gunicorn.conf.py"
+    settings: dict[str, Any] = {}
+    exec(compile(GUNICORN_CONFIG.read_text(), str(GUNICORN_CONFIG), "exec"), settings)  # noqa: S102
+    assert settings["worker_class"] == "gthread"
+    assert settings["control_socket_disable"] is True
+    assert settings["wsgi_app"] == "webhook.wsgi:app"
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_compose_builds_the_image_and_wires_the_s3_store() -> None:
+    services = compose()["services"]
+    bridge = services["bridge"]
+    assert bridge["image"] == IMAGE
+    assert (DEPLOY / bridge["build"]["context"] / bridge["build"]["dockerfile"]).is_file()
+    assert bridge["ports"] == ["127.0.0.1:8000:8000"]
+    environment = bridge["environment"]
+    endpoint = re.match(r"http://([a-z0-9-]+):(\d+)$", environment["AWS_ENDPOINT_URL"])
+    assert endpoint is not None
+    assert endpoint[1] in services
+    bucket = re.match(r"s3://([a-z0-9-]+)/", environment["EXPORT_TARGET"])
+    assert bucket is not None
+    assert f"store/{bucket[1]}" in " ".join(services["bucket"]["command"])
+    assert set(environment) - {name for name in environment if name.startswith("AWS_")} <= (
+        variables_read()
+    )
+    assert "/readyz" in " ".join(bridge["healthcheck"]["test"])
+    for volume in bridge["volumes"]:
+        assert volume.split(":")[0] in compose()["volumes"]
+
+
+def manifests() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            found[document["kind"]] = document
+    return found
+
+
+def test_kubernetes_manifests_fit_together_and_fit_the_app() -> None:
+    kinds = manifests()
+    assert set(kinds) == {"Deployment", "Service", "Secret", "ConfigMap", "PersistentVolumeClaim"}
+    deployment = kinds["Deployment"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # SQLite on a RWO volume
+    pod = deployment["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == IMAGE
+    assert container["args"] == RUN
+    (port,) = container["ports"]
+    assert (port["name"], port["containerPort"]) == ("http", 8000)
+    routes = {
+        rule.rule
+        for rule in create_app(
+            load_settings({"WEBHOOK_ALLOW_NO_TOKEN": "1", "STATE_DB": "/tmp/unused-state.db"})
+        ).url_map.iter_rules()
+    }
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}
+        assert path in routes
+    assert pod["metadata"]["annotations"]["prometheus.io/path"] in routes
+    sources = {
+        source.get("configMapRef", source.get("secretRef"))["name"]
+        for source in container["envFrom"]
+    }
+    assert sources == {kinds["ConfigMap"]["metadata"]["name"], kinds["Secret"]["metadata"]["name"]}
+    known = variables_read()
+    for key in [*kinds["ConfigMap"]["data"], *kinds["Secret"]["stringData"]]:
+        assert key in known or key.startswith("AWS_"), key
+    assert {"WEBHOOK_TOKEN", "RAYNET_API_KEY"} <= set(kinds["Secret"]["stringData"])
+    mount = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert kinds["ConfigMap"]["data"]["STATE_DB"].startswith(mount["state"] + "/")
+    claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
+    assert claims == [kinds["PersistentVolumeClaim"]["metadata"]["name"]]
+    assert pod["spec"]["securityContext"]["runAsUser"] == 10001
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    service = kinds["Service"]["spec"]
+    assert service["selector"] == pod["metadata"]["labels"]
+    assert service["ports"][0]["targetPort"] == "http"
+
+
+def test_systemd_unit_runs_serve_with_an_environment_file() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(DEPLOY / "raynet-bridge.service")
+    service = unit["Service"]
+    command = shlex.split(service["ExecStart"])
+    assert command[1:4] == ["-m", "webhook", "serve"]
+    assert service["EnvironmentFile"] == "/etc/raynet-bridge.env"
+    assert service["Restart"] == "on-failure"
+    assert service["User"] != "root"
+
+
+@pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*")), ids=lambda p: p.name)
+def test_no_real_secrets_in_deployment_files(path: Path) -> None:
+    if path.is_file():
+        text = path.read_text()
+        assert not re.search(r"(?i)(api_key|token|password)\s*[:=]\s*['\"]?[a-f0-9]{24,}", text)

@@ -1,0 +1,117 @@
+"""``python -m webhook demo``: the whole flow on bundled sample data, before any credentials.
+
+A local stand-in plays the RAYNET API with one won business case; the real receiver runs on
+a loopback port with a state file of its own; a webhook is posted to it over HTTP; the real
+worker fetches the case, builds the Money S3 order and writes it to ``./exports``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from webhook import create_app
+from webhook.config import load_settings
+from webhook.delivery.naming import file_name
+from webhook.raynet.standin import RaynetStandIn
+from webhook.runtime import build_worker
+
+SAMPLES = Path(__file__).resolve().parent
+CASE_FILE = SAMPLES / "business_case.json"  # GET businessCase/1234/ as RAYNET answers it
+COMPANY_FILE = SAMPLES / "company.json"  # GET company/881/
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_bytes(), parse_float=Decimal)["data"]
+    return data
+
+
+def sample_case() -> dict[str, Any]:
+    """A won business case (``OP-24-057``, two items, one with a product code)."""
+    return copy.deepcopy(_load(CASE_FILE))
+
+
+def sample_company() -> dict[str, Any]:
+    """The case's client, with IČO, DIČ, address and contacts."""
+    return copy.deepcopy(_load(COMPANY_FILE))
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The narration says what happened; no access log in between."""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    file: Path
+    created: bool
+    validated_with: Path | None
+
+
+def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = print) -> DemoResult:
+    """Run the flow once and narrate it through ``say``."""
+    case, company = sample_case(), sample_company()
+    existed = (exports / file_name(case["code"])).exists()
+    token = secrets.token_urlsafe(16)
+    with RaynetStandIn() as raynet, tempfile.TemporaryDirectory() as state:
+        raynet.add_case(case)
+        raynet.add_company(company)
+        say(
+            f"1. A stand-in for the RAYNET API runs at {raynet.url} with the won business case "
+            f"{case['code']} ({len(case['items'])} items, client {company['name']})"
+        )
+        settings = load_settings(
+            {
+                **raynet.environment(),
+                "WEBHOOK_TOKEN": token,
+                "EXPORT_TARGET": str(exports),
+                "STATE_DB": str(Path(state) / "state.db"),
+                **({"MONEY_S3_XSD_DIR": str(xsd_dir)} if xsd_dir else {}),
+            }
+        )
+        app = create_app(settings)
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_port}/webhooks/raynet"
+            answer = requests.post(
+                url,
+                timeout=10,
+                headers={"X-RAYNETCRM-Token": token},
+                json={
+                    "eventId": secrets.token_hex(16),
+                    "type": "record.updated",
+                    "data": {"entityName": "BusinessCase", "entityId": case["id"]},
+                },
+            )
+            say(
+                f"2. RAYNET's webhook for case {case['id']} went to {url}: "
+                f"{answer.status_code} {answer.json()['status']}."
+            )
+            worker = build_worker(settings, app.extensions["bridge"].store)
+            while worker.run_once():
+                pass
+        finally:
+            server.shutdown()
+            thread.join()
+        record = app.extensions["bridge"].store.case(case["id"])
+    if record is None or record.state != "exported" or record.location is None:
+        raise RuntimeError(f"the demo case was not exported: {record}")
+    written = "found it already there from an earlier demo" if existed else "wrote it"
+    say(
+        f"3. The worker read the case and its client from the API ({len(raynet.requests)} "
+        f"requests), built the Money S3 order and {written}: {record.location}"
+    )
+    return DemoResult(Path(record.location), not existed, xsd_dir)
