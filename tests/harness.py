@@ -31,7 +31,7 @@ class Harness:
         self.raynet = raynet
         self.settings = worker_settings(raynet, tmp_path, **extra)
         self.store = open_store(self.settings)
-        self.worker = build_worker(self.settings, self.store)
+        self.worker = build_worker(self.settings, self.store, self.store)
         self.exports = tmp_path / "exports"
         self._events = 0
 

@@ -157,15 +157,15 @@ def test_reconciliation_finds_lost_webhooks_once_per_interval(
     harness.drain()  # exported through its webhook
     add_won(raynet, won_case, 7, dt.datetime.fromtimestamp(clock - 30, dt.UTC))  # lost webhook
     client = build_raynet_client(harness.settings)
-    first = Reconciler(harness.store, client, 600, clock=lambda: clock)
-    second = Reconciler(harness.store, client, 600, clock=lambda: clock)
+    first = Reconciler(harness.store, harness.store, client, 600, clock=lambda: clock)
+    second = Reconciler(harness.store, harness.store, client, 600, clock=lambda: clock)
     assert first.due()
     assert not second.due()  # one sweep per interval, whichever worker
     sweep = first.sweep()
     assert sweep is not None
     assert (sweep.listed, sweep.queued, sweep.api_calls) == (1, 1, 1)
     assert harness.drain(case_id=7) == "exported"
-    later = Reconciler(harness.store, client, 600, clock=lambda: clock + 601)
+    later = Reconciler(harness.store, harness.store, client, 600, clock=lambda: clock + 601)
     assert later.due()
     quiet = later.sweep()
     assert quiet is not None
@@ -180,7 +180,7 @@ def test_reconciliation_keeps_off_the_last_tenth_of_the_daily_limit(
     raynet.remaining = 2000
     client.currencies()  # any call tells the client how many requests are left
     before = len(raynet.requests)
-    assert Reconciler(harness.store, client, 600).sweep() is None
+    assert Reconciler(harness.store, harness.store, client, 600).sweep() is None
     assert len(raynet.requests) == before
 
 

@@ -101,7 +101,8 @@ def test_401_one_request_and_every_worker_stops_calling(
     assert record.state == "failed"
     assert "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE" in (record.reason or "")
     assert "wrong-key" not in (record.reason or "")
-    another_process = build_worker(wrong.settings, StateStore(wrong.settings.state_db))
+    other_store = StateStore(wrong.settings.state_db)
+    another_process = build_worker(wrong.settings, other_store, other_store)
     assert another_process.paused_because() is not None
     assert not another_process.run_once()
     assert len(raynet.requests) == 1
@@ -238,7 +239,7 @@ def test_unexpected_exception_is_retried_not_fatal(harness: Harness) -> None:
         calls += 1
         raise RuntimeError("bug")
 
-    worker = Worker(harness.store, flaky, harness.settings.worker)
+    worker = Worker(harness.store, harness.store, flaky, harness.settings.worker)
     harness.webhook()
     assert worker.run_once()
     assert harness.state() == "failed"

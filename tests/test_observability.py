@@ -43,9 +43,10 @@ def test_metrics_count_webhooks_exports_and_show_the_queue(
     client.post(URL, json=webhook_body(), headers={"X-RAYNETCRM-Token": "nope"})
     client.post(URL, data=b"{", headers=headers)
     queued = scrape(client)
-    assert queued[("bridge_queue_depth", ())] == 1
-    assert queued[("bridge_cases", (("state", "pending"),))] == 1
-    assert queued[("bridge_sync_enabled", ())] == 1
+    here = (("instance", ""),)
+    assert queued[("bridge_queue_depth", here)] == 1
+    assert queued[("bridge_cases", (*here, ("state", "pending")))] == 1
+    assert queued[("bridge_sync_enabled", here)] == 1
 
     def delta(
         after: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
@@ -60,7 +61,7 @@ def test_metrics_count_webhooks_exports_and_show_the_queue(
         ("unauthorized", 1),
         ("invalid_json", 1),
     ):
-        assert delta(queued, "bridge_webhooks_total", outcome=outcome) == count
+        assert delta(queued, "bridge_webhooks_total", instance="", outcome=outcome) == count
     assert delta(queued, "bridge_webhook_seconds_count") == 5
     harness.drain()
     done = scrape(client)
@@ -69,8 +70,8 @@ def test_metrics_count_webhooks_exports_and_show_the_queue(
         delta(done, "bridge_raynet_requests_total", status="200") == 3
     )  # case, company, currencies
     assert done[("bridge_raynet_rate_limit_remaining", ())] > 0
-    assert done[("bridge_queue_depth", ())] == 0
-    assert done[("bridge_cases", (("state", "exported"),))] == 1
+    assert done[("bridge_queue_depth", here)] == 0
+    assert done[("bridge_cases", (*here, ("state", "exported")))] == 1
 
 
 @pytest.fixture

@@ -16,20 +16,21 @@ from tests.conftest import TOKEN, webhook_body
 from webhook import create_app
 from webhook.config import Settings, load_settings
 from webhook.errors import ConfigError
-from webhook.receiver import services
+from webhook.jobs.store import StateStore
 
 URL = "/webhooks/raynet"
 HEADERS = {"X-RAYNETCRM-Token": TOKEN}
 
 
+def state_of(app: Flask) -> StateStore:
+    """The SQLite state behind the app's one instance."""
+    store = app.extensions["bridge"][""].records
+    assert isinstance(store, StateStore)
+    return store
+
+
 def stored_events(app: Flask) -> int:
-    count: int = services_of(app).store.events_stored()
-    return count
-
-
-def services_of(app: Flask) -> Any:
-    with app.app_context():
-        return services()
+    return state_of(app).events_stored()
 
 
 def test_business_case_event_is_stored_then_202(app: Flask, client: FlaskClient) -> None:
@@ -37,7 +38,7 @@ def test_business_case_event_is_stored_then_202(app: Flask, client: FlaskClient)
     response = client.post(URL, json=body, headers=HEADERS)
     assert response.status_code == 202
     assert response.json == {"status": "accepted", "eventId": body["eventId"]}
-    record = services_of(app).store.case(1234)
+    record = state_of(app).case(1234)
     assert record is not None
     assert record.state == "pending"
 
@@ -49,7 +50,9 @@ def test_same_event_again_is_a_duplicate_and_no_second_job(app: Flask, client: F
     assert again.status_code == 200
     assert again.json == {"status": "duplicate", "eventId": body["eventId"]}
     assert stored_events(app) == 1
-    assert services_of(app).store.case(1234).events == 1
+    record = state_of(app).case(1234)
+    assert record is not None
+    assert record.events == 1
 
 
 @pytest.mark.parametrize("entity", ["businesscase", "BUSINESSCASE", "BusinessCase"])
@@ -147,7 +150,7 @@ def test_refuses_to_start_without_token(tmp_path: Path) -> None:
 def test_state_store_failure_is_503_so_raynet_retries(
     app: Flask, client: FlaskClient, settings: Settings
 ) -> None:
-    services_of(app).store.close()
+    state_of(app).close()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{settings.state_db}{suffix}").unlink(missing_ok=True)
     settings.state_db.write_bytes(b"this is not a database" * 100)

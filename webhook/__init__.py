@@ -3,50 +3,73 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from webhook.admin import init_admin
 from webhook.button import bp as button_bp
-from webhook.config import Settings, load_settings
+from webhook.config import Settings, load_instances
 from webhook.delivery import Target
 from webhook.jobs.store import StateStore
 from webhook.receiver import Services
 from webhook.receiver import bp as receiver_bp
-from webhook.runtime import build_raynet_client, build_target, build_worker, open_store
+from webhook.runtime import (
+    build_raynet_client,
+    build_target,
+    build_worker,
+    open_queue_and_records,
+)
 
 log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings | None = None,
+    config: Settings | Mapping[str, Settings] | None = None,
     *,
     store: StateStore | None = None,
     target: Target | None = None,
 ) -> Flask:
-    """The web application; refuses to start without ``WEBHOOK_TOKEN``."""
-    settings = settings or load_settings()
-    settings.check_receiver()
-    if settings.webhook_token is None:
-        log.warning("WEBHOOK_ALLOW_NO_TOKEN=1: webhooks are accepted WITHOUT a token")
+    """The web application for one instance's settings, or for several by name.
+
+    Without arguments: every instance of ``load_instances()`` (the environment, and
+    ``BRIDGE_CONFIG``). Refuses to start without ``WEBHOOK_TOKEN``.
+    """
+    if config is None:
+        config = load_instances()
+    instances = {config.instance: config} if isinstance(config, Settings) else dict(config)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body
-    store = store or open_store(settings)
-    target = target or build_target(settings)
-    raynet = build_raynet_client(settings) if settings.raynet else None
-    app.extensions["bridge"] = Services(
-        settings=settings,
-        store=store,
-        target=target,
-        worker=build_worker(settings, store, target, raynet) if raynet else None,
-        raynet=raynet,
-    )
+    registry: dict[str, Services] = {}
+    for name, settings in instances.items():
+        settings.check_receiver()
+        if settings.webhook_token is None:
+            log.warning("WEBHOOK_ALLOW_NO_TOKEN=1: webhooks are accepted WITHOUT a token")
+        registry[name] = _services(settings, store, target)
+    first = next(iter(instances.values()))
+    app.config["MAX_CONTENT_LENGTH"] = max(s.webhook_max_body for s in instances.values())
+    app.extensions["bridge"] = registry
     app.register_blueprint(receiver_bp)
     app.register_blueprint(button_bp)
-    init_admin(app, settings)
+    init_admin(app, first)
     app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _services(settings: Settings, store: StateStore | None, target: Target | None) -> Services:
+    """One instance's queue, records, target and on-demand worker."""
+    queue, records = open_queue_and_records(settings, store)
+    destination = target or build_target(settings)
+    raynet = build_raynet_client(settings) if settings.raynet else None
+    worker = build_worker(settings, queue, records, destination, raynet) if raynet else None
+    return Services(
+        settings=settings,
+        queue=queue,
+        records=records,
+        target=destination,
+        worker=worker,
+        raynet=raynet,
+    )
 
 
 def _http_error(error: HTTPException) -> tuple[Response, int]:

@@ -121,7 +121,7 @@ def index() -> str:
     search = request.args.get("q", "").strip() or None
     state = request.args.get("state") if request.args.get("state") in STATES else None
     offset = max(0, request.args.get("offset", 0, type=int))
-    cases = bridge.store.cases(state=state, search=search, limit=PAGE_SIZE + 1, offset=offset)
+    cases = bridge.records.cases(state=state, search=search, limit=PAGE_SIZE + 1, offset=offset)
     return render_template(
         "admin/index.html",
         cases=cases[:PAGE_SIZE],
@@ -131,7 +131,7 @@ def index() -> str:
         search=search or "",
         state=state,
         states=STATES,
-        counts=bridge.store.counts(),
+        counts=bridge.records.counts(),
         sync=_sync_state(),
         config=bridge.settings.summary(),
         now=time.time(),
@@ -140,12 +140,12 @@ def index() -> str:
 
 @bp.get("/cases/<int:case_id>")
 def case_page(case_id: int) -> str:
-    store = services().store
-    record = store.case(case_id)
+    records = services().records
+    record = records.case(case_id)
     if record is None:
         abort(404, f"case {case_id} is unknown here")
     return render_template(
-        "admin/case.html", case=record, exports=store.exports_of(case_id), now=time.time()
+        "admin/case.html", case=record, exports=records.exports_of(case_id), now=time.time()
     )
 
 
@@ -156,18 +156,18 @@ def download(case_id: int, generation: int) -> Response:
 
 @bp.post("/cases/<int:case_id>/retry")
 def retry(case_id: int) -> BaseResponse:
-    return _act(lambda: retry_case(services().store, case_id), "queued again")
+    return _act(lambda: retry_case(services().records, case_id), "queued again")
 
 
 @bp.post("/cases/<int:case_id>/reexport")
 def reexport(case_id: int) -> BaseResponse:
-    return _act(lambda: reexport_case(services().store, case_id), "queued for another export")
+    return _act(lambda: reexport_case(services().records, case_id), "queued for another export")
 
 
 @bp.post("/sync")
 def sync() -> BaseResponse:
     enabled = request.form.get("enabled") == "1"
-    services().store.set_sync_enabled(enabled)
+    services().records.set_sync_enabled(enabled)
     flash("Exports are running." if enabled else "Exports are paused; webhooks are still recorded.")
     return redirect(url_for("admin.index"))
 
@@ -190,7 +190,7 @@ def api_cases() -> Response:
     if state is not None and state not in STATES:
         abort(400, f"state must be one of {', '.join(STATES)}")
     limit = min(500, max(1, request.args.get("limit", PAGE_SIZE, type=int)))
-    records = services().store.cases(
+    records = services().records.cases(
         state=state,
         search=request.args.get("q") or None,
         limit=limit,
@@ -201,24 +201,24 @@ def api_cases() -> Response:
 
 @bp.get("/api/cases/<int:case_id>")
 def api_case(case_id: int) -> Response:
-    store = services().store
+    records = services().records
     try:
-        record = find_case(store, case_id)
+        record = find_case(records, case_id)
     except ActionRefused as refused:
         abort(404, str(refused))
     return jsonify(
-        case=asdict(record), exports=[asdict(export) for export in store.exports_of(case_id)]
+        case=asdict(record), exports=[asdict(export) for export in records.exports_of(case_id)]
     )
 
 
 @bp.post("/api/cases/<int:case_id>/retry")
 def api_retry(case_id: int) -> tuple[Response, int]:
-    return _api_act(lambda: retry_case(services().store, case_id))
+    return _api_act(lambda: retry_case(services().records, case_id))
 
 
 @bp.post("/api/cases/<int:case_id>/reexport")
 def api_reexport(case_id: int) -> tuple[Response, int]:
-    return _api_act(lambda: reexport_case(services().store, case_id))
+    return _api_act(lambda: reexport_case(services().records, case_id))
 
 
 @bp.get("/api/cases/<int:case_id>/files/<int:generation>")
@@ -232,7 +232,7 @@ def api_sync() -> Response:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
             abort(400, 'send {"enabled": true} or {"enabled": false}')
-        services().store.set_sync_enabled(body["enabled"])
+        services().records.set_sync_enabled(body["enabled"])
     return jsonify(_sync_state())
 
 
@@ -254,7 +254,7 @@ def _api_act(action: Any) -> tuple[Response, int]:
 
 def _sync_state() -> dict[str, bool]:
     bridge = services()
-    switch = bridge.store.sync_enabled()
+    switch = bridge.records.sync_enabled()
     return {
         "enabled": switch and bridge.settings.sync_enabled,
         "switch": switch,
@@ -264,7 +264,9 @@ def _sync_state() -> dict[str, bool]:
 
 def _file(case_id: int, generation: int) -> Response:
     bridge = services()
-    export = next((e for e in bridge.store.exports_of(case_id) if e.generation == generation), None)
+    export = next(
+        (e for e in bridge.records.exports_of(case_id) if e.generation == generation), None
+    )
     if export is None:
         abort(404, f"case {case_id} has no export {generation}")
     try:

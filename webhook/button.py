@@ -61,11 +61,11 @@ def _export(bridge: Services, pressed: dict[str, Any]) -> tuple[bool, str]:
         return False, refusal
     assert bridge.worker is not None
     case_id: int = pressed["entityId"]
-    record = bridge.store.case(case_id)
+    record = bridge.records.case(case_id)
     if record is not None and record.state == "exported":
-        bridge.store.request_reexport(case_id)
+        bridge.records.request_reexport(case_id)
     else:
-        bridge.store.enqueue(case_id)
+        bridge.queue.enqueue(case_id)
     if not bridge.worker.run_once(case_id=case_id):
         return True, "The export is already running; the file will be there in a moment."
     return _outcome(bridge, case_id)
@@ -92,7 +92,7 @@ def _refusal(bridge: Services, pressed: dict[str, Any]) -> str | None:
 
 
 def _outcome(bridge: Services, case_id: int) -> tuple[bool, str]:
-    record = bridge.store.case(case_id)
+    record = bridge.records.case(case_id)
     assert record is not None
     if record.state == "exported":
         again = " again" if record.exports_done > 1 else ""

@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from webhook.config import Settings, load_settings
+from webhook.config import Settings, load_instances, load_settings
 from webhook.delivery import Target
 from webhook.delivery.folder import FolderTarget
 from webhook.delivery.stdout import StdoutTarget
@@ -37,7 +37,7 @@ from webhook.runtime import (
     build_renderer,
     build_target,
     build_worker,
-    open_store,
+    open_queue_and_records,
 )
 from webhook.serve import PACKAGE_ROOT, ServeOptions
 from webhook.serve import serve as run_server
@@ -76,9 +76,30 @@ def reports_errors(command: F) -> F:
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
-def main(log_level: str) -> None:
+@click.option(
+    "--instance", metavar="NAME", help="With BRIDGE_CONFIG: the RAYNET instance a command is about."
+)
+@click.pass_context
+def main(context: click.Context, log_level: str, instance: str | None) -> None:
     """RAYNET CRM → Money S3 bridge: won deals become received orders."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    context.obj = {"instance": instance}
+
+
+def chosen_settings() -> Settings:
+    """The settings of the instance ``--instance`` names, or of the only one there is."""
+    wanted = (click.get_current_context().find_root().obj or {}).get("instance")
+    instances = load_instances()
+    names = ", ".join(name or "(environment)" for name in instances)
+    if wanted is None:
+        if len(instances) == 1:
+            return next(iter(instances.values()))
+        raise ConfigError(
+            f"several instances are configured ({names}): choose one with --instance NAME"
+        )
+    if wanted not in instances:
+        raise ConfigError(f"--instance {wanted}: no such instance (configured: {names})")
+    return instances[wanted]
 
 
 output_option = click.option(
@@ -102,7 +123,7 @@ stock_option = click.option(
 @reports_errors
 def export(case_id: int, stock: bool | None, output: str | None) -> None:
     """Export one business case from RAYNET, like Akce → Export → Money S3."""
-    settings = load_settings()
+    settings = chosen_settings()
     client = RaynetClient(settings.require_raynet())
     _export(case_id, client, settings, stock, output)
 
@@ -122,7 +143,7 @@ def render(
     output: str | None,
 ) -> None:
     """Export offline from saved API responses (businessCase and company JSON)."""
-    settings = load_settings()
+    settings = chosen_settings()
     source = SavedResponses(case_file, company_file, currency)
     _export(source.case_id, source, settings, stock, output)
 
@@ -160,12 +181,14 @@ def _export(
 )
 @reports_errors
 def serve(host: str, port: int, http_workers: int, no_worker: bool, dev: bool) -> None:
-    """Receive webhooks (gunicorn) and export won cases (worker)."""
-    settings = load_settings()
+    """Receive webhooks (gunicorn) and export won cases (worker), for every instance."""
+    instances = load_instances()
     if not dev:
-        settings.check_receiver()
-        if not no_worker:
-            settings.require_raynet()
+        for settings in instances.values():
+            settings.check_receiver()
+            if not no_worker:
+                settings.require_raynet()
+    settings = instances.get("") or next(iter(instances.values()))
     options = ServeOptions(
         host=host, port=port, http_workers=http_workers, run_worker=not no_worker, dev=dev
     )
@@ -174,23 +197,44 @@ def serve(host: str, port: int, http_workers: int, no_worker: bool, dev: bool) -
         f"files to {settings.export_target}",
         err=True,
     )
-    sys.exit(run_server(settings, options))
+    sys.exit(run_server(instances, options))
 
 
 @main.command()
 @reports_errors
 def worker() -> None:
-    """Export due cases until stopped (SIGTERM/SIGINT); several may share one state file."""
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    store = open_store(settings)
-    export_worker = build_worker(settings, store)
+    """Export due cases of every instance until stopped (SIGTERM/SIGINT).
+
+    Several worker processes may share the state; each instance gets its own thread(s).
+    """
+    instances = load_instances()
+    first = next(iter(instances.values()))
+    configure_logging(first.log_level, first.log_json)
+    workers = []
+    for name, settings in instances.items():
+        if settings.raynet is None:
+            logging.getLogger(__name__).warning(
+                "instance %s has no RAYNET credentials: nothing is exported", name or "(env)"
+            )
+            continue
+        queue, records = open_queue_and_records(settings)
+        target = build_target(settings)
+        if isinstance(target, FolderTarget):
+            target.remove_stale_temporaries()
+        workers.append(build_worker(settings, queue, records, target))
+    if not workers:
+        fail("no instance has RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE", EXIT_CONFIG)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    if isinstance(target := build_target(settings), FolderTarget):
-        target.remove_stale_temporaries()
-    export_worker.run(stop)
+    threads = [
+        threading.Thread(target=w.run, args=(stop,), name=f"worker-{n}")
+        for n, w in enumerate(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 @main.command()
@@ -206,14 +250,14 @@ def replay(case_id: int | None, all_failed: bool, again: bool) -> None:
     """Queue failed or dead cases again (also lifts a RAYNET credentials stop)."""
     if (case_id is None) == (not all_failed):
         fail("give either --case ID or --all-failed", EXIT_CONFIG)
-    store = open_store(load_settings())
+    _, records = open_queue_and_records(chosen_settings())
     if all_failed:
-        click.echo(f"queued {store.replay()} case(s) again")
+        click.echo(f"queued {records.replay()} case(s) again")
         return
     assert case_id is not None
-    record = find_case(store, case_id)
+    record = find_case(records, case_id)
     if record.state == "exported" and again:
-        reexport_case(store, case_id)
+        reexport_case(records, case_id)
         click.echo(f"case {case_id} queued for another export")
     elif record.state == "exported":
         fail(
@@ -221,7 +265,7 @@ def replay(case_id: int | None, all_failed: bool, again: bool) -> None:
             "add --again to export another file"
         )
     else:
-        retry_case(store, case_id)
+        retry_case(records, case_id)
         click.echo(f"case {case_id} queued again")
 
 
@@ -231,10 +275,10 @@ def replay(case_id: int | None, all_failed: bool, again: bool) -> None:
 @reports_errors
 def status(state: str | None, limit: int) -> None:
     """Counts per state and the most recently changed cases."""
-    store = open_store(load_settings())
-    counts = store.counts()
+    _, records = open_queue_and_records(chosen_settings())
+    counts = records.counts()
     click.echo("  ".join(f"{name} {count}" for name, count in counts.items()))
-    for record in store.cases(state=state, limit=limit):
+    for record in records.cases(state=state, limit=limit):
         detail = record.location if record.state == "exported" else (record.reason or "")
         click.echo(f"{record.case_id:>8}  {record.code or '?':<20} {record.state:<9} {detail}")
 
@@ -255,7 +299,7 @@ def check() -> None:
             click.echo(f"PASS  {name}: {detail}")
 
     try:
-        settings = load_settings()
+        settings = chosen_settings()
     except ConfigError as error:
         click.echo(f"FAIL  configuration: {error}")
         sys.exit(EXIT_CONFIG)
@@ -266,7 +310,7 @@ def check() -> None:
         return "set" if settings.webhook_token else "not set: WEBHOOK_ALLOW_NO_TOKEN=1"
 
     def state_store() -> str:
-        open_store(settings).ping()
+        open_queue_and_records(settings)[1].ping()
         return f"{settings.state_db} takes writes"
 
     def export_target() -> str:
@@ -310,7 +354,7 @@ def register_webhook(url: str | None, list_them: bool, delete: str | None) -> No
     """Create (or list, or delete) the RAYNET webhook that calls this service."""
     if sum(bool(choice) for choice in (url, list_them, delete)) != 1:
         fail("give one of --url URL, --list or --delete UUID", EXIT_CONFIG)
-    settings = load_settings()
+    settings = chosen_settings()
     client = build_raynet_client(settings)
     if list_them:
         for hook in client.webhooks():
@@ -357,16 +401,16 @@ def register_webhook(url: str | None, list_them: bool, delete: str | None) -> No
 @reports_errors
 def backfill(since: dt.datetime) -> None:
     """Queue won cases changed since a date that were never exported (outage, new install)."""
-    settings = load_settings()
+    settings = chosen_settings()
     client = build_raynet_client(settings)
-    store = open_store(settings)
+    queue, records = open_queue_and_records(settings)
     with click.progressbar(
         client.won_cases_changed_since(since.astimezone()),
         label="won cases",
         show_pos=True,
         file=sys.stderr,
     ) as cases:
-        listed, queued = queue_unexported(store, cases)
+        listed, queued = queue_unexported(queue, records, cases)
     left = client.rate_limit.remaining
     click.echo(
         f"{listed} won case(s) changed since {since:%Y-%m-%d %H:%M}; {queued} queued for "

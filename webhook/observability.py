@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -29,7 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from webhook.jobs.store import StateStore
+from webhook.jobs.interfaces import CaseRecords
 from webhook.raynet.client import RateLimitStatus
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 - never mutated
@@ -79,7 +79,9 @@ def configure_logging(
 
 # --- metrics ----------------------------------------------------------------------------
 
-WEBHOOKS = Counter("bridge_webhooks_total", "Webhooks received, by outcome", ["outcome"])
+WEBHOOKS = Counter(
+    "bridge_webhooks_total", "Webhooks received, by instance and outcome", ["instance", "outcome"]
+)
 WEBHOOK_SECONDS = Histogram(
     "bridge_webhook_seconds", "Time to answer a webhook",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
@@ -119,38 +121,39 @@ def record_raynet_request(status: int | None, seconds: float, limits: RateLimitS
 
 
 class StateCollector(Collector):
-    """Figures read from the state file at scrape time: exact whichever process worked."""
+    """Figures read from the case records at scrape time: exact whichever process worked."""
 
-    def __init__(self, store: StateStore) -> None:
-        self.store = store
+    def __init__(self, records: Mapping[str, CaseRecords]) -> None:
+        self.records = records
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        cases = GaugeMetricFamily("bridge_cases", "Business cases by state", labels=["state"])
-        for state, count in self.store.counts().items():
-            cases.add_metric([state], count)
-        yield cases
-        yield GaugeMetricFamily(
-            "bridge_queue_depth", "Cases due for export now", value=self.store.due_count()
+        label = ["instance"]
+        cases = GaugeMetricFamily(
+            "bridge_cases", "Business cases by state", labels=[*label, "state"]
         )
-        oldest = self.store.oldest_due()
-        yield GaugeMetricFamily(
+        depth = GaugeMetricFamily("bridge_queue_depth", "Cases due for export now", labels=label)
+        oldest = GaugeMetricFamily(
             "bridge_oldest_pending_seconds",
             "How long the longest-waiting due case has waited",
-            value=oldest or 0.0,
+            labels=label,
         )
-        yield GaugeMetricFamily(
-            "bridge_sync_enabled",
-            "1 while exports run, 0 when paused",
-            value=1.0 if self.store.sync_enabled() else 0.0,
+        sync = GaugeMetricFamily(
+            "bridge_sync_enabled", "1 while exports run, 0 when paused", labels=label
         )
+        for name, records in self.records.items():
+            for state, count in records.counts().items():
+                cases.add_metric([name, state], count)
+            depth.add_metric([name], records.due_count())
+            oldest.add_metric([name], records.oldest_due() or 0.0)
+            sync.add_metric([name], 1.0 if records.sync_enabled() else 0.0)
+        yield from (cases, depth, oldest, sync)
 
 
-def render_metrics(store: StateStore) -> bytes:
-    """The Prometheus text exposition: all processes' counters plus the state figures."""
+def render_metrics(records: Mapping[str, CaseRecords]) -> bytes:
+    """The Prometheus text exposition: all processes' counters plus every instance's state."""
     registry = CollectorRegistry()
+    registry.register(StateCollector(records))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        registry.register(StateCollector(store))
         return generate_latest(registry)
-    registry.register(StateCollector(store))
     return generate_latest(REGISTRY) + generate_latest(registry)

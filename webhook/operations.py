@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from webhook.errors import BridgeError
-from webhook.jobs.store import CaseRecord, StateStore
+from webhook.jobs.interfaces import CaseRecords
+from webhook.jobs.store import CaseRecord
 
 RETRYABLE = ("failed", "dead", "skipped")
 
@@ -12,14 +13,14 @@ class ActionRefused(BridgeError):
     """The case is not in a state where the action makes sense; the message says why."""
 
 
-def find_case(store: StateStore, case_id: int) -> CaseRecord:
+def find_case(store: CaseRecords, case_id: int) -> CaseRecord:
     record = store.case(case_id)
     if record is None:
         raise ActionRefused(f"case {case_id} is unknown here: no webhook arrived for it")
     return record
 
 
-def retry_case(store: StateStore, case_id: int) -> CaseRecord:
+def retry_case(store: CaseRecords, case_id: int) -> CaseRecord:
     """Queue a failed, dead or skipped case for another attempt now."""
     record = find_case(store, case_id)
     if record.state not in RETRYABLE:
@@ -31,7 +32,7 @@ def retry_case(store: StateStore, case_id: int) -> CaseRecord:
     return find_case(store, case_id)
 
 
-def reexport_case(store: StateStore, case_id: int) -> CaseRecord:
+def reexport_case(store: CaseRecords, case_id: int) -> CaseRecord:
     """Ask for one more file of an exported case (``<code>-2.xml``, ...)."""
     record = find_case(store, case_id)
     if record.state != "exported":

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from marshmallow import ValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -24,7 +24,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from webhook.config import Settings
 from webhook.delivery import Target
 from webhook.errors import BridgeError
-from webhook.jobs.store import Recorded, StateStore
+from webhook.jobs.interfaces import CaseRecords, JobQueue
+from webhook.jobs.store import Recorded
 from webhook.jobs.worker import Worker
 from webhook.observability import WEBHOOK_SECONDS, WEBHOOKS, log_context, render_metrics
 from webhook.raynet.client import RaynetClient
@@ -41,14 +42,29 @@ class Services:
     """What the web app needs at hand, attached as ``app.extensions["bridge"]``."""
 
     settings: Settings
-    store: StateStore
+    queue: JobQueue
+    records: CaseRecords
     target: Target
     worker: Worker | None = None  # exports on demand (the RAYNET button); None without API access
     raynet: RaynetClient | None = None
 
 
-def services() -> Services:
-    found: Services = current_app.extensions["bridge"]
+def registry() -> dict[str, Services]:
+    """Every instance's services, by instance name ("" for the environment's own)."""
+    found: dict[str, Services] = current_app.extensions["bridge"]
+    return found
+
+
+def services(instance: str | None = None) -> Services:
+    """The services of ``instance``, or of the instance the request names (404 if none)."""
+    everyone = registry()
+    if instance is None:
+        instance = (request.view_args or {}).get("instance") or request.args.get("instance")
+    if instance is None:
+        instance = "" if "" in everyone else next(iter(everyone))
+    found = everyone.get(instance)
+    if found is None:
+        abort(404, f"no instance {instance!r} here")
     return found
 
 
@@ -67,10 +83,11 @@ class _Refusal(Exception):
 
 
 @bp.post("/webhooks/raynet")
-def receive_event() -> tuple[Response, int]:
+@bp.post("/webhooks/raynet/<instance>")
+def receive_event(instance: str = "") -> tuple[Response, int]:
     started = time.perf_counter()
-    code, body = _receive(services())
-    WEBHOOKS.labels(outcome=body.get("status") or body["error"]).inc()
+    code, body = _receive(services(instance))
+    WEBHOOKS.labels(instance=instance, outcome=body.get("status") or body["error"]).inc()
     WEBHOOK_SECONDS.observe(time.perf_counter() - started)
     response, code = _answer(code, **body)
     if code == 503:
@@ -87,7 +104,7 @@ def _receive(bridge: Services) -> tuple[int, dict[str, Any]]:
                 return 200, {"status": "ignored", "reason": f"entity {event.entity_name}"}
             if event.type == "record.deleted":
                 return 200, {"status": "ignored", "reason": "deleted record"}
-            recorded = _record(bridge.store, event)
+            recorded = _record(bridge.queue, event)
             log.info("webhook %s", recorded.value)
     except _Refusal as refusal:
         return refusal.code, refusal.body
@@ -122,9 +139,9 @@ def _token_ok(settings: Settings) -> bool:
     return hmac.compare_digest(sent.encode("utf-8"), settings.webhook_token.encode("utf-8"))
 
 
-def _record(store: StateStore, event: WebhookEvent) -> Recorded:
+def _record(queue: JobQueue, event: WebhookEvent) -> Recorded:
     try:
-        return store.record_event(event)
+        return queue.record_event(event)
     except sqlite3.Error:
         log.exception("cannot store the event")
         raise _Refusal(503, error="unavailable", message="state store unavailable") from None
@@ -133,7 +150,8 @@ def _record(store: StateStore, event: WebhookEvent) -> Recorded:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format: counters of every process, case states from the state file."""
-    return Response(render_metrics(services().store), mimetype=CONTENT_TYPE_LATEST)
+    records = {name: bridge.records for name, bridge in registry().items()}
+    return Response(render_metrics(records), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/healthz")
@@ -144,14 +162,18 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready: the state store takes writes and the export target takes files."""
-    bridge = services()
+    """Ready: every instance's state store takes writes and its export target takes files."""
     checks: dict[str, str] = {}
-    for name, check in (("state_store", bridge.store.ping), ("export_target", bridge.target.check)):
-        try:
-            check()
-            checks[name] = "ok"
-        except (BridgeError, sqlite3.Error, OSError) as error:
-            checks[name] = str(error)
+    for name, bridge in registry().items():
+        prefix = f"{name}: " if name else ""
+        for check, probe in (
+            ("state_store", bridge.records.ping),
+            ("export_target", bridge.target.check),
+        ):
+            try:
+                probe()
+                checks[prefix + check] = "ok"
+            except (BridgeError, sqlite3.Error, OSError) as error:
+                checks[prefix + check] = str(error)
     ready = all(result == "ok" for result in checks.values())
     return _answer(200 if ready else 503, status="ready" if ready else "not ready", checks=checks)

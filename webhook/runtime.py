@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from webhook.config import Settings
 from webhook.delivery import Target, target_from_setting
+from webhook.errors import ConfigError
+from webhook.jobs.interfaces import CaseRecords, JobQueue
 from webhook.jobs.reconcile import Reconciler
 from webhook.jobs.store import Job, StateStore
 from webhook.jobs.worker import Worker, credentials_fingerprint
@@ -20,6 +22,14 @@ from webhook.raynet.client import RaynetClient
 
 def open_store(settings: Settings) -> StateStore:
     return StateStore(settings.state_db)
+
+
+def open_queue_and_records(
+    settings: Settings, store: StateStore | None = None
+) -> tuple[JobQueue, CaseRecords]:
+    """Where this instance's work and case states live: the SQLite state file by default."""
+    store = store or open_store(settings)
+    return store, store
 
 
 def build_target(settings: Settings, location: str | None = None) -> Target:
@@ -43,7 +53,8 @@ def build_raynet_client(settings: Settings) -> RaynetClient:
 
 def build_worker(
     settings: Settings,
-    store: StateStore,
+    queue: JobQueue,
+    records: CaseRecords,
     target: Target | None = None,
     client: RaynetClient | None = None,
 ) -> Worker:
@@ -56,13 +67,24 @@ def build_worker(
 
     interval = settings.worker.reconcile_interval
     return Worker(
-        store,
+        queue,
+        records,
         run_job,
         settings.worker,
         credentials_fingerprint=credentials_fingerprint(settings.require_raynet()),
         sync_enabled=settings.sync_enabled,
-        reconciler=Reconciler(store, client, interval) if interval else None,
-        notifier=Notifier(settings.smtp, store, destination, settings.worker.max_attempts)
-        if settings.smtp
-        else None,
+        reconciler=Reconciler(queue, records, client, interval) if interval else None,
+        notifier=_notifier(settings, queue, destination),
     )
+
+
+def _notifier(settings: Settings, queue: JobQueue, target: Target) -> Notifier | None:
+    """E-mail to the accountant keeps its queue in the SQLite state file."""
+    if settings.smtp is None:
+        return None
+    if not isinstance(queue, StateStore):
+        raise ConfigError(
+            "SMTP_URL: e-mail to the accountant needs the SQLite state "
+            "(it is not available with QUEUE_URL)"
+        )
+    return Notifier(settings.smtp, queue, target, settings.worker.max_attempts)

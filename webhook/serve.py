@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -89,10 +90,11 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "webhook", "worker"]
 
 
-def serve(settings: Settings, options: ServeOptions) -> int:
+def serve(instances: Mapping[str, Settings], options: ServeOptions) -> int:
     """Run until stopped; returns the exit code of gunicorn."""
+    settings = instances.get("") or next(iter(instances.values()))  # the metrics' home
     environment = child_environment(settings, options)
-    run_worker = options.run_worker and settings.raynet is not None
+    run_worker = options.run_worker and any(s.raynet for s in instances.values())
     if options.run_worker and not run_worker:
         click.echo(
             "no RAYNET credentials: webhooks are stored, nothing is exported until "

@@ -1,9 +1,10 @@
 """WSGI entry point for gunicorn: ``gunicorn webhook.wsgi:app``."""
 
 from webhook import create_app
-from webhook.config import load_settings
+from webhook.config import load_instances
 from webhook.observability import configure_logging
 
-settings = load_settings()
-configure_logging(settings.log_level, settings.log_json)
-app = create_app(settings)
+instances = load_instances()
+first = next(iter(instances.values()))
+configure_logging(first.log_level, first.log_json)
+app = create_app(instances)

@@ -25,7 +25,6 @@ from webhook import create_app
 from webhook.config import load_settings
 from webhook.delivery.naming import file_name
 from webhook.raynet.standin import RaynetStandIn
-from webhook.runtime import build_worker
 
 SAMPLES = Path(__file__).resolve().parent
 CASE_FILE = SAMPLES / "business_case.json"  # GET businessCase/1234/ as RAYNET answers it
@@ -100,13 +99,13 @@ def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = p
                 f"2. RAYNET's webhook for case {case['id']} went to {url}: "
                 f"{answer.status_code} {answer.json()['status']}."
             )
-            worker = build_worker(settings, app.extensions["bridge"].store)
-            while worker.run_once():
+            bridge = app.extensions["bridge"][""]
+            while bridge.worker.run_once():
                 pass
         finally:
             server.shutdown()
             thread.join()
-        record = app.extensions["bridge"].store.case(case["id"])
+        record = bridge.records.case(case["id"])
     if record is None or record.state != "exported" or record.location is None:
         raise RuntimeError(f"the demo case was not exported: {record}")
     written = "found it already there from an earlier demo" if existed else "wrote it"

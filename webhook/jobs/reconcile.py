@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from webhook.jobs.store import StateStore
+from webhook.jobs.interfaces import CaseRecords, JobQueue
 from webhook.raynet.client import RaynetClient
 from webhook.raynet.schemas import CaseChange
 
@@ -35,7 +35,9 @@ class Sweep:
     remaining: int | None
 
 
-def queue_unexported(store: StateStore, changes: Iterable[CaseChange]) -> tuple[int, int]:
+def queue_unexported(
+    queue: JobQueue, records: CaseRecords, changes: Iterable[CaseChange]
+) -> tuple[int, int]:
     """Queue the won cases we have not exported and not examined since they changed.
 
     Returns how many were listed and how many queued. A case waiting already, or exported,
@@ -44,28 +46,29 @@ def queue_unexported(store: StateStore, changes: Iterable[CaseChange]) -> tuple[
     listed = queued = 0
     for change in changes:
         listed += 1
-        record = store.case(change.id)
+        record = records.case(change.id)
         stale = (
             record is not None
             and record.state in ("skipped", "dead")
             and (change.modified_at is None or change.modified_at.timestamp() > record.updated_at)
         )
         if record is None or stale:
-            store.enqueue(change.id)
+            queue.enqueue(change.id)
             queued += 1
     return listed, queued
 
 
 @dataclass
 class Reconciler:
-    store: StateStore
+    queue: JobQueue
+    records: CaseRecords
     client: RaynetClient
     interval: float
     clock: Callable[[], float] = time.time
 
     def due(self) -> bool:
         """True for exactly one worker per interval, across all workers on the state file."""
-        return self.store.take_turn(TURN_FLAG, self.clock(), self.interval)
+        return self.records.take_turn(TURN_FLAG, self.clock(), self.interval)
 
     def sweep(self) -> Sweep | None:
         """List recently changed won cases and queue the missing ones; None if skipped."""
@@ -80,14 +83,15 @@ class Reconciler:
                 limits.remaining,
             )
             return None
-        watermark = self.store.flag(WATERMARK_FLAG)
+        watermark = self.records.flag(WATERMARK_FLAG)
         since = (float(watermark) if watermark else now - self.interval) - OVERLAP
         calls = self.client.requests_sent
         listed, queued = queue_unexported(
-            self.store,
+            self.queue,
+            self.records,
             self.client.won_cases_changed_since(dt.datetime.fromtimestamp(since, dt.UTC)),
         )
-        self.store.set_flag(WATERMARK_FLAG, repr(now))
+        self.records.set_flag(WATERMARK_FLAG, repr(now))
         sweep = Sweep(listed, queued, self.client.requests_sent - calls, limits.remaining)
         log.info(
             "reconciliation: %s won cases changed, %s queued, %s API calls, %s left today",

@@ -93,6 +93,7 @@ CASE_COLUMNS = (
     "exports_wanted, exports_done, reason, reason_code, file_name, location, sha256, "
     "exported_at, events, created_at, updated_at"
 )
+EVENT_RETENTION = 30 * 24 * 3600.0  # RAYNET stops redelivering after 7 days
 SELECT_CASES = f"SELECT {CASE_COLUMNS} FROM cases"  # noqa: S608 - constant columns
 # A new event (or an enqueue) makes a skipped or dead case due again; an exported one
 # stays exported. ``excluded.events`` is 1 for a webhook event, 0 for an enqueue.
@@ -590,7 +591,7 @@ class StateStore:
                 {"now": now, **parameters},
             ).rowcount
 
-    def request_reexport(self, case_id: int, *, now: float | None = None) -> CaseRecord | None:
+    def request_reexport(self, case_id: int, *, now: float | None = None) -> None:
         """Ask for one more file of an exported case (``<code>-2.xml``, ...)."""
         now = time.time() if now is None else now
         with self._transaction() as db:
@@ -602,9 +603,8 @@ class StateStore:
                 """,
                 {"now": now, "case": case_id},
             )
-        return self.case(case_id)
 
-    def enqueue(self, case_id: int, *, now: float | None = None) -> CaseRecord:
+    def enqueue(self, case_id: int, *, now: float | None = None) -> None:
         """Queue a case found without a webhook (backfill, reconciliation, a button)."""
         now = time.time() if now is None else now
         with self._transaction() as db:
@@ -613,9 +613,6 @@ class StateStore:
                 "VALUES (?, 'pending', ?, 0, ?, ?)" + UPSERT_CASE,
                 (case_id, now, now, now),
             ).fetchall()
-        record = self.case(case_id)
-        assert record is not None
-        return record
 
     # --- flags --------------------------------------------------------------------------
 
@@ -758,6 +755,9 @@ class StateStore:
     def ping(self) -> None:
         """Raise unless the state file can be read and written."""
         self.set_flag("last_ping", str(time.time()))
+
+    def maintain(self, now: float) -> None:
+        self.prune_events(now - EVENT_RETENTION)
 
     def prune_events(self, older_than: float) -> int:
         """Forget event ids older than RAYNET could ever redeliver (it gives up after 7 days)."""

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 from webhook.config import WorkerSettings
 from webhook.errors import BridgeError, PermanentError, TransientError
+from webhook.jobs.interfaces import CaseRecords, JobQueue
 from webhook.jobs.reconcile import Reconciler
-from webhook.jobs.store import AUTH_REFUSED_FLAG, Job, StateStore
+from webhook.jobs.store import AUTH_REFUSED_FLAG, Job
 from webhook.notify import Notifier
 from webhook.observability import EXPORT_SECONDS, EXPORTS, FAILURES, SKIPS, log_context
 from webhook.pipeline import Exported, Outcome
@@ -30,7 +31,6 @@ from webhook.raynet.client import RaynetAuthError, RaynetCredentials
 
 log = logging.getLogger(__name__)
 RunJob = Callable[[Job], Outcome]
-EVENT_RETENTION = 30 * 24 * 3600.0  # RAYNET stops redelivering after 7 days
 
 
 def credentials_fingerprint(credentials: RaynetCredentials) -> str:
@@ -49,7 +49,8 @@ def backoff(attempt: int, base: float, ceiling: float, rng: random.Random) -> fl
 
 @dataclass
 class Worker:
-    store: StateStore
+    queue: JobQueue
+    records: CaseRecords
     run_job: RunJob
     settings: WorkerSettings
     credentials_fingerprint: str | None = None
@@ -65,9 +66,9 @@ class Worker:
         """Why this worker takes no jobs right now, or None."""
         if not self.sync_enabled:
             return "SYNC_ENABLED=0"
-        if not self.store.sync_enabled():
+        if not self.records.sync_enabled():
             return "sync switched off by an operator"
-        refused = self.store.flag(AUTH_REFUSED_FLAG)
+        refused = self.records.flag(AUTH_REFUSED_FLAG)
         if refused is not None and refused == self.credentials_fingerprint:
             return "RAYNET refused the credentials; fix them or replay"
         return None
@@ -76,7 +77,7 @@ class Worker:
         """Claim and process one due case (or ``case_id``); False when none (or paused)."""
         if self.paused_because() is not None:
             return False
-        job = self.store.claim(
+        job = self.queue.claim(
             f"{self.name}/{slot}", self.settings.lease_seconds, self.clock(), case_id=case_id
         )
         if job is None:
@@ -95,10 +96,10 @@ class Worker:
             outcome = self.run_job(job)
         except RaynetAuthError as error:
             if self.credentials_fingerprint is not None:
-                self.store.set_flag(AUTH_REFUSED_FLAG, self.credentials_fingerprint)
+                self.records.set_flag(AUTH_REFUSED_FLAG, self.credentials_fingerprint)
             self._transient(job, error, retry_at=self.clock(), reason_code="raynet_auth")
         except PermanentError as error:
-            self.store.failed_permanently(
+            self.queue.failed_permanently(
                 job, reason=str(error), reason_code=type(error).__name__, now=self.clock()
             )
             FAILURES.labels(kind="permanent", error=type(error).__name__).inc()
@@ -116,7 +117,7 @@ class Worker:
         if isinstance(outcome, Exported):
             if outcome.created:
                 EXPORTS.inc()
-            self.store.exported(
+            self.queue.exported(
                 job,
                 code=outcome.case_code,
                 file_name=outcome.file_name,
@@ -129,7 +130,7 @@ class Worker:
                 self._report(job, "exported", outcome.location)
         else:
             SKIPS.labels(reason=outcome.reason.code).inc()
-            self.store.skipped(
+            self.queue.skipped(
                 job,
                 code=outcome.case_code,
                 reason=str(outcome.reason),
@@ -155,7 +156,7 @@ class Worker:
                 wait = max(wait, error.retry_after)
             retry_at = now + wait
         FAILURES.labels(kind="transient", error=reason_code or type(error).__name__).inc()
-        state = self.store.failed_transiently(
+        state = self.queue.failed_transiently(
             job,
             reason=str(error) or type(error).__name__,
             reason_code=reason_code or type(error).__name__,
@@ -203,7 +204,7 @@ class Worker:
         with ThreadPoolExecutor(threads, thread_name_prefix="export") as pool:
             while not stop.is_set():
                 if self.clock() >= next_maintenance:
-                    self.store.prune_events(self.clock() - EVENT_RETENTION)
+                    self.queue.maintain(self.clock())
                     next_maintenance = self.clock() + 3600
                 self.reconcile_if_due()
                 self.send_due_emails()
@@ -213,7 +214,7 @@ class Worker:
                 claimed = False
                 while idle_slots and self.paused_because() is None:
                     slot = idle_slots.pop()
-                    job = self.store.claim(
+                    job = self.queue.claim(
                         f"{self.name}/{slot}", self.settings.lease_seconds, self.clock()
                     )
                     if job is None:

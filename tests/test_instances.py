@@ -1,0 +1,207 @@
+"""Several RAYNET instances served by one deployment (BRIDGE_CONFIG), kept apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from tests.conftest import webhook_body, xsd_dir
+from tests.servers import bridge, free_port, listening, wait_until
+from webhook import create_app
+from webhook.cli import EXIT_CONFIG, main
+from webhook.config import load_instances
+from webhook.errors import ConfigError
+from webhook.raynet.standin import RaynetStandIn
+
+TOKEN_A = "token-of-instance-a-0123456789"
+TOKEN_B = "token-of-instance-b-0123456789"
+
+
+@pytest.fixture
+def two_crms(
+    won_case: dict[str, Any], company: dict[str, Any]
+) -> Iterator[tuple[RaynetStandIn, RaynetStandIn]]:
+    """Two RAYNET instances, each with a case 1234 of its own."""
+    with RaynetStandIn(instance="firma-a") as a, RaynetStandIn(instance="firma-b") as b:
+        for api, code in ((a, "A-24-001"), (b, "B-24-001")):
+            api.add_case({**won_case, "code": code})
+            api.add_company(company)
+        yield a, b
+
+
+def bridge_config(tmp_path: Path, a: RaynetStandIn, b: RaynetStandIn) -> Path:
+    path = tmp_path / "bridge.toml"
+    tables = []
+    for name, api, token in (("a", a, TOKEN_A), ("b", b, TOKEN_B)):
+        tables.append(f"""
+[instances.{name}]
+WEBHOOK_TOKEN = "{token}"
+RAYNET_API_URL = "{api.url}"
+RAYNET_USERNAME = "{api.username}"
+RAYNET_API_KEY = "${{KEY_{name.upper()}}}"
+RAYNET_INSTANCE = "{api.instance}"
+STATE_DB = "{tmp_path / name / "state.db"}"
+EXPORT_TARGET = "{tmp_path / name / "exports"}"
+MONEY_S3_STOCK = {"true" if name == "b" else "false"}
+MONEY_S3_WAREHOUSE = "HL"
+""")
+    path.write_text("".join(tables))
+    return path
+
+
+@pytest.fixture
+def environment(
+    tmp_path: Path, two_crms: tuple[RaynetStandIn, RaynetStandIn], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    a, b = two_crms
+    env = {
+        "BRIDGE_CONFIG": str(bridge_config(tmp_path, a, b)),
+        "KEY_A": a.api_key,
+        "KEY_B": b.api_key,
+        "MONEY_S3_XSD_DIR": str(xsd_dir()),
+        "WORKER_POLL_SECONDS": "0.05",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def test_each_instance_has_its_own_path_token_state_and_target(
+    environment: dict[str, str], tmp_path: Path, two_crms: tuple[RaynetStandIn, RaynetStandIn]
+) -> None:
+    instances = load_instances()
+    assert set(instances) == {"a", "b"}
+    assert instances["b"].export_options().warehouse is not None  # b uses the stock variant
+    app = create_app()
+    client = app.test_client()
+    assert (
+        client.post(
+            "/webhooks/raynet/a", json=webhook_body(), headers={"X-RAYNETCRM-Token": TOKEN_A}
+        ).status_code
+        == 202
+    )
+    assert (
+        client.post(
+            "/webhooks/raynet/b", json=webhook_body(), headers={"X-RAYNETCRM-Token": TOKEN_A}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/webhooks/raynet/b", json=webhook_body(), headers={"X-RAYNETCRM-Token": TOKEN_B}
+        ).status_code
+        == 202
+    )
+    assert (
+        client.post(
+            "/webhooks/raynet", json=webhook_body(), headers={"X-RAYNETCRM-Token": TOKEN_A}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            "/webhooks/raynet/c", json=webhook_body(), headers={"X-RAYNETCRM-Token": TOKEN_A}
+        ).status_code
+        == 404
+    )
+    for name in ("a", "b"):
+        worker = app.extensions["bridge"][name].worker
+        while worker.run_once():
+            pass
+    a_files = sorted(p.name for p in (tmp_path / "a" / "exports").iterdir())
+    b_files = sorted(p.name for p in (tmp_path / "b" / "exports").iterdir())
+    assert (a_files, b_files) == (["A-24-001.xml"], ["B-24-001.xml"])
+    assert b"<KmKarta>" in (tmp_path / "b" / "exports" / "B-24-001.xml").read_bytes()
+    assert b"<KmKarta>" not in (tmp_path / "a" / "exports" / "A-24-001.xml").read_bytes()
+    a, b = two_crms
+    assert all(r.headers["x-instance-name"] == "firma-a" for r in a.requests)
+    assert all(r.headers["x-instance-name"] == "firma-b" for r in b.requests)
+    ready = client.get("/readyz").json
+    assert ready is not None
+    assert set(ready["checks"]) == {
+        "a: state_store",
+        "a: export_target",
+        "b: state_store",
+        "b: export_target",
+    }
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'bridge_cases{instance="a",state="exported"} 1.0' in metrics
+    assert 'bridge_cases{instance="b",state="exported"} 1.0' in metrics
+
+
+def test_commands_need_to_know_which_instance(environment: dict[str, str]) -> None:
+    runner = CliRunner()
+    unclear = runner.invoke(main, ["status"], env=environment)
+    assert unclear.exit_code == EXIT_CONFIG
+    assert "choose one with --instance NAME" in unclear.stderr
+    clear = runner.invoke(main, ["--instance", "b", "status"], env=environment)
+    assert clear.exit_code == 0, clear.output
+    wrong = runner.invoke(main, ["--instance", "z", "status"], env=environment)
+    assert "no such instance (configured: a, b)" in wrong.stderr
+
+
+def write(tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "bridge.toml"
+    path.write_text(text)
+    return {"BRIDGE_CONFIG": str(path)}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[instances.a]\nWEBHOOK_TOKEN = "tttttttttttttttt1"\nSTATE_DB = "/tmp/s.db"\n'
+            '[instances.b]\nWEBHOOK_TOKEN = "tttttttttttttttt2"\nSTATE_DB = "/tmp/s.db"\n',
+            "share STATE_DB",
+        ),
+        (
+            '[instances.a]\nWEBHOOK_TOKEN = "same"\nSTATE_DB = "/tmp/a.db"\n'
+            'EXPORT_TARGET = "/tmp/a"\n'
+            '[instances.b]\nWEBHOOK_TOKEN = "same"\nSTATE_DB = "/tmp/b.db"\n'
+            'EXPORT_TARGET = "/tmp/b"\n',
+            "share WEBHOOK_TOKEN",
+        ),
+        ('[instances.a]\nRAYNET_API_KEY = "${NOT_THERE}"\n', "the environment has no NOT_THERE"),
+        ('[instances.a]\nADMIN_TOKEN = "xxxxxxxxxxxxxxxxxxxx"\n', "shared by all instances"),
+        ('[instances.A_B]\nWEBHOOK_TOKEN = "x"\n', "lower-case letters"),
+        ("[instances.a]\nMONEY_S3_STOCK = true\n", "[instances.a] invalid configuration"),
+        ("not toml at all [", "not valid TOML"),
+        ("[other]\nx = 1\n", "no [instances.<name>] tables"),
+    ],
+)
+def test_bridge_config_refusals(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        load_instances(write(tmp_path, text))
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="BRIDGE_CONFIG: cannot read"):
+        load_instances({"BRIDGE_CONFIG": str(tmp_path / "nowhere.toml")})
+
+
+@pytest.mark.slow
+def test_serve_exports_for_every_instance(environment: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    service = bridge(["serve", "--port", str(port)], environment, tmp_path / "serve.log")
+    try:
+        wait_until(lambda: listening(port), 30, "gunicorn")
+        for name, token in (("a", TOKEN_A), ("b", TOKEN_B)):
+            answer = requests.post(
+                f"http://127.0.0.1:{port}/webhooks/raynet/{name}",
+                json=webhook_body(),
+                headers={"X-RAYNETCRM-Token": token},
+                timeout=5,
+            )
+            assert answer.status_code == 202
+        for path in (
+            tmp_path / "a" / "exports" / "A-24-001.xml",
+            tmp_path / "b" / "exports" / "B-24-001.xml",
+        ):
+            wait_until(path.exists, 20, str(path))
+    finally:
+        assert service.stop() == 0
