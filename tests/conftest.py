@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -179,3 +180,61 @@ def bucket(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
     )
     return S3Bucket(name, env, client)
+
+
+@dataclass(frozen=True)
+class AwsQueue:
+    """An SQS FIFO queue with its dead-letter queue, a DynamoDB table and a bucket on moto."""
+
+    env: dict[str, str]
+    queue_url: str
+    dead_letter_url: str
+    table: str
+    bucket: str
+    max_receives: int
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AwsQueue:
+    env = s3_environment(moto_url)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    suffix = secrets.token_hex(4)
+    sqs = boto3.client("sqs")
+    dead = sqs.create_queue(
+        QueueName=f"orders-dead-{suffix}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue = sqs.create_queue(
+        QueueName=f"orders-{suffix}.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 3}),
+        },
+    )["QueueUrl"]
+    table = f"bridge-{suffix}"
+    boto3.client("dynamodb").create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    bucket = f"orders-{suffix}"
+    boto3.client("s3").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    return AwsQueue(
+        env={
+            **env,
+            "QUEUE_URL": queue,
+            "STATE_TABLE": table,
+            "EXPORT_TARGET": f"s3://{bucket}/orders",
+        },
+        queue_url=queue,
+        dead_letter_url=dead,
+        table=table,
+        bucket=bucket,
+        max_receives=3,
+    )

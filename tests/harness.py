@@ -7,9 +7,10 @@ from pathlib import Path
 
 from tests.conftest import xsd_dir
 from webhook.config import Settings, load_settings
+from webhook.jobs.store import StateStore
 from webhook.raynet.schemas import WebhookEvent
 from webhook.raynet.standin import RaynetStandIn
-from webhook.runtime import build_worker, open_store
+from webhook.runtime import build_worker, open_queue_and_records
 
 
 def worker_settings(raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> Settings:
@@ -30,15 +31,15 @@ class Harness:
     def __init__(self, raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> None:
         self.raynet = raynet
         self.settings = worker_settings(raynet, tmp_path, **extra)
-        self.store = open_store(self.settings)
-        self.worker = build_worker(self.settings, self.store, self.store)
+        self.queue, self.records = open_queue_and_records(self.settings)
+        self.worker = build_worker(self.settings, self.queue, self.records)
         self.exports = tmp_path / "exports"
         self._events = 0
 
     def webhook(self, case_id: int = 1234, event_id: str | None = None) -> None:
         self._events += 1
         event_id = event_id or f"event-{case_id}-{self._events}"
-        self.store.record_event(WebhookEvent(event_id, "record.updated", "BusinessCase", case_id))
+        self.queue.record_event(WebhookEvent(event_id, "record.updated", "BusinessCase", case_id))
 
     def drain(
         self, until_state: str | None = None, case_id: int = 1234, timeout: float = 10.0
@@ -57,8 +58,14 @@ class Harness:
         raise AssertionError(f"case {case_id} is {self.state(case_id)}, not {until_state}")
 
     def state(self, case_id: int = 1234) -> str:
-        record = self.store.case(case_id)
+        record = self.records.case(case_id)
         return record.state if record else "unknown"
+
+    @property
+    def store(self) -> StateStore:
+        """The SQLite state, for tests of the embedded mode."""
+        assert isinstance(self.records, StateStore)
+        return self.records
 
     def files(self) -> list[str]:
         return sorted(p.name for p in self.exports.iterdir()) if self.exports.exists() else []

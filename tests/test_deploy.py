@@ -15,7 +15,7 @@ import yaml
 
 from tests.conftest import ROOT
 from webhook import create_app
-from webhook.config import load_settings
+from webhook.config import load_instances, load_settings
 from webhook.serve import GUNICORN_CONFIG, ServeOptions, gunicorn_command
 
 DEPLOY = ROOT / "deploy"
@@ -46,7 +46,7 @@ class Recording(Mapping[str, str]):
 
 def variables_read() -> set[str]:
     environment = Recording()
-    load_settings(environment)
+    load_instances(environment)
     return environment.asked
 
 

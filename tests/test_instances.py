@@ -205,3 +205,21 @@ def test_serve_exports_for_every_instance(environment: dict[str, str], tmp_path:
             wait_until(path.exists, 20, str(path))
     finally:
         assert service.stop() == 0
+
+
+def test_the_dashboard_switches_between_instances(
+    environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADMIN_TOKEN", "admin-token-0123456789")
+    app = create_app()
+    client = app.test_client()
+    client.post("/webhooks/raynet/b", json=webhook_body(), headers={"X-RAYNETCRM-Token": TOKEN_B})
+    assert client.post("/admin/login", data={"token": "admin-token-0123456789"}).status_code == 302
+    page_b = client.get("/admin/?instance=b").get_data(as_text=True)
+    assert "case-1234" in page_b
+    assert 'href="/admin/cases/1234?instance=b"' in page_b  # links stay with b
+    assert "case-1234" not in client.get("/admin/?instance=a").get_data(as_text=True)
+    headers = {"Authorization": "Bearer admin-token-0123456789"}
+    listed = client.get("/admin/api/cases?instance=b", headers=headers).json
+    assert listed is not None
+    assert [case["case_id"] for case in listed["cases"]] == [1234]

@@ -34,7 +34,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from webhook.config import Settings
 from webhook.jobs.store import CaseRecord
 from webhook.operations import ActionRefused, find_case, reexport_case, retry_case
-from webhook.receiver import services
+from webhook.receiver import registry, services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -72,6 +72,19 @@ def _same(sent: str, expected: str) -> bool:
 
 def _session_mark(token: str) -> str:
     return hashlib.sha256(b"logged in\0" + token.encode()).hexdigest()
+
+
+@bp.url_defaults
+def _keep_instance(endpoint: str, values: dict[str, Any]) -> None:
+    """Links within the dashboard stay with the instance being looked at."""
+    if "instance" not in values and request.args.get("instance"):
+        values["instance"] = request.args["instance"]
+
+
+@bp.app_context_processor
+def _instances() -> dict[str, Any]:
+    names = [name for name in registry() if name]
+    return {"instances": names, "current_instance": request.args.get("instance") or ""}
 
 
 @bp.before_request

@@ -62,6 +62,8 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)
     admin_cookie_secure: bool = False
     smtp: SmtpSettings | None = None  # e-mail to the accountant, when configured
+    queue_url: str | None = None  # SQS FIFO: receivers and workers on many hosts
+    state_table: str | None = None  # DynamoDB table of case states, with QUEUE_URL
 
     def export_options(self, stock: bool | None = None) -> ExportOptions:
         """The Money S3 options; ``stock`` overrides MONEY_S3_STOCK for one export."""
@@ -173,6 +175,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admin_token=_admin_token(read),
         admin_cookie_secure=read.flag("ADMIN_COOKIE_SECURE", False),
         smtp=_smtp(read),
+        **_distributed(read),
         worker=WorkerSettings(
             max_attempts=read.number("WORKER_MAX_ATTEMPTS", 10, int, 1),
             lease_seconds=read.number("WORKER_LEASE_SECONDS", 120.0, float, 5),
@@ -386,3 +389,27 @@ def _check_apart(instances: dict[str, Settings]) -> None:
                     "its own"
                 )
             seen[value] = name
+
+
+def _distributed(read: _Reader) -> dict[str, Any]:
+    """QUEUE_URL and STATE_TABLE: the state leaves this host, so must the files' ledger."""
+    queue_url, table = read.text("QUEUE_URL"), read.text("STATE_TABLE")
+    if queue_url is None and table is None:
+        return {}
+    if queue_url is None or table is None:
+        read.problems.append("QUEUE_URL and STATE_TABLE go together (SQS queue, DynamoDB table)")
+    elif not queue_url.startswith(("https://", "http://")) or not queue_url.endswith(".fifo"):
+        read.problems.append(
+            f"QUEUE_URL must be an SQS FIFO queue URL (…/name.fifo), not {queue_url!r}"
+        )
+    target = read.text("EXPORT_TARGET") or ""
+    if not target.startswith("s3://"):
+        read.problems.append(
+            "QUEUE_URL needs EXPORT_TARGET=s3://…: with no state on any host, "
+            "the bucket's conditional writes keep each file unique"
+        )
+    if read.text("SMTP_URL"):
+        read.problems.append(
+            "SMTP_URL: e-mail to the accountant needs the SQLite state, not QUEUE_URL"
+        )
+    return {"queue_url": queue_url, "state_table": table}

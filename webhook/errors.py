@@ -30,3 +30,7 @@ class ConfigError(BridgeError):
 
 class InvalidOrder(PermanentError):
     """The deal cannot become a correct Money S3 order as it stands in RAYNET."""
+
+
+class QueueUnavailable(TransientError):
+    """The queue cannot take an event right now; the receiver answers 503 and RAYNET retries."""

@@ -23,7 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhook.config import Settings
 from webhook.delivery import Target
-from webhook.errors import BridgeError
+from webhook.errors import BridgeError, QueueUnavailable
 from webhook.jobs.interfaces import CaseRecords, JobQueue
 from webhook.jobs.store import Recorded
 from webhook.jobs.worker import Worker
@@ -142,7 +142,7 @@ def _token_ok(settings: Settings) -> bool:
 def _record(queue: JobQueue, event: WebhookEvent) -> Recorded:
     try:
         return queue.record_event(event)
-    except sqlite3.Error:
+    except QueueUnavailable:
         log.exception("cannot store the event")
         raise _Refusal(503, error="unavailable", message="state store unavailable") from None
 

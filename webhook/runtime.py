@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from webhook.config import Settings
 from webhook.delivery import Target, target_from_setting
-from webhook.errors import ConfigError
 from webhook.jobs.interfaces import CaseRecords, JobQueue
 from webhook.jobs.reconcile import Reconciler
 from webhook.jobs.store import Job, StateStore
@@ -27,7 +26,16 @@ def open_store(settings: Settings) -> StateStore:
 def open_queue_and_records(
     settings: Settings, store: StateStore | None = None
 ) -> tuple[JobQueue, CaseRecords]:
-    """Where this instance's work and case states live: the SQLite state file by default."""
+    """Where this instance's work and case states live: the SQLite state file by default,
+    SQS and DynamoDB with ``QUEUE_URL`` and ``STATE_TABLE``."""
+    if settings.queue_url and settings.state_table:
+        import boto3  # noqa: PLC0415 - only the distributed mode needs it here
+
+        from webhook.jobs.aws import DynamoCaseRecords, SqsJobQueue  # noqa: PLC0415
+
+        records = DynamoCaseRecords(boto3.resource("dynamodb").Table(settings.state_table))
+        queue = SqsJobQueue(boto3.client("sqs"), settings.queue_url, records)
+        return queue, records
     store = store or open_store(settings)
     return store, store
 
@@ -82,9 +90,5 @@ def _notifier(settings: Settings, queue: JobQueue, target: Target) -> Notifier |
     """E-mail to the accountant keeps its queue in the SQLite state file."""
     if settings.smtp is None:
         return None
-    if not isinstance(queue, StateStore):
-        raise ConfigError(
-            "SMTP_URL: e-mail to the accountant needs the SQLite state "
-            "(it is not available with QUEUE_URL)"
-        )
+    assert isinstance(queue, StateStore), "the configuration refuses SMTP_URL with QUEUE_URL"
     return Notifier(settings.smtp, queue, target, settings.worker.max_attempts)

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from webhook.errors import QueueUnavailable
 from webhook.raynet.schemas import WebhookEvent
 
 SCHEMA_VERSION = 2
@@ -129,6 +130,7 @@ class Job:
     generation: int
     attempts: int
     owner: str
+    receipt: str | None = None  # the SQS receipt handle, in SQS mode
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,10 @@ class StateStore:
             if self._committer is None or not self._committer.serves_this_process():
                 self._committer = _GroupCommitter(self.record_events)
             committer = self._committer
-        return committer.submit(event, time.time() if now is None else now)
+        try:
+            return committer.submit(event, time.time() if now is None else now)
+        except sqlite3.Error as error:
+            raise QueueUnavailable(f"the state file cannot take the event: {error}") from error
 
     def record_events(self, events: Sequence[tuple[WebhookEvent, float]]) -> list[Recorded]:
         """Store events with their arrival times in one transaction of two statements.
