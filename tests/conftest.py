@@ -230,6 +230,7 @@ def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AwsQueue:
             **env,
             "QUEUE_URL": queue,
             "STATE_TABLE": table,
+            "QUEUE_WAIT_SECONDS": "0",
             "EXPORT_TARGET": f"s3://{bucket}/orders",
         },
         queue_url=queue,

@@ -64,6 +64,7 @@ class Settings:
     smtp: SmtpSettings | None = None  # e-mail to the accountant, when configured
     queue_url: str | None = None  # SQS FIFO: receivers and workers on many hosts
     state_table: str | None = None  # DynamoDB table of case states, with QUEUE_URL
+    queue_wait_seconds: int = 10  # SQS long poll
 
     def export_options(self, stock: bool | None = None) -> ExportOptions:
         """The Money S3 options; ``stock`` overrides MONEY_S3_STOCK for one export."""
@@ -394,6 +395,9 @@ def _check_apart(instances: dict[str, Settings]) -> None:
 def _distributed(read: _Reader) -> dict[str, Any]:
     """QUEUE_URL and STATE_TABLE: the state leaves this host, so must the files' ledger."""
     queue_url, table = read.text("QUEUE_URL"), read.text("STATE_TABLE")
+    wait = read.number("QUEUE_WAIT_SECONDS", 10, int, 0)
+    if wait > 20:
+        read.problems.append("QUEUE_WAIT_SECONDS must be 0 to 20 (SQS's longest poll)")
     if queue_url is None and table is None:
         return {}
     if queue_url is None or table is None:
@@ -412,4 +416,4 @@ def _distributed(read: _Reader) -> dict[str, Any]:
         read.problems.append(
             "SMTP_URL: e-mail to the accountant needs the SQLite state, not QUEUE_URL"
         )
-    return {"queue_url": queue_url, "state_table": table}
+    return {"queue_url": queue_url, "state_table": table, "queue_wait_seconds": wait}

@@ -34,7 +34,12 @@ def open_queue_and_records(
         from webhook.jobs.aws import DynamoCaseRecords, SqsJobQueue  # noqa: PLC0415
 
         records = DynamoCaseRecords(boto3.resource("dynamodb").Table(settings.state_table))
-        queue = SqsJobQueue(boto3.client("sqs"), settings.queue_url, records)
+        queue = SqsJobQueue(
+            boto3.client("sqs"),
+            settings.queue_url,
+            records,
+            wait_seconds=settings.queue_wait_seconds,
+        )
         return queue, records
     store = store or open_store(settings)
     return store, store
