@@ -32,6 +32,7 @@ bench: $(VENV)/.dev  ## the benchmarks under bench/, each prints a table (ingest
 	$(BIN)/python -m bench.xml_build
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.end_to_end
+	$(BIN)/python -m bench.api_calls
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results

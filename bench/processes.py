@@ -10,14 +10,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.servers import free_port
 from webhook.serve import PACKAGE_ROOT, ServeOptions, gunicorn_command
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+__all__ = ["bridge", "environment", "free_port", "gunicorn", "stop", "wait_for_port"]
 
 
 def wait_for_port(port: int, timeout: float = 30) -> None:

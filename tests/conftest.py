@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.servers import free_port, moto_server
+from tests.servers import create_aws_resources, free_port, moto_server
 from webhook import create_app
 from webhook.config import Settings, load_settings
 from webhook.demo import sample_case, sample_company
@@ -184,7 +183,7 @@ def bucket(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
 
 @dataclass(frozen=True)
 class AwsQueue:
-    """An SQS FIFO queue with its dead-letter queue, a DynamoDB table and a bucket on moto."""
+    """SQS mode's resources on the moto server, with the environment that reaches them."""
 
     env: dict[str, str]
     queue_url: str
@@ -199,43 +198,12 @@ def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AwsQueue:
     env = s3_environment(moto_url)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    suffix = secrets.token_hex(4)
-    sqs = boto3.client("sqs")
-    dead = sqs.create_queue(
-        QueueName=f"orders-dead-{suffix}.fifo", Attributes={"FifoQueue": "true"}
-    )["QueueUrl"]
-    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue = sqs.create_queue(
-        QueueName=f"orders-{suffix}.fifo",
-        Attributes={
-            "FifoQueue": "true",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 3}),
-        },
-    )["QueueUrl"]
-    table = f"bridge-{suffix}"
-    boto3.client("dynamodb").create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )
-    bucket = f"orders-{suffix}"
-    boto3.client("s3").create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
-    )
+    made = create_aws_resources(boto3.Session())
     return AwsQueue(
-        env={
-            **env,
-            "QUEUE_URL": queue,
-            "STATE_TABLE": table,
-            "QUEUE_WAIT_SECONDS": "0",
-            "EXPORT_TARGET": f"s3://{bucket}/orders",
-        },
-        queue_url=queue,
-        dead_letter_url=dead,
-        table=table,
-        bucket=bucket,
-        max_receives=3,
+        env={**env, **made.environment(), "QUEUE_WAIT_SECONDS": "0"},
+        queue_url=made.queue_url,
+        dead_letter_url=made.dead_letter_url,
+        table=made.table,
+        bucket=made.bucket,
+        max_receives=made.max_receives,
     )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,3 +102,53 @@ def moto_server(port: int, log: Path) -> Process:
     )
     wait_until(lambda: listening(port), 20, "moto server")
     return server
+
+
+@dataclass(frozen=True)
+class AwsResources:
+    """An SQS FIFO queue with its dead-letter queue, a DynamoDB table and a bucket."""
+
+    queue_url: str
+    dead_letter_url: str
+    table: str
+    bucket: str
+    max_receives: int
+
+    def environment(self, prefix: str = "orders") -> dict[str, str]:
+        """The bridge's variables for SQS mode on these resources."""
+        return {
+            "QUEUE_URL": self.queue_url,
+            "STATE_TABLE": self.table,
+            "EXPORT_TARGET": f"s3://{self.bucket}/{prefix}",
+        }
+
+
+def create_aws_resources(
+    session: boto3.Session, *, max_receives: int = 3, suffix: str | None = None
+) -> AwsResources:
+    """What SQS mode needs, created on whatever endpoint ``session``'s clients reach."""
+    suffix = suffix or secrets.token_hex(4)
+    sqs = session.client("sqs")
+    dead = sqs.create_queue(
+        QueueName=f"orders-dead-{suffix}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dead_arn, "maxReceiveCount": max_receives}
+    queue = sqs.create_queue(
+        QueueName=f"orders-{suffix}.fifo",
+        Attributes={"FifoQueue": "true", "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    table = f"bridge-{suffix}"
+    session.client("dynamodb").create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
+    bucket = f"orders-{suffix}"
+    session.client("s3").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    return AwsResources(queue, dead, table, bucket, max_receives)
