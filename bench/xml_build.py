@@ -40,7 +40,6 @@ def order_of(size: int) -> Order:
     net = sum((line.net_amount for line in lines), Decimal(0))
     gross = sum((line.net_amount * (100 + line.vat_rate) / 100 for line in lines), Decimal(0))
     return Order(
-        source_id=1,
         code="OP-26-001",
         name="Dodávka monitorů a instalace",
         issued=NOW.date(),

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 from tests.conftest import ROOT
+from tests.harness import Harness
 from webhook.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_NOT_EXPORTABLE, main
 from webhook.demo import CASE_FILE, COMPANY_FILE
 from webhook.moneys3.validation import DocumentValidator
@@ -155,3 +156,21 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert b"<PrimDoklad>OP-24-057</PrimDoklad>" in completed.stdout
+
+
+def test_status_shows_states_events_and_cases(raynet: RaynetStandIn, tmp_path: Path) -> None:
+    harness = Harness(raynet, tmp_path)
+    harness.webhook()
+    harness.webhook()
+    harness.drain()
+    result = run(["status"], {"STATE_DB": str(tmp_path / "state.db")})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "pending 0  exported 1  skipped 0  failed 0  dead 0"
+    assert lines[1] == "webhook events on record (30 days): 2"
+    assert lines[2].split() == [
+        "1234",
+        "OP-24-057",
+        "exported",
+        str(tmp_path / "exports" / "OP-24-057.xml"),
+    ]

@@ -26,6 +26,7 @@ from webhook.delivery.stdout import StdoutTarget
 from webhook.demo import run_demo
 from webhook.errors import BridgeError, ConfigError
 from webhook.jobs.reconcile import queue_unexported
+from webhook.jobs.store import StateStore
 from webhook.moneys3.validation import DocumentValidator
 from webhook.observability import configure_logging
 from webhook.operations import find_case, reexport_case, retry_case
@@ -278,6 +279,12 @@ def status(state: str | None, limit: int) -> None:
     _, records = open_queue_and_records(chosen_settings())
     counts = records.counts()
     click.echo("  ".join(f"{name} {count}" for name, count in counts.items()))
+    if isinstance(records, StateStore):  # what only the embedded state keeps
+        mails = records.notifications_by_state()
+        click.echo(
+            f"webhook events on record (30 days): {records.events_stored()}"
+            + (f"; e-mails {', '.join(f'{k} {v}' for k, v in mails.items())}" if mails else "")
+        )
     for record in records.cases(state=state, limit=limit):
         detail = record.location if record.state == "exported" else (record.reason or "")
         click.echo(f"{record.case_id:>8}  {record.code or '?':<20} {record.state:<9} {detail}")

@@ -61,7 +61,6 @@ class OrderLine:
 class Order:
     """A won deal to be entered as a received order."""
 
-    source_id: int
     code: str
     name: str
     issued: dt.date

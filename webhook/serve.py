@@ -103,7 +103,7 @@ def serve(instances: Mapping[str, Settings], options: ServeOptions) -> int:
         )
     stopping = False
 
-    def stop(signum: int, _: FrameType | None) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for child in (web, worker):

@@ -23,7 +23,6 @@ CLIENT_CONFIG = Config(
     read_timeout=30,
     retries={"mode": "standard", "max_attempts": 3},
 )
-SSE_MODES = ("AES256", "aws:kms")
 
 
 class S3Target:

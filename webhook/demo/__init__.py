@@ -55,7 +55,6 @@ class _Quiet(WSGIRequestHandler):
 class DemoResult:
     file: Path
     created: bool
-    validated_with: Path | None
 
 
 def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = print) -> DemoResult:
@@ -113,4 +112,4 @@ def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = p
         f"3. The worker read the case and its client from the API ({len(raynet.requests)} "
         f"requests), built the Money S3 order and {written}: {record.location}"
     )
-    return DemoResult(Path(record.location), not existed, xsd_dir)
+    return DemoResult(Path(record.location), not existed)

@@ -75,7 +75,6 @@ class RateLimitStatus:
 
     limit: int | None = None
     remaining: int | None = None
-    reset_epoch: int | None = None
 
 
 class RaynetClient:
@@ -298,7 +297,6 @@ class RaynetClient:
         for attribute, header in (
             ("limit", "X-Ratelimit-Limit"),
             ("remaining", "X-Ratelimit-Remaining"),
-            ("reset_epoch", "X-Ratelimit-Reset"),
         ):
             value = headers.get(header, "").strip()
             if value.isdigit():

@@ -176,7 +176,6 @@ class BusinessCase:
         if self.total_net is None or self.total_gross is None:
             raise InvalidOrder(f"business case {self.code} has no totalAmount/totalAmountWithTax")
         return Order(
-            source_id=self.id,
             code=self.code,
             name=self.name,
             issued=self.closed_on or today,
