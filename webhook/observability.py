@@ -86,10 +86,14 @@ WEBHOOK_SECONDS = Histogram(
     "bridge_webhook_seconds", "Time to answer a webhook",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )  # fmt: skip
-EXPORTS = Counter("bridge_exports_total", "Files delivered (new files only)")
-SKIPS = Counter("bridge_skips_total", "Cases examined and not exported, by reason", ["reason"])
+EXPORTS = Counter("bridge_exports_total", "Files delivered (new files only)", ["instance"])
+SKIPS = Counter(
+    "bridge_skips_total", "Cases examined and not exported, by reason", ["instance", "reason"]
+)
 FAILURES = Counter(
-    "bridge_failures_total", "Export attempts that failed, by kind and error", ["kind", "error"]
+    "bridge_failures_total",
+    "Export attempts that failed, by kind and error",
+    ["instance", "kind", "error"],
 )
 EXPORT_SECONDS = Histogram(
     "bridge_export_seconds", "Time from claiming a case to its outcome",

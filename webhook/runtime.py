@@ -86,6 +86,7 @@ def build_worker(
         settings.worker,
         credentials_fingerprint=credentials_fingerprint(settings.require_raynet()),
         sync_enabled=settings.sync_enabled,
+        instance=settings.instance,
         reconciler=Reconciler(queue, records, client, interval) if interval else None,
         notifier=_notifier(settings, queue, destination),
     )

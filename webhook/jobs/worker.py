@@ -58,7 +58,7 @@ class Worker:
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
-    on_outcome: Callable[[Job, str, str | None], None] | None = None
+    instance: str = ""  # the RAYNET instance, as labelled in the metrics
     reconciler: Reconciler | None = None
     notifier: Notifier | None = None
 
@@ -102,7 +102,9 @@ class Worker:
             self.queue.failed_permanently(
                 job, reason=str(error), reason_code=type(error).__name__, now=self.clock()
             )
-            FAILURES.labels(kind="permanent", error=type(error).__name__).inc()
+            FAILURES.labels(
+                instance=self.instance, kind="permanent", error=type(error).__name__
+            ).inc()
             self._report(job, "dead", str(error))
         except TransientError as error:
             self._transient(job, error)
@@ -116,7 +118,7 @@ class Worker:
         now = self.clock()
         if isinstance(outcome, Exported):
             if outcome.created:
-                EXPORTS.inc()
+                EXPORTS.labels(instance=self.instance).inc()
             self.queue.exported(
                 job,
                 code=outcome.case_code,
@@ -129,7 +131,7 @@ class Worker:
             with log_context(case_code=outcome.case_code):
                 self._report(job, "exported", outcome.location)
         else:
-            SKIPS.labels(reason=outcome.reason.code).inc()
+            SKIPS.labels(instance=self.instance, reason=outcome.reason.code).inc()
             self.queue.skipped(
                 job,
                 code=outcome.case_code,
@@ -155,7 +157,9 @@ class Worker:
             if isinstance(error, TransientError) and error.retry_after:
                 wait = max(wait, error.retry_after)
             retry_at = now + wait
-        FAILURES.labels(kind="transient", error=reason_code or type(error).__name__).inc()
+        FAILURES.labels(
+            instance=self.instance, kind="transient", error=reason_code or type(error).__name__
+        ).inc()
         state = self.queue.failed_transiently(
             job,
             reason=str(error) or type(error).__name__,
@@ -174,8 +178,6 @@ class Worker:
             state,
             detail,
         )
-        if self.on_outcome is not None:
-            self.on_outcome(job, state, detail)
 
     def send_due_emails(self, most: int = 5) -> None:
         """A few due e-mails per round, so that exports are never kept waiting long."""
