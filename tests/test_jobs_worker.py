@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Harness
+from tests.servers import wait_until
 from webhook.jobs.store import StateStore
 from webhook.jobs.worker import Worker, backoff
 from webhook.moneys3.validation import DocumentValidator
@@ -244,3 +246,18 @@ def test_unexpected_exception_is_retried_not_fatal(harness: Harness) -> None:
     assert worker.run_once()
     assert harness.state() == "failed"
     assert calls == 1
+
+
+def test_housekeeping_removes_what_a_killed_writer_left(harness: Harness) -> None:
+    harness.exports.mkdir()
+    stale = harness.exports / ".OP-1.xml.abc123.tmp"
+    stale.write_bytes(b"<MoneyData>")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    stop = threading.Event()
+    running = threading.Thread(target=harness.worker.run, args=(stop,))
+    running.start()
+    try:
+        wait_until(lambda: not stale.exists(), 5, "the stale temporary file to go")
+    finally:
+        stop.set()
+        running.join()

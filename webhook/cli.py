@@ -21,7 +21,6 @@ import click
 
 from webhook.config import Settings, load_instances, load_settings
 from webhook.delivery import Target
-from webhook.delivery.folder import FolderTarget
 from webhook.delivery.stdout import StdoutTarget
 from webhook.demo import run_demo
 from webhook.errors import BridgeError, ConfigError
@@ -219,10 +218,7 @@ def worker() -> None:
             )
             continue
         queue, records = open_queue_and_records(settings)
-        target = build_target(settings)
-        if isinstance(target, FolderTarget):
-            target.remove_stale_temporaries()
-        workers.append(build_worker(settings, queue, records, target))
+        workers.append(build_worker(settings, queue, records))
     if not workers:
         fail("no instance has RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE", EXIT_CONFIG)
     stop = threading.Event()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from webhook.config import Settings
 from webhook.delivery import Target, target_from_setting
+from webhook.delivery.folder import FolderTarget
 from webhook.jobs.interfaces import CaseRecords, JobQueue
 from webhook.jobs.reconcile import Reconciler
 from webhook.jobs.store import Job, StateStore
@@ -87,6 +88,9 @@ def build_worker(
         credentials_fingerprint=credentials_fingerprint(settings.require_raynet()),
         sync_enabled=settings.sync_enabled,
         instance=settings.instance,
+        housekeeping=destination.remove_stale_temporaries
+        if isinstance(destination, FolderTarget)
+        else None,
         reconciler=Reconciler(queue, records, client, interval) if interval else None,
         notifier=_notifier(settings, queue, destination),
     )

@@ -66,7 +66,12 @@ class FolderTarget:
             ) from None
 
     def remove_stale_temporaries(self, now: float | None = None) -> int:
-        """Delete temporary files a crashed writer left behind; returns how many."""
+        """Delete temporary files a killed writer left behind; returns how many.
+
+        A writer links its temporary file within moments; one older than an hour was
+        abandoned. Such files are hidden and never end in ``.xml``, so no reader takes them
+        for an order meanwhile.
+        """
         cutoff = (now or time.time()) - STALE_TEMP_AGE
         removed = 0
         for path in self.directory.glob(f".*{TEMP_SUFFIX}"):

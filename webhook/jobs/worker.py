@@ -59,6 +59,7 @@ class Worker:
     rng: random.Random = field(default_factory=random.Random)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     instance: str = ""  # the RAYNET instance, as labelled in the metrics
+    housekeeping: Callable[[float], object] | None = None  # hourly, e.g. stale temporaries
     reconciler: Reconciler | None = None
     notifier: Notifier | None = None
 
@@ -207,6 +208,8 @@ class Worker:
             while not stop.is_set():
                 if self.clock() >= next_maintenance:
                     self.queue.maintain(self.clock())
+                    if self.housekeeping is not None:
+                        self.housekeeping(self.clock())
                     next_maintenance = self.clock() + 3600
                 self.reconcile_if_due()
                 self.send_due_emails()
