@@ -37,5 +37,5 @@ def test_demo_leaves_a_valid_order_and_says_what_happened(
     assert first.stderr == ""
     again = demo(tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "already there from an earlier demo" in again.stdout
+    assert "already there from an earlier run" in again.stdout
     assert sorted(p.name for p in exported.parent.iterdir()) == ["OP-24-057.xml"]

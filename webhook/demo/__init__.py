@@ -107,7 +107,7 @@ def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = p
         record = bridge.records.case(case["id"])
     if record is None or record.state != "exported" or record.location is None:
         raise RuntimeError(f"the demo case was not exported: {record}")
-    written = "found it already there from an earlier demo" if existed else "wrote it"
+    written = "found the same order already there from an earlier run" if existed else "wrote it"
     say(
         f"3. The worker read the case and its client from the API ({len(raynet.requests)} "
         f"requests), built the Money S3 order and {written}: {record.location}"
