@@ -67,7 +67,7 @@ def _export(bridge: Services, pressed: dict[str, Any]) -> tuple[bool, str]:
     else:
         bridge.queue.enqueue(case_id)
     if not bridge.worker.run_once(case_id=case_id):
-        return True, "The export is already running; the file will be there in a moment."
+        return True, "Queued for export to Money S3; the file will be there in a moment."
     return _outcome(bridge, case_id)
 
 
