@@ -11,8 +11,6 @@ from werkzeug.exceptions import HTTPException
 from webhook.admin import init_admin
 from webhook.button import bp as button_bp
 from webhook.config import Settings, load_instances
-from webhook.delivery import Target
-from webhook.jobs.store import StateStore
 from webhook.receiver import Services
 from webhook.receiver import bp as receiver_bp
 from webhook.runtime import (
@@ -25,12 +23,7 @@ from webhook.runtime import (
 log = logging.getLogger(__name__)
 
 
-def create_app(
-    config: Settings | Mapping[str, Settings] | None = None,
-    *,
-    store: StateStore | None = None,
-    target: Target | None = None,
-) -> Flask:
+def create_app(config: Settings | Mapping[str, Settings] | None = None) -> Flask:
     """The web application for one instance's settings, or for several by name.
 
     Without arguments: every instance of ``load_instances()`` (the environment, and
@@ -45,7 +38,7 @@ def create_app(
         settings.check_receiver()
         if settings.webhook_token is None:
             log.warning("WEBHOOK_ALLOW_NO_TOKEN=1: webhooks are accepted WITHOUT a token")
-        registry[name] = _services(settings, store, target)
+        registry[name] = _services(settings)
     first = next(iter(instances.values()))
     app.config["MAX_CONTENT_LENGTH"] = max(s.webhook_max_body for s in instances.values())
     app.extensions["bridge"] = registry
@@ -56,10 +49,10 @@ def create_app(
     return app
 
 
-def _services(settings: Settings, store: StateStore | None, target: Target | None) -> Services:
+def _services(settings: Settings) -> Services:
     """One instance's queue, records, target and on-demand worker."""
-    queue, records = open_queue_and_records(settings, store)
-    destination = target or build_target(settings)
+    queue, records = open_queue_and_records(settings)
+    destination = build_target(settings)
     raynet = build_raynet_client(settings) if settings.raynet else None
     worker = build_worker(settings, queue, records, destination, raynet) if raynet else None
     return Services(

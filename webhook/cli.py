@@ -30,7 +30,6 @@ from webhook.moneys3.validation import DocumentValidator
 from webhook.observability import configure_logging
 from webhook.operations import find_case, reexport_case, retry_case
 from webhook.pipeline import CaseSource, Skipped, export_case
-from webhook.raynet.client import RaynetClient
 from webhook.raynet.saved import SavedResponses
 from webhook.runtime import (
     build_raynet_client,
@@ -124,8 +123,7 @@ stock_option = click.option(
 def export(case_id: int, stock: bool | None, output: str | None) -> None:
     """Export one business case from RAYNET, like Akce → Export → Money S3."""
     settings = chosen_settings()
-    client = RaynetClient(settings.require_raynet())
-    _export(case_id, client, settings, stock, output)
+    _export(case_id, build_raynet_client(settings), settings, stock, output)
 
 
 @main.command()

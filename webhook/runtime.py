@@ -20,13 +20,7 @@ from webhook.pipeline import Outcome, Renderer, export_case
 from webhook.raynet.client import RaynetClient
 
 
-def open_store(settings: Settings) -> StateStore:
-    return StateStore(settings.state_db)
-
-
-def open_queue_and_records(
-    settings: Settings, store: StateStore | None = None
-) -> tuple[JobQueue, CaseRecords]:
+def open_queue_and_records(settings: Settings) -> tuple[JobQueue, CaseRecords]:
     """Where this instance's work and case states live: the SQLite state file by default,
     SQS and DynamoDB with ``QUEUE_URL`` and ``STATE_TABLE``."""
     if settings.queue_url and settings.state_table:
@@ -42,7 +36,7 @@ def open_queue_and_records(
             wait_seconds=settings.queue_wait_seconds,
         )
         return queue, records
-    store = store or open_store(settings)
+    store = StateStore(settings.state_db)
     return store, store
 
 
