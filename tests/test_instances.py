@@ -223,3 +223,24 @@ def test_the_dashboard_switches_between_instances(
     listed = client.get("/admin/api/cases?instance=b", headers=headers).json
     assert listed is not None
     assert [case["case_id"] for case in listed["cases"]] == [1234]
+
+
+SQS_INSTANCE = """
+[instances.{name}]
+WEBHOOK_TOKEN = "token-{name}-0123456789abcdef"
+QUEUE_URL = "https://sqs.eu-central-1.amazonaws.com/1/{name}.fifo"
+STATE_TABLE = "{table}"
+EXPORT_TARGET = "s3://orders/{name}"
+"""
+
+
+def test_sqs_instances_are_kept_apart_by_their_queue_and_table(tmp_path: Path) -> None:
+    apart = SQS_INSTANCE.format(name="a", table="cases-a") + SQS_INSTANCE.format(
+        name="b", table="cases-b"
+    )
+    assert set(load_instances(write(tmp_path, apart))) == {"a", "b"}  # no state file needed
+    shared = SQS_INSTANCE.format(name="a", table="cases") + SQS_INSTANCE.format(
+        name="b", table="cases"
+    )
+    with pytest.raises(ConfigError, match="share STATE_TABLE"):
+        load_instances(write(tmp_path, shared))

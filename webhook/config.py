@@ -372,9 +372,15 @@ def _expand(value: str, environ: Mapping[str, str], where: str) -> str:
 
 
 def _check_apart(instances: dict[str, Settings]) -> None:
-    """Two instances sharing a state file, a target or a token would see each other's cases."""
+    """Two instances sharing their state, a target or a token would see each other's cases.
+
+    The state is where each instance keeps it: the SQLite file, or (with ``QUEUE_URL``)
+    the queue and the table.
+    """
     for label, key in (
-        ("STATE_DB", lambda s: str(s.state_db.resolve())),
+        ("STATE_DB", lambda s: None if s.queue_url else str(s.state_db.resolve())),
+        ("QUEUE_URL", lambda s: s.queue_url),
+        ("STATE_TABLE", lambda s: s.state_table),
         ("EXPORT_TARGET", lambda s: s.export_target.rstrip("/")),
         ("WEBHOOK_TOKEN", lambda s: s.webhook_token),
     ):
