@@ -41,6 +41,7 @@ def order_of(size: int) -> Order:
     gross = sum((line.net_amount * (100 + line.vat_rate) / 100 for line in lines), Decimal(0))
     return Order(
         code="OP-26-001",
+        source_id=4821,
         name="Dodávka monitorů a instalace",
         issued=NOW.date(),
         currency="CZK",

@@ -85,6 +85,7 @@ BRIDGE_PREFIXES = (
     "QUEUE_",
     "BRIDGE_",
     "AWS_",
+    "PUBLIC_URL",
 )
 
 

@@ -83,6 +83,17 @@ def test_a_reused_or_unknown_token_is_refused(
     assert press(button, raynet, token=other_person)[1]["success"] is False
 
 
+def test_a_forged_token_does_not_switch_the_button_off(
+    button: FlaskClient, harness: Harness, raynet: RaynetStandIn
+) -> None:
+    """RAYNET answers 403 to an unknown token; that says nothing about our credentials."""
+    for _ in range(3):
+        assert press(button, raynet, token="forged-by-anyone")[1]["success"] is False
+    assert press(button, raynet)[1]["success"] is True
+    assert harness.files() == ["OP-24-057.xml"]
+    assert harness.worker.paused_because() is None
+
+
 def test_not_exportable_cases_say_why(
     button: FlaskClient, harness: Harness, raynet: RaynetStandIn, won_case: dict[str, Any]
 ) -> None:

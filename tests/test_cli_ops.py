@@ -34,8 +34,9 @@ def run(args: list[str], env: dict[str, str]) -> Result:
     return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
 
 
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+def raynet_time(moment: dt.datetime) -> str:
+    """RAYNET's date and time for the stand-in's API user (UTC)."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def add_won(
@@ -51,7 +52,7 @@ def add_won(
             "id": case_id,
             "code": f"OP-{case_id}",
             "status": status,
-            "rowInfo.lastModifiedAt": iso(modified),
+            "rowInfo.updatedAt": raynet_time(modified),
         }
     )
     raynet.add_case(case)
@@ -68,9 +69,33 @@ def test_check_passes_item_by_item(raynet: RaynetStandIn, tmp_path: Path) -> Non
         "PASS  export target",
         "PASS  Money S3 schema",
         "PASS  RAYNET API",
+        "WARN  RAYNET webhook",
     ]
-    assert "24,000 requests left" in lines[-1] or "23," in lines[-1]
+    assert "24,000 requests left" in lines[-2] or "23," in lines[-2]
+    assert "PUBLIC_URL not set" in lines[-1]
     assert len(raynet.requests) == 1
+
+
+def test_check_fails_when_raynet_has_no_webhook_for_this_bridge(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    """RAYNET deletes a webhook after 7 days of failed deliveries; check must notice."""
+    env = env_for(raynet, tmp_path, PUBLIC_URL="https://bridge.firma.cz")
+    missing = run(["check"], env)
+    assert missing.exit_code == EXIT_FAILED
+    assert "FAIL  RAYNET webhook: RAYNET has no webhook calling " + HOOK_URL in missing.output
+    registered = run(["register-webhook"], {**env, "RAYNET_TECHNICAL_CONTACT": "ops@firma.cz"})
+    assert registered.exit_code == 0, registered.output
+    assert raynet.technical_contacts == ["ops@firma.cz"]
+    passing = run(["check"], env)
+    assert passing.exit_code == 0, passing.output
+    assert "PASS  RAYNET webhook" in passing.output
+    assert "RAYNET e-mails ops@firma.cz when it fails" in passing.output
+    (hook,) = raynet.webhooks.values()
+    hook["secretToken"] = "another-token-0123456789"
+    assert "sends another token than WEBHOOK_TOKEN" in run(["check"], env).output
+    hook["secretToken"], hook["eventsFilter"] = TOKEN, ["record.created"]
+    assert "does not send record.updated" in run(["check"], env).output
 
 
 def test_check_reports_each_failure(raynet: RaynetStandIn, tmp_path: Path) -> None:
@@ -84,7 +109,7 @@ def test_check_reports_each_failure(raynet: RaynetStandIn, tmp_path: Path) -> No
     assert "FAIL  RAYNET API: RAYNET refused the credentials" in result.output
     assert "wrong-key-77" not in result.output
     assert len(raynet.requests) == 1
-    broken = run(["check"], {**env, "MONEY_S3_STOCK": "1"})
+    broken = run(["check"], {**env, "MONEY_S3_ORDER_NUMBER": "sometimes"})
     assert broken.exit_code == EXIT_CONFIG
     assert "FAIL  configuration" in broken.output
 
@@ -105,9 +130,42 @@ def test_register_list_and_delete_the_webhook(raynet: RaynetStandIn, tmp_path: P
     assert f"{hook['webhookId']}  {HOOK_URL}" in listed.output
     assert "token matches WEBHOOK_TOKEN" in listed.output
     assert TOKEN not in listed.output
+    assert "technical contact: none" in listed.output
     deleted = run(["register-webhook", "--delete", hook["webhookId"]], env)
     assert deleted.exit_code == 0
     assert raynet.webhooks == {}
+
+
+def test_register_webhook_for_an_instance_and_its_technical_contact(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        "[instances.firma-a]\n"
+        f'WEBHOOK_TOKEN = "{TOKEN}"\n'
+        f'STATE_DB = "{tmp_path / "a.db"}"\n'
+        f'EXPORT_TARGET = "{tmp_path / "a"}"\n'
+    )
+    env = {
+        **env_for(raynet, tmp_path, RAYNET_TECHNICAL_CONTACT="ops@firma.cz"),
+        "WEBHOOK_TOKEN": "",
+        "BRIDGE_CONFIG": str(config),
+        "PUBLIC_URL": "https://bridge.firma.cz",
+    }
+    created = run(["register-webhook"], env)
+    assert created.exit_code == 0, created.output
+    (hook,) = raynet.webhooks.values()
+    assert hook["url"] == HOOK_URL + "/firma-a"
+    assert raynet.technical_contacts == ["ops@firma.cz"]
+    assert "RAYNET e-mails ops@firma.cz" in created.output
+    explicit = run(["register-webhook", "--url", HOOK_URL + "/firma-a"], env)
+    assert "already registered" in explicit.output
+    other = run(["register-webhook", "--url", HOOK_URL + "/firma-b"], env)
+    assert other.exit_code == EXIT_CONFIG
+    assert "webhook address of instance firma-b" in other.stderr
+    plain = run(["register-webhook", "--url", HOOK_URL], env)
+    assert plain.exit_code == EXIT_CONFIG
+    assert "drop --instance" in plain.stderr or "instance (environment)" in plain.stderr
 
 
 @pytest.mark.parametrize(

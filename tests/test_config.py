@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from tests.conftest import xsd_dir
 from webhook.config import load_settings
 from webhook.errors import ConfigError
+from webhook.moneys3.numbering import OrderNumbering
 
 
 def test_embedded_defaults() -> None:
@@ -24,7 +26,9 @@ def test_all_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(
             {
-                "MONEY_S3_STOCK": "1",
+                "MONEY_S3_ORDER_NUMBER": "money-s3",
+                "MONEY_S3_ORDER_PREFIX": "R-",
+                "PUBLIC_URL": "bridge.firma.cz",
                 "RAYNET_USERNAME": "a@b.cz",
                 "RAYNET_API_URL": "ftp://x",
                 "WORKER_MAX_ATTEMPTS": "zero",
@@ -33,7 +37,9 @@ def test_all_problems_are_reported_together() -> None:
         )
     message = str(caught.value)
     for variable in (
-        "MONEY_S3_WAREHOUSE",
+        "MONEY_S3_ORDER_NUMBER",
+        "MONEY_S3_ORDER_PREFIX",
+        "PUBLIC_URL",
         "RAYNET_API_KEY, RAYNET_INSTANCE",
         "RAYNET_API_URL",
         "WORKER_MAX_ATTEMPTS",
@@ -55,14 +61,36 @@ def test_secrets_stay_out_of_repr() -> None:
     assert settings.require_raynet().api_key == "s3cr3t-key"
 
 
-def test_stock_variant_needs_a_warehouse() -> None:
+def test_stock_variant_with_or_without_a_warehouse() -> None:
     settings = load_settings({"MONEY_S3_WAREHOUSE": "HL"})
-    assert settings.export_options().warehouse is None  # plain unless asked
-    stock = settings.export_options(stock=True).warehouse
-    assert stock is not None
-    assert (stock.code, stock.name) == ("HL", "Hlavní sklad")
-    with pytest.raises(ConfigError, match="MONEY_S3_WAREHOUSE"):
-        load_settings({}).export_options(stock=True)
+    assert not settings.export_options().stock  # plain unless asked
+    options = settings.export_options(stock=True)
+    assert options.stock
+    assert options.warehouse is not None
+    assert (options.warehouse.code, options.warehouse.name) == ("HL", "Hlavní sklad")
+    unset = load_settings({"MONEY_S3_STOCK": "1"}).export_options()  # Money's import decides
+    assert (unset.stock, unset.warehouse) == (True, None)
+
+
+def test_order_numbering_and_public_url() -> None:
+    settings = load_settings({})
+    assert (settings.order_numbering, settings.order_prefix) == (OrderNumbering.CASE, "R")
+    assert settings.webhook_url() is None
+    settings = load_settings(
+        {
+            "MONEY_S3_ORDER_NUMBER": "MONEY",
+            "MONEY_S3_ORDER_PREFIX": "ab",
+            "PUBLIC_URL": "https://bridge.firma.cz/",
+            "RAYNET_TECHNICAL_CONTACT": "ops@firma.cz, it@firma.cz",
+        }
+    )
+    assert settings.export_options().numbering is OrderNumbering.MONEY
+    assert settings.order_prefix == "AB"
+    assert settings.webhook_url() == "https://bridge.firma.cz/webhooks/raynet"
+    assert replace(settings, instance="a").webhook_url() == (
+        "https://bridge.firma.cz/webhooks/raynet/a"
+    )
+    assert settings.technical_contacts == ("ops@firma.cz", "it@firma.cz")
 
 
 def test_xsd_dir_must_hold_the_schema(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ STATE_DB = "{tmp_path / name / "state.db"}"
 EXPORT_TARGET = "{tmp_path / name / "exports"}"
 MONEY_S3_STOCK = {"true" if name == "b" else "false"}
 MONEY_S3_WAREHOUSE = "HL"
+MONEY_S3_ORDER_PREFIX = "{name.upper()}"
 """)
     path.write_text("".join(tables))
     return path
@@ -76,7 +77,7 @@ def test_each_instance_has_its_own_path_token_state_and_target(
 ) -> None:
     instances = load_instances()
     assert set(instances) == {"a", "b"}
-    assert instances["b"].export_options().warehouse is not None  # b uses the stock variant
+    assert instances["b"].export_options().stock  # b uses the stock variant
     app = create_app()
     client = app.test_client()
     assert (
@@ -134,6 +135,24 @@ def test_each_instance_has_its_own_path_token_state_and_target(
     assert 'bridge_cases{instance="b",state="exported"} 1.0' in metrics
 
 
+def test_the_button_of_each_instance_has_its_own_url(
+    environment: dict[str, str], tmp_path: Path, two_crms: tuple[RaynetStandIn, RaynetStandIn]
+) -> None:
+    a, b = two_crms
+    client = create_app().test_client()
+    for name, api, code in (("a", a, "A-24-001"), ("b", b, "B-24-001")):
+        answer = client.get(
+            f"/raynet/button/{name}",
+            query_string={
+                "token": api.issue_button_token(902),
+                "entityId": 1234,
+                "personId": 902,
+            },
+        ).json
+        assert answer == {"success": True, "message": f"Exported to Money S3 as {code}.xml."}
+    assert client.get("/raynet/button/c", query_string={"token": "x"}).status_code == 404
+
+
 def test_commands_need_to_know_which_instance(environment: dict[str, str]) -> None:
     runner = CliRunner()
     unclear = runner.invoke(main, ["status"], env=environment)
@@ -169,7 +188,14 @@ def write(tmp_path: Path, text: str) -> dict[str, str]:
         ('[instances.a]\nRAYNET_API_KEY = "${NOT_THERE}"\n', "the environment has no NOT_THERE"),
         ('[instances.a]\nADMIN_TOKEN = "xxxxxxxxxxxxxxxxxxxx"\n', "shared by all instances"),
         ('[instances.A_B]\nWEBHOOK_TOKEN = "x"\n', "lower-case letters"),
-        ("[instances.a]\nMONEY_S3_STOCK = true\n", "[instances.a] invalid configuration"),
+        ('[instances.a]\nMONEY_S3_STOCK = "maybe"\n', "[instances.a] invalid configuration"),
+        (
+            '[instances.a]\nWEBHOOK_TOKEN = "tttttttttttttttt1"\nSTATE_DB = "/tmp/a.db"\n'
+            'EXPORT_TARGET = "/tmp/a"\n'
+            '[instances.b]\nWEBHOOK_TOKEN = "tttttttttttttttt2"\nSTATE_DB = "/tmp/b.db"\n'
+            'EXPORT_TARGET = "/tmp/b"\n',
+            "share MONEY_S3_ORDER_PREFIX",
+        ),
         ("not toml at all [", "not valid TOML"),
         ("[other]\nx = 1\n", "no [instances.<name>] tables"),
     ],
@@ -231,6 +257,7 @@ WEBHOOK_TOKEN = "token-{name}-0123456789abcdef"
 QUEUE_URL = "https://sqs.eu-central-1.amazonaws.com/1/{name}.fifo"
 STATE_TABLE = "{table}"
 EXPORT_TARGET = "s3://orders/{name}"
+MONEY_S3_ORDER_PREFIX = "{name}"
 """
 
 

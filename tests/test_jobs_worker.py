@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree
 
 from tests.harness import Harness
 from tests.servers import wait_until
@@ -81,13 +82,35 @@ def test_429_and_500_back_off_then_succeed(harness: Harness) -> None:
 
 def test_daily_limit_reschedules_at_the_reset(harness: Harness) -> None:
     reset = int(time.time()) + 3600
-    harness.raynet.fail("businessCase/", 429, headers={"X-Ratelimit-Reset": str(reset)})
+    harness.raynet.fail(
+        "businessCase/",
+        429,
+        headers={"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": str(reset)},
+    )
     harness.webhook()
     assert harness.drain() == "failed"
     record = harness.store.case(1234)
     assert record is not None
     assert record.next_try_at >= reset - 5
     assert "rate limit" in (record.reason or "")
+
+
+def test_a_missing_right_is_dead_at_once_with_raynets_words(harness: Harness) -> None:
+    harness.raynet.fail(
+        "company/",
+        500,
+        times=5,
+        body={
+            "message": "AttributeAccessDeniedException",
+            "translatedMessage": "Nemáte dostatečná oprávnění pro čtení klienta",
+        },
+    )
+    harness.webhook()
+    assert harness.drain() == "dead"
+    record = harness.store.case(1234)
+    assert record is not None
+    assert "Nemáte dostatečná oprávnění pro čtení klienta" in (record.reason or "")
+    assert len(harness.raynet.calls("company/")) == 1  # not retried ten times
 
 
 def test_401_one_request_and_every_worker_stops_calling(
@@ -195,6 +218,27 @@ def test_reexport_writes_the_next_file(harness: Harness) -> None:
     harness.store.request_reexport(1234)
     assert harness.drain() == "exported"
     assert harness.files() == ["OP-24-057-2.xml", "OP-24-057.xml"]
+
+
+def test_every_file_of_a_case_carries_one_document_number_no_other_case_has(
+    harness: Harness, won_case: dict[str, Any]
+) -> None:
+    """Money skips an order whose Doklad it has: a re-export imported again adds nothing."""
+    harness.raynet.add_case({**won_case, "id": 4321, "code": "OP-2024-000057"})
+    harness.webhook(1234)
+    harness.webhook(4321)
+    harness.drain()
+    harness.store.request_reexport(1234)
+    harness.drain()
+    numbers = {
+        name: etree.parse(harness.exports / name).findtext("SeznamObjPrij/ObjPrij/Doklad")
+        for name in harness.files()
+    }
+    assert numbers == {
+        "OP-24-057.xml": "OP-24-057",
+        "OP-24-057-2.xml": "OP-24-057",  # the re-export: same order for Money
+        "OP-2024-000057.xml": "R#4321",  # a code too long for Doklad
+    }
 
 
 def test_file_name_taken_by_another_case_is_a_conflict(

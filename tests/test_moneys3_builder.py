@@ -16,18 +16,26 @@ from webhook.moneys3.builder import (
     build_order_document,
     case_code_in,
 )
+from webhook.moneys3.numbering import OrderNumbering
 from webhook.moneys3.totals import TotalsMismatch
 from webhook.moneys3.validation import DocumentValidator, InvalidDocument
 from webhook.order import Order
-from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CompanySchema
+from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CaseCurrency, CompanySchema
 
 NOW = dt.datetime(2024, 5, 14, 10, 30, 5)
-STOCK = ExportOptions(warehouse=Warehouse(code="HL", name="Hlavní sklad"))
+STOCK = ExportOptions(stock=True, warehouse=Warehouse(code="HL", name="Hlavní sklad"))
 
 
-def make_order(case: dict[str, Any], company: dict[str, Any], currency: str = "CZK") -> Order:
+def make_order(
+    case: dict[str, Any],
+    company: dict[str, Any],
+    currency: str = "CZK",
+    rate_base: str | None = "CZK",
+) -> Order:
     loaded: BusinessCase = BusinessCaseSchema().load(case)
-    return loaded.to_order(CompanySchema().load(company), currency, today=NOW.date())
+    return loaded.to_order(
+        CompanySchema().load(company), CaseCurrency(currency, rate_base), today=NOW.date()
+    )
 
 
 PLAIN = ExportOptions()
@@ -53,6 +61,7 @@ def test_plain_variant(
     obj = root.find("SeznamObjPrij/ObjPrij")
     assert obj is not None
     assert header_tags(root) == [
+        "Doklad",
         "Popis",
         "Poznamka",
         "Vystaveno",
@@ -62,6 +71,7 @@ def test_plain_variant(
         "Polozka",
         "Polozka",
     ]
+    assert obj.findtext("Doklad") == "OP-24-057"  # Money recognises a re-import by it
     assert obj.findtext("PrimDoklad") == "OP-24-057"
     assert obj.findtext("Vystaveno") == "2024-05-14"  # validTill: the day the deal closed
     assert obj.findtext("DodOdb/ICO") == "27182818"
@@ -72,8 +82,10 @@ def test_plain_variant(
     assert obj.findtext("DodOdb/FaktAdresa/KodStatu") == "CZ"
     monitor, install = obj.findall("Polozka")
     assert monitor.findtext("Cena") == "4050"  # 4500 less 10 %
-    assert monitor.findtext("Sleva") == "10"
-    assert monitor.findtext("CenaPoSleve") == "1"
+    assert monitor.findtext("CenaPoSleve") == "1"  # Seyfor's encoding: the price is final
+    assert monitor.findtext("Sleva") == "0"
+    assert monitor.findtext("Poznamka") == "Sleva 10 % z ceny 4\u00a0500,00 CZK/ks"
+    assert (install.findtext("Sleva"), install.findtext("CenaPoSleve")) == ("0", "1")
     assert monitor.findtext("NesklPolozka/Katalog") == "MON-24"
     assert monitor.findtext("NesklPolozka/MJ") == "ks"
     assert monitor.find("Sklad") is None
@@ -95,6 +107,19 @@ def test_stock_variant_links_product_items_to_the_warehouse(
     assert monitor.findtext("KmKarta/Katalog") == "MON-24"
     assert monitor.find("NesklPolozka") is None
     assert install.find("Sklad") is None  # no product: stays a non-stock item
+    assert install.findtext("NesklPolozka/MJ") == "hod"
+
+
+def test_stock_variant_without_a_warehouse_leaves_it_to_the_import_definition(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
+    options = ExportOptions(stock=True)
+    document = build_order_document(make_order(won_case, company), options, NOW)
+    validator.validate(document)
+    monitor, install = etree.fromstring(document).findall("SeznamObjPrij/ObjPrij/Polozka")
+    assert monitor.find("Sklad") is None
+    assert monitor.findtext("KmKarta/Katalog") == "MON-24"
+    assert monitor.find("NesklPolozka") is None
     assert install.findtext("NesklPolozka/MJ") == "hod"
 
 
@@ -272,3 +297,97 @@ def test_validator_reports_schema_problems(validator: DocumentValidator) -> None
         )
     with pytest.raises(InvalidDocument, match="well-formed"):
         validator.validate(b"<MoneyData>")
+
+
+@pytest.mark.parametrize(
+    ("rate", "base", "home", "kurs"),
+    [
+        (Decimal("24.725"), "CZK", "CZK", "24.725"),  # RAYNET converts into Money's currency
+        (Decimal(1), "CZK", "CZK", None),  # 1 for EUR is a placeholder, not a rate
+        (Decimal("24.725"), "EUR", "CZK", None),  # a rate into another currency
+        (Decimal("24.725"), None, "CZK", None),  # RAYNET did not say what it converts into
+        (None, "CZK", "CZK", None),
+        (Decimal(0), "CZK", "CZK", None),
+    ],
+)
+def test_exchange_rate_is_written_only_when_it_converts_into_the_home_currency(
+    won_case: dict[str, Any],
+    company: dict[str, Any],
+    validator: DocumentValidator,
+    rate: Decimal | None,
+    base: str | None,
+    home: str,
+    kurs: str | None,
+) -> None:
+    won_case["exchangeRate"] = rate
+    order = make_order(won_case, company, "EUR", rate_base=base)
+    document = build_order_document(order, ExportOptions(home_currency=home), NOW)
+    validator.validate(document)
+    mena = etree.fromstring(document).find("SeznamObjPrij/ObjPrij/Valuty/Mena")
+    assert mena is not None
+    assert mena.findtext("Kod") == "EUR"
+    assert mena.findtext("Kurs") == kurs
+
+
+@pytest.mark.parametrize(
+    ("code", "case_id", "prefix", "doklad"),
+    [
+        ("OP-24-057", 1234, "R", "OP-24-057"),
+        ("OP-2024-00057", 48213, "R", "R#48213"),  # over 10 characters
+        ("OP#57", 57, "R", "R#57"),  # '#' marks the fallback, never a code used as it is
+        ("OP-2024-00057", 48213, "AB", "AB#48213"),  # each instance its own prefix
+    ],
+)
+def test_document_number_is_the_code_or_a_stable_fallback(
+    won_case: dict[str, Any],
+    company: dict[str, Any],
+    validator: DocumentValidator,
+    code: str,
+    case_id: int,
+    prefix: str,
+    doklad: str,
+) -> None:
+    won_case.update(code=code, id=case_id)
+    options = ExportOptions(number_prefix=prefix)
+    document = build_order_document(make_order(won_case, company), options, NOW)
+    validator.validate(document)
+    obj = etree.fromstring(document).find("SeznamObjPrij/ObjPrij")
+    assert obj is not None
+    assert obj.findtext("Doklad") == doklad
+    assert obj.findtext("PrimDoklad") == code  # the full code, always
+
+
+def test_money_numbering_leaves_the_document_number_out(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
+    options = ExportOptions(numbering=OrderNumbering.MONEY)
+    document = build_order_document(make_order(won_case, company), options, NOW)
+    validator.validate(document)
+    assert header_tags(etree.fromstring(document))[0] == "Popis"
+
+
+def test_an_id_too_long_for_the_fallback_is_refused(
+    won_case: dict[str, Any], company: dict[str, Any]
+) -> None:
+    won_case.update(code="OP-2024-00057", id=10**9)
+    with pytest.raises(InvalidOrder, match="MONEY_S3_ORDER_PREFIX"):
+        build_order_document(make_order(won_case, company), ExportOptions(number_prefix="ABC"), NOW)
+
+
+def test_slovak_vat_number_goes_to_dicsk(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
+    company["taxNumber2"] = "SK 2020123456"
+    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    validator.validate(document)
+    assert etree.fromstring(document).findtext(".//DodOdb/DICSK") == "SK2020123456"
+
+
+@pytest.mark.parametrize("count", [Decimal(0), Decimal(-2)])
+def test_a_line_without_a_positive_quantity_is_refused_naming_the_item(
+    won_case: dict[str, Any], company: dict[str, Any], count: Decimal
+) -> None:
+    won_case["items"][1]["count"] = count
+    won_case["totalAmount"] = won_case["totalAmountWithTax"] = Decimal(0)
+    with pytest.raises(InvalidOrder, match=r"item 2 \(Instalace a zaškolení\): quantity"):
+        build_order_document(make_order(won_case, company), ExportOptions(), NOW)

@@ -19,10 +19,11 @@ from lxml import etree
 
 from tests.conftest import xsd_dir
 from webhook.moneys3.builder import ExportOptions, Warehouse, build_order_document
+from webhook.moneys3.numbering import document_number
 from webhook.moneys3.totals import TotalsMismatch
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.saved import WELL_KNOWN_SYMBOLS
-from webhook.raynet.schemas import BusinessCaseSchema, CompanySchema
+from webhook.raynet.schemas import BusinessCaseSchema, CaseCurrency, CompanySchema
 from webhook.raynet.standin import dumps
 
 CENT = Decimal("0.01")
@@ -144,7 +145,7 @@ def business_cases(draw: st.DrawFn, figures: Figures = REALISTIC) -> dict[str, A
     net, gross = raynet_totals(case_items)
     symbol = draw(st.sampled_from(["Kč", "Kč", "€", "$", "zł"]))
     return {
-        "id": draw(st.integers(1, 10**9)),
+        "id": draw(st.integers(1, 10**8 - 1)),  # R#<id> fits Doklad; larger ids are refused
         "code": draw(st.text("OP-0123456789/ČŘ", min_size=1, max_size=20)),
         "name": draw(free_text),
         "status": "E_WIN",
@@ -154,7 +155,11 @@ def business_cases(draw: st.DrawFn, figures: Figures = REALISTIC) -> dict[str, A
         ),
         "currency": {"id": 1, "value": symbol},
         "exchangeRate": draw(
-            st.one_of(st.none(), st.integers(1, 10**6).map(lambda n: decimal_from(n, 3)))
+            st.one_of(
+                st.none(),
+                st.just(Decimal(1)),
+                st.integers(1, 10**6).map(lambda n: decimal_from(n, 3)),
+            )
         ),
         "validTill": draw(st.one_of(st.none(), st.dates().map(dt.date.isoformat))),
         "totalAmount": net,
@@ -198,13 +203,21 @@ def as_api_json(record: dict[str, Any]) -> Any:
     return json.loads(dumps(record), parse_float=Decimal)
 
 
-def document_for(case: dict[str, Any], company: dict[str, Any], stock: bool) -> bytes:
+def document_for(
+    case: dict[str, Any], company: dict[str, Any], stock: bool, rate_base: str | None = "CZK"
+) -> bytes:
     loaded = BusinessCaseSchema().load(as_api_json(case))
     customer = CompanySchema().load(as_api_json(company))
-    currency = WELL_KNOWN_SYMBOLS[case["currency"]["value"]]
+    currency = CaseCurrency(WELL_KNOWN_SYMBOLS[case["currency"]["value"]], rate_base)
     order = loaded.to_order(customer, currency, today=NOW.date())
-    options = ExportOptions(warehouse=Warehouse("HL", "Hlavní sklad") if stock else None)
+    options = ExportOptions(stock=stock, warehouse=Warehouse("HL", "Hlavní sklad"))
     return build_order_document(order, options, NOW)
+
+
+def expected_doklad(case: dict[str, Any]) -> str:
+    """Money's document number: the code while it fits 10 characters, else R#<id>."""
+    code = case["code"].strip()
+    return code if len(code) <= 10 else f"R#{case['id']}"
 
 
 def totals_in(document: bytes) -> tuple[Decimal, Decimal]:
@@ -223,25 +236,67 @@ def totals_in(document: bytes) -> tuple[Decimal, Decimal]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(case=business_cases(), company=companies(), stock=st.booleans())
+@given(
+    case=business_cases(),
+    company=companies(),
+    stock=st.booleans(),
+    rate_base=st.sampled_from([None, "CZK", "EUR"]),
+)
 def test_every_realistic_case_exports_valid_and_adds_up(
-    case: dict[str, Any], company: dict[str, Any], stock: bool
+    case: dict[str, Any], company: dict[str, Any], stock: bool, rate_base: str | None
 ) -> None:
-    document = document_for(case, company, stock)
+    document = document_for(case, company, stock, rate_base)
     VALIDATOR.validate(document)
     net, gross = totals_in(document)
     assert abs(net - case["totalAmount"]) <= CENT
     assert abs(gross - case["totalAmountWithTax"]) <= CENT
     root = etree.fromstring(document)
+    assert root.findtext("SeznamObjPrij/ObjPrij/Doklad") == expected_doklad(case)
     lines = root.findall("SeznamObjPrij/ObjPrij/Polozka")
     assert len(lines) == len(case["items"])
     if case["currency"]["value"] != "Kč":
         assert Decimal(root.findtext("SeznamObjPrij/ObjPrij/Valuty/Celkem") or "") == gross
+        rate = case["exchangeRate"]
+        usable = rate is not None and rate not in (0, 1) and rate_base == "CZK"
+        kurs = root.findtext("SeznamObjPrij/ObjPrij/Valuty/Mena/Kurs")
+        assert (kurs is not None) == usable
     for line, item in zip(lines, case["items"], strict=True):
+        assert (line.findtext("Sleva"), line.findtext("CenaPoSleve")) == ("0", "1")
+        if item["discountPercent"]:
+            assert "Sleva " in (line.findtext("Poznamka") or "")  # the accountant sees it
         code = (item["priceListItem"] or {}).get("product", {}).get("code")
         if code and code.strip():
             where = "KmKarta/Katalog" if stock else "NesklPolozka/Katalog"
             assert line.findtext(where) == code.strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cases=st.lists(
+        st.tuples(
+            st.integers(1, 10**6 - 1), st.text("OP-0123456789/#ČŘ ", min_size=1, max_size=20)
+        ),
+        min_size=2,
+        max_size=40,
+        unique_by=(lambda case: case[0], lambda case: case[1].strip()),
+    ).filter(lambda cases: all(code.strip() for _, code in cases)),
+    prefixes=st.lists(
+        st.sampled_from(["R", "A", "B7", "XYZ"]), min_size=2, max_size=2, unique=True
+    ),
+)
+def test_no_two_cases_of_a_deployment_share_a_document_number(
+    cases: list[tuple[int, str]], prefixes: list[str]
+) -> None:
+    """RAYNET codes and ids are unique within an instance; two instances may even share ids
+    (worst case: the same cases), yet their generated numbers differ by prefix."""
+    first, second = (
+        [document_number(code, case_id, prefix) for case_id, code in cases] for prefix in prefixes
+    )
+    for numbers in (first, second):
+        assert all(len(number) <= 10 for number in numbers)
+        assert len(set(numbers)) == len(numbers)
+    generated = [{number for number in numbers if "#" in number} for numbers in (first, second)]
+    assert not generated[0] & generated[1]
 
 
 def four_decimals(value: Decimal) -> bool:

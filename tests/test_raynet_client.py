@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -13,9 +15,11 @@ from webhook.raynet.client import (
     RaynetClient,
     RaynetCredentials,
     RaynetNotFound,
+    RaynetPermissionDenied,
     RaynetRateLimited,
     RaynetUnavailable,
 )
+from webhook.raynet.schemas import BusinessCaseSchema, CaseCurrency
 from webhook.raynet.standin import RaynetStandIn
 
 
@@ -31,25 +35,13 @@ def test_reads_case_company_and_currency_with_auth_headers(raynet: RaynetStandIn
     case = client.business_case(1234)
     assert case.total_gross == Decimal("12886.5")  # exact, never through float
     assert client.company(881).reg_number == "27182818"
-    assert client.currency_code("Kč") == "CZK"
-    assert client.currency_code("€") == "EUR"
-    assert len(raynet.calls("currency/")) == 1  # the list is cached
+    assert client.currency(case) == CaseCurrency("CZK", rate_base="CZK")
+    assert len(raynet.calls("currency/")) == 1  # the list is kept
     request = raynet.calls("businessCase/1234/")[0]
     assert request.headers["x-instance-name"] == raynet.instance
     assert request.headers["authorization"].startswith("Basic ")
     assert client.rate_limit.limit == 24_000
     assert client.rate_limit.remaining is not None
-
-
-@pytest.mark.parametrize("status", [401, 403])
-def test_refused_credentials_are_never_retried(raynet: RaynetStandIn, status: int) -> None:
-    raynet.fail("businessCase/", status, times=5)
-    client = client_for(raynet)
-    with pytest.raises(RaynetAuthError, match="RAYNET_USERNAME, RAYNET_API_KEY"):
-        client.business_case(1234)
-    with pytest.raises(RaynetAuthError):
-        client.company(881)  # latched: no second bad login
-    assert len(raynet.requests) == 1
 
 
 def test_wrong_api_key_makes_one_request_and_no_secret_in_the_message(
@@ -69,6 +61,17 @@ def test_wrong_api_key_makes_one_request_and_no_secret_in_the_message(
     assert len(raynet.requests) == 1
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_never_retried_on_data_endpoints(
+    raynet: RaynetStandIn, status: int
+) -> None:
+    raynet.fail("businessCase/", status, times=5)
+    client = client_for(raynet)
+    with pytest.raises(RaynetAuthError):
+        client.business_case(1234)
+    assert len(raynet.requests) == 1
+
+
 def test_short_429_is_waited_out_as_retry_after_says(raynet: RaynetStandIn) -> None:
     raynet.fail("businessCase/", 429, times=2, headers={"Retry-After": "2"})
     waits: list[float] = []
@@ -78,8 +81,24 @@ def test_short_429_is_waited_out_as_retry_after_says(raynet: RaynetStandIn) -> N
     assert len(raynet.calls("businessCase/")) == 3
 
 
+def test_429_with_quota_left_is_the_connection_limit_and_waits_seconds(
+    raynet: RaynetStandIn,
+) -> None:
+    """RAYNET's 429 for a fifth connection carries Remaining in the thousands and the
+    midnight Reset: waiting for Reset would hold an export until midnight."""
+    raynet.fail("businessCase/", 429, times=2, headers={"X-Ratelimit-Reset": "2000000000"})
+    waits: list[float] = []
+    client = client_for(raynet, sleep=waits.append, clock=lambda: 1_999_990_000.0)
+    assert client.business_case(1234).code == "OP-24-057"
+    assert waits == [0.5, 1.0]  # a short backoff, not 10,000 s
+
+
 def test_429_until_the_daily_reset_becomes_a_retry_later(raynet: RaynetStandIn) -> None:
-    raynet.fail("businessCase/", 429, headers={"X-Ratelimit-Reset": "2000000000"})
+    raynet.fail(
+        "businessCase/",
+        429,
+        headers={"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": "2000000000"},
+    )
     waits: list[float] = []
     client = client_for(raynet, sleep=waits.append, clock=lambda: 1_999_990_000.0)
     with pytest.raises(RaynetRateLimited) as caught:
@@ -127,9 +146,108 @@ def test_missing_record_and_garbage(raynet: RaynetStandIn) -> None:
         client.company(881)
 
 
-def test_unknown_currency_symbol(raynet: RaynetStandIn) -> None:
-    with pytest.raises(RaynetBadResponse, match="not in RAYNET's currency list"):
-        client_for(raynet).currency_code("₿")
+def case_in(won_case: dict[str, Any], currency_id: int, symbol: str) -> Any:
+    return BusinessCaseSchema().load({**won_case, "currency": {"id": currency_id, "value": symbol}})
+
+
+def test_currency_is_found_by_id_and_odd_rows_are_tolerated(
+    raynet: RaynetStandIn, won_case: dict[str, Any]
+) -> None:
+    """Symbols are editable and two rows may share one; a row the bridge does not need may
+    be anything without breaking exports."""
+    raynet.currencies += [
+        {"id": 30, "code01": "€", "code02": "Euro (staré)", "strValue01": "odd"},
+        {"id": "x", "code01": None},
+        {"id": 31, "code01": "€", "code02": "eur"},
+    ]
+    client = client_for(raynet)
+    assert client.currency(case_in(won_case, 20, "€")) == CaseCurrency("EUR", "CZK")
+    assert client.currency(case_in(won_case, 31, "€")).code == "EUR"
+    with pytest.raises(RaynetBadResponse, match=r"has the code 'Euro \(staré\)'"):
+        client.currency(case_in(won_case, 30, "€"))
+
+
+def test_unknown_currency_reloads_the_list_once(
+    raynet: RaynetStandIn, won_case: dict[str, Any]
+) -> None:
+    client = client_for(raynet)
+    client.currencies()
+    raynet.currencies.append({"id": 40, "code01": "CHF", "code02": "CHF"})
+    assert client.currency(case_in(won_case, 40, "CHF")).code == "CHF"
+    with pytest.raises(RaynetBadResponse, match=r"'₿' \(id 41\) .* not in RAYNET's currency"):
+        client.currency(case_in(won_case, 41, "₿"))
+    assert len(raynet.calls("currency/")) == 3
+
+
+def test_without_a_marked_default_currency_the_rate_base_is_unknown(
+    raynet: RaynetStandIn, won_case: dict[str, Any]
+) -> None:
+    for row in raynet.currencies:
+        row.pop("default", None)
+    assert client_for(raynet).currency(case_in(won_case, 20, "€")) == CaseCurrency("EUR", None)
+
+
+def test_button_token_403_means_not_valid_and_never_stops_the_client(
+    raynet: RaynetStandIn,
+) -> None:
+    client = client_for(raynet)
+    token = raynet.issue_button_token(902)
+    assert client.check_button_token(token, 902) is True
+    assert client.check_button_token(token, 902) is False  # used once already: 403
+    assert client.check_button_token("forged", 902) is False
+    assert client.business_case(1234).code == "OP-24-057"  # credentials still in use
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"data": True, "success": "true"}, True),  # the 2023 spec
+        ({"success": "true"}, True),  # the 2021 documentation
+        ({"data": False, "success": "true"}, False),
+    ],
+)
+def test_button_token_answers_in_either_documented_shape(
+    raynet: RaynetStandIn, body: dict[str, Any], valid: bool
+) -> None:
+    raynet.fail("security/checktoken/", 200, body=body)
+    assert client_for(raynet).check_button_token("t", 902) is valid
+
+
+def test_permission_error_is_permanent_with_raynets_message(raynet: RaynetStandIn) -> None:
+    raynet.fail(
+        "company/",
+        500,
+        body={
+            "message": "AttributeAccessDeniedException",
+            "translatedMessage": "Nemáte dostatečná oprávnění pro čtení klienta",
+        },
+    )
+    with pytest.raises(RaynetPermissionDenied, match="Nemáte dostatečná oprávnění"):
+        client_for(raynet).company(881)
+    assert len(raynet.calls("company/")) == 1
+
+
+def test_a_page_that_is_not_json_is_transient(raynet: RaynetStandIn) -> None:
+    raynet.fail("businessCase/", 200, body="<html><body>Probíhá údržba</body></html>".encode())
+    with pytest.raises(RaynetUnavailable, match="not JSON"):
+        client_for(raynet).business_case(1234)
+
+
+def test_redirects_are_not_followed(raynet: RaynetStandIn) -> None:
+    with RaynetStandIn(username=raynet.username, api_key=raynet.api_key) as elsewhere:
+        raynet.fail("businessCase/", 302, headers={"Location": elsewhere.url + "businessCase/1/"})
+        with pytest.raises(RaynetBadResponse, match="redirect"):
+            client_for(raynet).business_case(1234)
+        assert elsewhere.requests == []  # credentials and instance header went nowhere else
+
+
+def test_a_slow_answer_is_cut_at_the_deadline(raynet: RaynetStandIn) -> None:
+    """Each byte arrives well within the read timeout; the whole answer would take 4 s."""
+    raynet.body_seconds = 4.0
+    started = time.monotonic()
+    with pytest.raises(RaynetUnavailable, match="in time"):
+        client_for(raynet, deadline=1.0, timeout=(1.0, 2.0)).business_case(1234)
+    assert time.monotonic() - started < 2.0
 
 
 def test_at_most_three_requests_at_once(raynet: RaynetStandIn) -> None:

@@ -40,7 +40,9 @@ class ButtonRequestSchema(Schema):
 
 
 @bp.route("/raynet/button", methods=["GET", "POST"])
-def press() -> tuple[Response, int]:
+@bp.route("/raynet/button/<instance>", methods=["GET", "POST"])
+def press(instance: str = "") -> tuple[Response, int]:
+    bridge = services(instance or None)  # 404 for an instance that is not served here
     try:
         pressed: dict[str, Any] = ButtonRequestSchema().load(
             {**request.args.to_dict(), **request.form.to_dict()}
@@ -50,7 +52,7 @@ def press() -> tuple[Response, int]:
             success=False, message="not a RAYNET button request", fields=error.messages
         ), 400
     with log_context(case_id=pressed["entityId"], user=pressed["userName"]):
-        success, message = _export(services(), pressed)
+        success, message = _export(bridge, pressed)
         log.info("button: %s", message)
     return jsonify(success=success, message=message), 200
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hmac
 import logging
+import re
 import signal
 import sqlite3
 import sys
@@ -16,6 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlparse
 
 import click
 
@@ -31,6 +34,7 @@ from webhook.observability import configure_logging
 from webhook.operations import find_case, reexport_case, retry_case
 from webhook.pipeline import CaseSource, Skipped, export_case
 from webhook.raynet.saved import SavedResponses
+from webhook.raynet.schemas import Webhooks
 from webhook.runtime import (
     build_raynet_client,
     build_renderer,
@@ -42,6 +46,7 @@ from webhook.serve import PACKAGE_ROOT, ServeOptions
 from webhook.serve import serve as run_server
 
 WEBHOOK_EVENTS = ("record.created", "record.updated")
+WEBHOOK_PATH = re.compile(r".*/webhooks/raynet(?:/(?P<instance>[a-z0-9][a-z0-9-]{0,39}))?")
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_NOT_EXPORTABLE = 3
@@ -293,6 +298,8 @@ def check() -> None:
         nonlocal failures
         try:
             detail = test()
+        except _Warning as warning:
+            click.echo(f"WARN  {name}: {warning}")
         except (BridgeError, OSError, sqlite3.Error) as error:
             failures += 1
             click.echo(f"FAIL  {name}: {error}")
@@ -333,63 +340,148 @@ def check() -> None:
             f"; {left:,} requests left today" if left is not None else ""
         )
 
+    def raynet_webhook() -> str:
+        expected = settings.webhook_url()
+        if expected is None:
+            raise _Warning("PUBLIC_URL not set: cannot tell whether RAYNET still calls this bridge")
+        webhooks = build_raynet_client(settings).webhooks()
+        return webhook_problem(webhooks, expected, settings.webhook_token)
+
     for name, test in (
         ("webhook token", webhook_token),
         ("state file", state_store),
         ("export target", export_target),
         ("Money S3 schema", xsd),
         ("RAYNET API", raynet),
+        ("RAYNET webhook", raynet_webhook),
     ):
         item(name, test)
     sys.exit(EXIT_FAILED if failures else 0)
 
 
+class _Warning(Exception):
+    """A check that could not be made; reported, not counted as a failure."""
+
+
+def webhook_problem(webhooks: Webhooks, expected: str, token: str | None) -> str:
+    """What ``check`` says of RAYNET's webhook for this bridge; ``BridgeError`` when RAYNET
+    would not deliver to it (RAYNET deletes a webhook after 7 days of failures)."""
+    ours = [hook for hook in webhooks.hooks if same_url(hook.url, expected)]
+    if not ours:
+        raise BridgeError(
+            f"RAYNET has no webhook calling {expected} (deleted after 7 days of failed "
+            "deliveries?): run register-webhook"
+        )
+    hook = ours[0]
+    if not hook.active:
+        raise BridgeError(f"RAYNET's webhook {hook.id} for {expected} is not active")
+    missing = [event for event in WEBHOOK_EVENTS if event not in hook.events]
+    if missing:
+        raise BridgeError(f"RAYNET's webhook {hook.id} does not send {', '.join(missing)}")
+    if token is not None and not hmac.compare_digest(
+        (hook.secret_token or "").encode(), token.encode()
+    ):
+        raise BridgeError(f"RAYNET's webhook {hook.id} sends another token than WEBHOOK_TOKEN")
+    contacts = ", ".join(webhooks.technical_contacts)
+    return f"{hook.id} calls {expected}" + (
+        f"; RAYNET e-mails {contacts} when it fails"
+        if contacts
+        else "; no technical contact: set RAYNET_TECHNICAL_CONTACT and run register-webhook"
+    )
+
+
 @main.command("register-webhook")
 @click.option(
-    "--url", help="This service's public URL, e.g. https://bridge.firma.cz/webhooks/raynet"
+    "--url",
+    help="This service's webhook URL, e.g. https://bridge.firma.cz/webhooks/raynet "
+    "(…/webhooks/raynet/<instance> with BRIDGE_CONFIG). Default: from PUBLIC_URL.",
 )
 @click.option("--list", "list_them", is_flag=True, help="Show the instance's webhooks.")
 @click.option("--delete", metavar="UUID", help="Delete the webhook with this id.")
 @reports_errors
 def register_webhook(url: str | None, list_them: bool, delete: str | None) -> None:
-    """Create (or list, or delete) the RAYNET webhook that calls this service."""
-    if sum(bool(choice) for choice in (url, list_them, delete)) != 1:
+    """Create (or list, or delete) the RAYNET webhook that calls this service, and set who
+    RAYNET e-mails when its deliveries fail (RAYNET_TECHNICAL_CONTACT)."""
+    if sum(bool(choice) for choice in (url, list_them, delete)) > 1:
         fail("give one of --url URL, --list or --delete UUID", EXIT_CONFIG)
     settings = chosen_settings()
     client = build_raynet_client(settings)
     if list_them:
-        for hook in client.webhooks():
-            token = (
-                "none"
-                if not hook["secretToken"]
-                else "matches WEBHOOK_TOKEN"
-                if hook["secretToken"] == settings.webhook_token
-                else "differs from WEBHOOK_TOKEN"
-            )
-            click.echo(
-                f"{hook['webhookId']}  {hook['url']}  "
-                f"{','.join(hook['eventsFilter'])}  token {token}"
-            )
+        _list_webhooks(client.webhooks(), settings)
         return
     if delete:
         client.delete_webhook(delete)
         click.echo(f"deleted webhook {delete}")
         return
-    assert url is not None
-    if not url.startswith(("https://", "http://")) or not url.endswith("/webhooks/raynet"):
-        fail("--url must be this service's address ending in /webhooks/raynet", EXIT_CONFIG)
+    url = _webhook_url(url, settings)
     if settings.webhook_token is None:
         fail("WEBHOOK_TOKEN is not set: RAYNET must send it with every webhook", EXIT_CONFIG)
-    existing = [hook for hook in client.webhooks() if hook["url"] == url]
+    existing = [hook for hook in client.webhooks().hooks if same_url(hook.url, url)]
     if existing:
+        click.echo(f"already registered as {existing[0].id}; delete it first to register again")
+    else:
+        uuid = client.create_webhook(url, settings.webhook_token, list(WEBHOOK_EVENTS))
+        click.echo(f"registered webhook {uuid} for {url} ({', '.join(WEBHOOK_EVENTS)})")
+    if settings.technical_contacts:
+        client.set_technical_contacts(list(settings.technical_contacts))
         click.echo(
-            f"already registered as {existing[0]['webhookId']}; delete it first to register again"
+            "RAYNET e-mails "
+            + ", ".join(settings.technical_contacts)
+            + " when deliveries fail for a day (it deletes the webhook after 7 days)"
         )
-        return
-    uuid = client.create_webhook(url, settings.webhook_token, list(WEBHOOK_EVENTS))
-    click.echo(f"registered webhook {uuid} for {url} ({', '.join(WEBHOOK_EVENTS)})")
+    else:
+        click.echo(
+            "warning: RAYNET_TECHNICAL_CONTACT is not set: nobody hears from RAYNET when "
+            "deliveries fail, and it deletes the webhook after 7 days",
+            err=True,
+        )
     if url.startswith("http://"):
         click.echo("warning: the token travels in a header; use https", err=True)
+
+
+def _webhook_url(url: str | None, settings: Settings) -> str:
+    """``--url`` (or PUBLIC_URL's), checked to be this instance's webhook address."""
+    url = url or settings.webhook_url()
+    if url is None:
+        fail(
+            "give --url or set PUBLIC_URL (the bridge's address as RAYNET reaches it)", EXIT_CONFIG
+        )
+    parsed = urlparse(url)
+    match = WEBHOOK_PATH.fullmatch(parsed.path.rstrip("/"))
+    if parsed.scheme not in ("https", "http") or not parsed.netloc or match is None:
+        fail(
+            "--url must be this service's address ending in /webhooks/raynet "
+            "(or /webhooks/raynet/<instance>)",
+            EXIT_CONFIG,
+        )
+    named = match["instance"] or ""
+    if named != settings.instance:
+        fail(
+            f"{url} is the webhook address of instance {named or '(environment)'}, not of "
+            f"{settings.instance or '(environment)'}: "
+            + (f"add --instance {named}" if named else "drop --instance"),
+            EXIT_CONFIG,
+        )
+    return url
+
+
+def _list_webhooks(webhooks: Webhooks, settings: Settings) -> None:
+    for hook in webhooks.hooks:
+        token = (
+            "none"
+            if not hook.secret_token
+            else "matches WEBHOOK_TOKEN"
+            if hook.secret_token == settings.webhook_token
+            else "differs from WEBHOOK_TOKEN"
+        )
+        state = "" if hook.active else "  INACTIVE"
+        click.echo(f"{hook.id}  {hook.url}  {','.join(hook.events)}  token {token}{state}")
+    contacts = ", ".join(webhooks.technical_contacts) or "none"
+    click.echo(f"technical contact: {contacts}")
+
+
+def same_url(first: str, second: str) -> bool:
+    return first.strip().rstrip("/") == second.strip().rstrip("/")
 
 
 @main.command()

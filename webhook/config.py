@@ -17,15 +17,14 @@ from urllib.parse import urlparse
 
 from webhook.errors import ConfigError
 from webhook.moneys3.builder import ExportOptions, Warehouse
+from webhook.moneys3.numbering import DEFAULT_PREFIX, OrderNumbering
 from webhook.notify import SmtpSettings
 from webhook.raynet.client import CREDENTIAL_VARIABLES, DEFAULT_API_URL, RaynetCredentials
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 T = TypeVar("T")
-_NEEDS_WAREHOUSE = (
-    "the stock variant needs MONEY_S3_WAREHOUSE, the Money S3 warehouse code (Kód skladu)"
-)
+ORDER_PREFIX = re.compile(r"^[A-Z0-9]{1,3}$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,8 @@ class Settings:
     warehouse: Warehouse | None = None
     home_currency: str = "CZK"
     agenda_ico: str | None = None
+    order_numbering: OrderNumbering = OrderNumbering.CASE
+    order_prefix: str = DEFAULT_PREFIX
     xsd_dir: Path | None = None
     export_target: str = "./exports"
     s3_sse: str | None = None
@@ -65,17 +66,28 @@ class Settings:
     queue_url: str | None = None  # SQS FIFO: receivers and workers on many hosts
     state_table: str | None = None  # DynamoDB table of case states, with QUEUE_URL
     queue_wait_seconds: int = 10  # SQS long poll
+    public_url: str | None = None  # where RAYNET reaches this bridge, e.g. https://host
+    technical_contacts: tuple[str, ...] = ()  # RAYNET e-mails them when webhooks fail
 
     def export_options(self, stock: bool | None = None) -> ExportOptions:
         """The Money S3 options; ``stock`` overrides MONEY_S3_STOCK for one export."""
-        use_stock = self.stock if stock is None else stock
-        if use_stock and self.warehouse is None:
-            raise ConfigError(_NEEDS_WAREHOUSE)
         return ExportOptions(
-            warehouse=self.warehouse if use_stock else None,
+            stock=self.stock if stock is None else stock,
+            warehouse=self.warehouse,
             home_currency=self.home_currency,
             agenda_ico=self.agenda_ico,
+            numbering=self.order_numbering,
+            number_prefix=self.order_prefix,
         )
+
+    @property
+    def webhook_path(self) -> str:
+        """Where this instance receives RAYNET's webhooks."""
+        return f"/webhooks/raynet/{self.instance}" if self.instance else "/webhooks/raynet"
+
+    def webhook_url(self) -> str | None:
+        """The URL RAYNET's webhook must call, when PUBLIC_URL says where the bridge is."""
+        return self.public_url + self.webhook_path if self.public_url else None
 
     def check_receiver(self) -> None:
         """The receiver may only run with a token, unless explicitly allowed without."""
@@ -106,10 +118,14 @@ class Settings:
             ("MONEY_S3_STOCK", "1" if self.stock else "0"),
             ("MONEY_S3_WAREHOUSE", self.warehouse.code if self.warehouse else "not set"),
             ("MONEY_S3_HOME_CURRENCY", self.home_currency),
+            ("MONEY_S3_ORDER_NUMBER", self.order_numbering.value),
+            ("MONEY_S3_ORDER_PREFIX", self.order_prefix),
             ("MONEY_S3_XSD_DIR", str(self.xsd_dir) if self.xsd_dir else "not set"),
             ("WORKER_MAX_ATTEMPTS", str(self.worker.max_attempts)),
             ("SMTP_URL", f"{self.smtp.host}:{self.smtp.port}" if self.smtp else "not set"),
             ("NOTIFY_EMAIL", ", ".join(self.smtp.recipients) if self.smtp else "not set"),
+            ("PUBLIC_URL", self.public_url or "not set"),
+            ("RAYNET_TECHNICAL_CONTACT", ", ".join(self.technical_contacts) or "not set"),
         ]
 
     def require_raynet(self) -> RaynetCredentials:
@@ -177,6 +193,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         admin_cookie_secure=read.flag("ADMIN_COOKIE_SECURE", False),
         smtp=_smtp(read),
         **_distributed(read),
+        public_url=_public_url(read),
+        technical_contacts=_addresses(read, "RAYNET_TECHNICAL_CONTACT"),
         worker=WorkerSettings(
             max_attempts=read.number("WORKER_MAX_ATTEMPTS", 10, int, 1),
             lease_seconds=read.number("WORKER_LEASE_SECONDS", 120.0, float, 5),
@@ -219,20 +237,51 @@ def _money_s3(read: _Reader) -> dict[str, Any]:
     stock = read.flag("MONEY_S3_STOCK", False)
     if warehouse_code and len(warehouse_code) > 20:
         read.problems.append("MONEY_S3_WAREHOUSE is longer than Money S3's 20 characters")
-    if stock and not warehouse_code:
-        read.problems.append(f"MONEY_S3_STOCK=1: {_NEEDS_WAREHOUSE}")
     home = (read.text("MONEY_S3_HOME_CURRENCY", "CZK") or "CZK").upper()
     if not re.fullmatch(r"[A-Z]{3}", home):
         read.problems.append(f"MONEY_S3_HOME_CURRENCY must be an ISO code like CZK, not {home!r}")
     agenda_ico = read.text("MONEY_S3_AGENDA_ICO")
     if agenda_ico and len(agenda_ico) > 10:
         read.problems.append("MONEY_S3_AGENDA_ICO is longer than an IČO (10 characters)")
+    numbering = (read.text("MONEY_S3_ORDER_NUMBER", "case") or "case").lower()
+    if numbering not in {mode.value for mode in OrderNumbering}:
+        read.problems.append(f"MONEY_S3_ORDER_NUMBER must be case or money, not {numbering!r}")
+        numbering = "case"
+    prefix = (read.text("MONEY_S3_ORDER_PREFIX", DEFAULT_PREFIX) or DEFAULT_PREFIX).upper()
+    if not ORDER_PREFIX.match(prefix):
+        read.problems.append(
+            f"MONEY_S3_ORDER_PREFIX must be 1 to 3 letters or digits, not {prefix!r}"
+        )
     return {
         "stock": stock,
         "warehouse": Warehouse(warehouse_code, warehouse_name) if warehouse_code else None,
         "home_currency": home,
         "agenda_ico": agenda_ico,
+        "order_numbering": OrderNumbering(numbering),
+        "order_prefix": prefix,
     }
+
+
+def _public_url(read: _Reader) -> str | None:
+    value = read.text("PUBLIC_URL")
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query:
+        read.problems.append(
+            f"PUBLIC_URL must be the bridge's address as RAYNET reaches it, like "
+            f"https://bridge.firma.cz, not {value!r}"
+        )
+        return None
+    return value.rstrip("/")
+
+
+def _addresses(read: _Reader, name: str) -> tuple[str, ...]:
+    addresses = tuple(a.strip() for a in (read.text(name) or "").split(",") if a.strip())
+    if any("@" not in address for address in addresses):
+        read.problems.append(f"{name} must be e-mail addresses, comma-separated")
+        return ()
+    return addresses
 
 
 def _xsd_dir(read: _Reader) -> Path | None:
@@ -372,7 +421,8 @@ def _expand(value: str, environ: Mapping[str, str], where: str) -> str:
 
 
 def _check_apart(instances: dict[str, Settings]) -> None:
-    """Two instances sharing their state, a target or a token would see each other's cases.
+    """Two instances sharing their state, a target or a token would see each other's cases;
+    sharing an order-number prefix, their long case codes could get one Money number.
 
     The state is where each instance keeps it: the SQLite file, or (with ``QUEUE_URL``)
     the queue and the table.
@@ -383,6 +433,10 @@ def _check_apart(instances: dict[str, Settings]) -> None:
         ("STATE_TABLE", lambda s: s.state_table),
         ("EXPORT_TARGET", lambda s: s.export_target.rstrip("/")),
         ("WEBHOOK_TOKEN", lambda s: s.webhook_token),
+        (
+            "MONEY_S3_ORDER_PREFIX",  # Doklad of long case codes: R#<id> in both otherwise
+            lambda s: s.order_prefix if s.order_numbering is OrderNumbering.CASE else None,
+        ),
     ):
         seen: dict[str, str] = {}
         for name, settings in instances.items():

@@ -28,6 +28,7 @@ class Customer:
     address: Address | None = None
     reg_number: str | None = None  # IČO, the key Money S3 matches its address book on
     tax_number: str | None = None  # DIČ
+    tax_number_sk: str | None = None  # IČ DPH of a Slovak customer
     phone: str | None = None
     email: str | None = None
     vat_payer: bool | None = None
@@ -59,9 +60,14 @@ class OrderLine:
 
 @dataclass(frozen=True)
 class Order:
-    """A won deal to be entered as a received order."""
+    """A won deal to be entered as a received order.
+
+    ``exchange_rate`` converts one unit of ``currency`` into ``exchange_rate_base`` (the
+    currency the CRM converts into); None when either is unknown.
+    """
 
     code: str
+    source_id: int  # the deal's record id in the CRM: stable, unlike its editable code
     name: str
     issued: dt.date
     currency: str  # ISO 4217
@@ -69,5 +75,6 @@ class Order:
     lines: tuple[OrderLine, ...]
     total_net: Decimal
     total_gross: Decimal
-    exchange_rate: Decimal | None = None  # units of home currency for one unit of ``currency``
+    exchange_rate: Decimal | None = None
+    exchange_rate_base: str | None = None  # ISO 4217
     salesperson: str | None = None

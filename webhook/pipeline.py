@@ -21,7 +21,7 @@ from webhook.moneys3.builder import ExportOptions, build_order_document, case_co
 from webhook.moneys3.validation import DocumentValidator
 from webhook.order import Customer
 from webhook.raynet.eligibility import SkipReason, skip_reason
-from webhook.raynet.schemas import BusinessCase
+from webhook.raynet.schemas import BusinessCase, CaseCurrency
 
 
 class CaseSource(Protocol):
@@ -31,7 +31,8 @@ class CaseSource(Protocol):
 
     def company(self, company_id: int) -> Customer: ...
 
-    def currency_code(self, symbol: str) -> str: ...
+    def currency(self, case: BusinessCase) -> CaseCurrency:
+        """The ISO code of a case's currency (which it has), and what its rate converts into."""
 
 
 class DeliveryConflict(PermanentError):
@@ -69,9 +70,9 @@ class Renderer:
             raise InvalidOrder(f"business case {case.code} has no client; set one in RAYNET")
         customer = source.company(case.company_id)
         currency = (
-            source.currency_code(case.currency_symbol)
-            if case.currency_symbol
-            else self.options.home_currency
+            source.currency(case)
+            if case.currency_id is not None
+            else CaseCurrency(self.options.home_currency)
         )
         now = self.now()
         order = case.to_order(customer, currency, today=now.date())

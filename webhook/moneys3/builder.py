@@ -1,9 +1,13 @@
 """Money S3 XML for a received order: ``MoneyData/SeznamObjPrij/ObjPrij``.
 
 The order header is an ``xs:sequence`` in ``__Objedn.xsd``, so the code below writes its
-children in exactly that order (Popis, Poznamka, Vystaveno, DodOdb, Vystavil, PrimDoklad,
-Valuty, Polozka). Items are an ``xs:all``. ``Doklad`` stays empty so that Money S3 numbers
-the order from its own series; the RAYNET case code goes to ``PrimDoklad``.
+children in exactly that order (Doklad, Popis, Poznamka, Vystaveno, DodOdb, Vystavil,
+PrimDoklad, Valuty, Polozka). Items are an ``xs:all``. ``Doklad`` is what Money matches a
+re-imported order by (``numbering.py``); the RAYNET case code always goes to ``PrimDoklad``.
+
+Lines follow Seyfor's own order templates: the unit price after discount in ``Cena`` with
+``CenaPoSleve`` 1 and ``Sleva`` 0, so no discount can be applied twice; the discount itself is
+spelled out in the line's note.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from decimal import Decimal
 
 from lxml import etree
 
-from webhook.moneys3.text import clip, clip_line, fits, identifier
+from webhook.moneys3.numbering import DEFAULT_PREFIX, OrderNumbering, document_number
+from webhook.moneys3.text import clip, clip_line, czech_number, fits, identifier
 from webhook.moneys3.totals import LineFigures, check_totals, document_figures
 from webhook.order import Address, Customer, Order, OrderLine
 
@@ -58,9 +63,12 @@ class Warehouse:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    warehouse: Warehouse | None = None  # set: stock-linked variant ("Money S3 – sklad")
+    stock: bool = False  # the stock-linked variant ("Money S3 – sklad")
+    warehouse: Warehouse | None = None  # stock items' warehouse; None: the import definition's
     home_currency: str = "CZK"
     agenda_ico: str | None = None  # our own IČO, written as MoneyData/@ICAgendy
+    numbering: OrderNumbering = OrderNumbering.CASE
+    number_prefix: str = DEFAULT_PREFIX
 
 
 def build_order_document(order: Order, options: ExportOptions, now: dt.datetime) -> bytes:
@@ -69,6 +77,8 @@ def build_order_document(order: Order, options: ExportOptions, now: dt.datetime)
     totals = check_totals(order, figures)
     root = etree.Element("MoneyData", _root_attributes(options, now))
     obj = etree.SubElement(etree.SubElement(root, "SeznamObjPrij"), "ObjPrij")
+    if options.numbering is OrderNumbering.CASE:
+        _text(obj, "Doklad", document_number(order.code, order.source_id, options.number_prefix))
     _text(obj, "Popis", clip_line(order.name or order.code, POPIS))
     _text(obj, "Poznamka", clip(_note(order), 10_000))
     _text(obj, "Vystaveno", order.issued.isoformat())
@@ -78,8 +88,10 @@ def build_order_document(order: Order, options: ExportOptions, now: dt.datetime)
     _text(obj, "PrimDoklad", identifier(order.code, PRIM_DOKLAD, "business case code"))
     foreign = order.currency.upper() != options.home_currency.upper()
     if foreign:
-        _currency(obj, order, totals.gross)
-    items = _ItemWriter("Valuty" if foreign else "Cena", options.warehouse)
+        _currency(obj, order, totals.gross, options.home_currency)
+    items = _ItemWriter(
+        "Valuty" if foreign else "Cena", order.currency, options.stock, options.warehouse
+    )
     for position, (line, line_figures) in enumerate(zip(order.lines, figures, strict=True), 1):
         items.write(obj, line, line_figures, position)
     return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", pretty_print=True)
@@ -114,6 +126,8 @@ def _customer(parent: etree._Element, customer: Customer) -> None:
         _text(parent, "ICO", identifier(customer.reg_number, ICO, "IČO", squeeze=True))
     if customer.tax_number:
         _text(parent, "DIC", identifier(customer.tax_number, DIC, "DIČ", squeeze=True))
+    if customer.tax_number_sk:
+        _text(parent, "DICSK", identifier(customer.tax_number_sk, DIC, "IČ DPH", squeeze=True))
     phone = _split_phone(customer.phone) if customer.phone else None
     if phone:
         tel = etree.SubElement(parent, "Tel")
@@ -154,26 +168,51 @@ def _split_phone(raw: str) -> tuple[str | None, str] | None:
     return prefix, number
 
 
-def _currency(parent: etree._Element, order: Order, gross: Decimal) -> None:
+def _currency(parent: etree._Element, order: Order, gross: Decimal, home_currency: str) -> None:
     valuty = etree.SubElement(parent, "Valuty")
     mena = etree.SubElement(valuty, "Mena")
     _text(mena, "Kod", identifier(order.currency, CURRENCY_CODE, "currency code"))
     _text(mena, "Mnozstvi", "1")
-    if order.exchange_rate and order.exchange_rate > 0:
+    if _rate_into(order, home_currency):
+        assert order.exchange_rate is not None
         _text(mena, "Kurs", _number(order.exchange_rate.quantize(Decimal("0.0001"))))
     etree.SubElement(valuty, "SouhrnDPH")  # required by the XSD, ignored on import
     _text(valuty, "Celkem", _number(gross))
 
 
+def _rate_into(order: Order, home_currency: str) -> bool:
+    """Whether the order's rate is one Money can use as ``Kurs``: into the home currency.
+
+    RAYNET's rate converts into the CRM's default currency, which need not be Money's; a
+    rate of 1 between two currencies is a placeholder. Without ``Kurs`` Money takes the
+    rate from its own exchange rate list.
+    """
+    rate = order.exchange_rate
+    return (
+        rate is not None
+        and rate > 0
+        and rate != 1
+        and (order.exchange_rate_base or "").upper() == home_currency.upper()
+    )
+
+
 class _ItemWriter:
     """Writes ``Polozka`` elements; per-document choices are settled once, not per item."""
 
-    def __init__(self, price_element: str, warehouse: Warehouse | None) -> None:
+    def __init__(
+        self, price_element: str, currency: str, stock: bool, warehouse: Warehouse | None
+    ) -> None:
         self.price_element = price_element
-        self.stock = warehouse is not None
-        if warehouse is not None:
-            self.warehouse_name = clip_line(warehouse.name, SKLAD_NAZEV)
-            self.warehouse_code = identifier(warehouse.code, KOD_SKLADU, "warehouse code")
+        self.currency = currency
+        self.stock = stock
+        self.warehouse = (
+            Warehouse(
+                code=identifier(warehouse.code, KOD_SKLADU, "warehouse code"),
+                name=clip_line(warehouse.name, SKLAD_NAZEV),
+            )
+            if stock and warehouse is not None
+            else None
+        )
 
     def write(
         self, parent: etree._Element, line: OrderLine, figures: LineFigures, position: int
@@ -181,25 +220,27 @@ class _ItemWriter:
         item = etree.SubElement(parent, "Polozka")
         name = clip_line(line.name, POPIS)
         _text(item, "Popis", name)
+        unit = clip_line(line.unit, MJ) if line.unit and line.unit.strip() else None
         full_name = line.name.strip() if name != line.name.strip() else None
-        note = "\n".join(part for part in (full_name, line.note) if part)
+        note = "\n".join(
+            part for part in (full_name, line.note, self._discount(line, unit)) if part
+        )
         if note:
             _text(item, "Poznamka", clip(note, 10_000))
         _text(item, "PocetMJ", _number(figures.quantity))
         _text(item, self.price_element, _number(figures.unit_price))
         _text(item, "SazbaDPH", _number(line.vat_rate))
         _text(item, "TypCeny", PRICE_WITHOUT_VAT)
-        if line.discount_percent:
-            _text(item, "Sleva", _number(line.discount_percent))
-            _text(item, "CenaPoSleve", "1")  # the price already has the discount applied
+        _text(item, "Sleva", "0")  # the price above is already the discounted one
         _text(item, "Poradi", str(position))
-        unit = clip_line(line.unit, MJ) if line.unit and line.unit.strip() else None
+        _text(item, "CenaPoSleve", "1")
         code = identifier(line.product_code, KATALOG, "product code") if line.product_code else None
         if self.stock and code:
-            sklad = etree.SubElement(item, "Sklad")  # xs:sequence: Nazev, KodSkladu, CenikSklad
-            _text(sklad, "Nazev", self.warehouse_name)
-            _text(sklad, "KodSkladu", self.warehouse_code)
-            _text(sklad, "CenikSklad", "0")
+            if self.warehouse is not None:
+                sklad = etree.SubElement(item, "Sklad")  # xs:sequence: Nazev, KodSkladu, CenikSklad
+                _text(sklad, "Nazev", self.warehouse.name)
+                _text(sklad, "KodSkladu", self.warehouse.code)
+                _text(sklad, "CenikSklad", "0")
             card = etree.SubElement(item, "KmKarta")
             _text(card, "Popis", name)
             if unit:
@@ -211,6 +252,16 @@ class _ItemWriter:
                 _text(non_stock, "MJ", unit)
             if code:
                 _text(non_stock, "Katalog", code)
+
+    def _discount(self, line: OrderLine, unit: str | None) -> str | None:
+        """The discount in words, for the accountant: ``Sleva 10 % z ceny 4 500,00 CZK/ks``."""
+        if not line.discount_percent:
+            return None
+        per = f"/{unit}" if unit else ""
+        return (
+            f"Sleva {czech_number(line.discount_percent, 0)} % z ceny "
+            f"{czech_number(line.unit_price, 2)} {self.currency}{per}"
+        )
 
 
 def _text(parent: etree._Element, tag: str, value: str) -> None:

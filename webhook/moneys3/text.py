@@ -7,6 +7,9 @@ shortened IČO or catalogue number would match the wrong record in Money S3.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
+
+from babel.numbers import format_decimal
 
 from webhook.errors import InvalidOrder
 
@@ -64,3 +67,9 @@ def fits(value: str | None, limit: int) -> str | None:
         return None
     text = xml_safe(value).strip()
     return text if text and len(text) <= limit else None
+
+
+def czech_number(value: Decimal, decimals: int) -> str:
+    """``4 500,00``: a figure as Czech readers write it, with up to 4 decimals."""
+    pattern = "#,##0." + "0" * decimals + "#" * (4 - decimals)
+    return format_decimal(value, format=pattern, locale="cs_CZ")

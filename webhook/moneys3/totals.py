@@ -41,6 +41,12 @@ def document_figures(order: Order) -> tuple[LineFigures, ...]:
     """Each line's figures as written to the file (at most 4 decimals, as Money stores)."""
     figures = []
     for position, line in enumerate(order.lines, start=1):
+        if line.quantity <= 0:
+            raise InvalidOrder(
+                f"item {position} ({line.name}): quantity {line.quantity}; an order line needs "
+                "a quantity above zero (a discount belongs in the item's discount); "
+                "fix it in RAYNET"
+            )
         if line.quantity != line.quantity.quantize(FOUR_PLACES):
             raise InvalidOrder(
                 f"item {position} ({line.name}): quantity {line.quantity} has more than "

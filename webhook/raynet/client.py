@@ -3,6 +3,12 @@
 RAYNET's limits shape it: 24,000 requests a day, 4 concurrent connections per client (we
 take at most 3), and 20 bad logins block our IP for an hour, so a 401 is never retried and
 latches the client shut. JSON numbers are read as ``Decimal``.
+
+What a status means depends on the endpoint (RAYNET's OpenAPI spec, field findings R1/R2):
+a 403 from ``security/checktoken`` says the button token is unknown, expired or used, never
+that our credentials are wrong; a 429 is the connection limit while the day's quota lasts
+and the quota itself only when ``X-Ratelimit-Remaining`` is 0; a 500 naming
+``AttributeAccessDeniedException`` is a missing right, which no retry fixes.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 from marshmallow import Schema, ValidationError
 from requests.adapters import HTTPAdapter
 
@@ -30,19 +37,29 @@ from webhook.raynet.schemas import (
     BusinessCaseSchema,
     CaseChange,
     CaseChangeSchema,
+    CaseCurrency,
     CompanySchema,
+    Currency,
     CurrencySchema,
     EnvelopeSchema,
-    WebhookSchema,
+    WebhookListSchema,
+    Webhooks,
 )
 
 DEFAULT_API_URL = "https://app.raynet.cz/api/v2/"
 PAGE_SIZE = 1000  # RAYNET's largest page
 CREDENTIAL_VARIABLES = "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE"
+PERMISSION_DENIED = "AttributeAccessDeniedException"
+MAX_BODY = 32 * 1024 * 1024  # a business case with thousands of items is far below this
+CURRENCY_LIST_SECONDS = 3600.0  # currencies are rarely added; a miss reloads at once
 
 
 class RaynetAuthError(PermanentError):
-    """401/403: wrong credentials or missing rights. Never retried (IP block risk)."""
+    """401 (or 403 outside the button check): wrong credentials. Never retried (IP block)."""
+
+
+class RaynetPermissionDenied(PermanentError):
+    """RAYNET's own words for a right the API user lacks (500 AttributeAccessDeniedException)."""
 
 
 class RaynetNotFound(PermanentError):
@@ -54,7 +71,7 @@ class RaynetBadResponse(PermanentError):
 
 
 class RaynetUnavailable(TransientError):
-    """5xx, timeout or connection failure: try again later."""
+    """5xx, timeout, connection failure or a page that is not JSON: try again later."""
 
 
 class RaynetRateLimited(TransientError):
@@ -77,15 +94,30 @@ class RateLimitStatus:
     remaining: int | None = None
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """An HTTP answer already read in full: status, headers, JSON body (None if not JSON)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    text: str
+
+
 class RaynetClient:
-    """Reads business cases, companies and currencies; thread-safe."""
+    """Reads business cases, companies and currencies; thread-safe.
+
+    ``deadline`` bounds a whole request, however slowly RAYNET sends its answer; ``timeout``
+    (connect, read) bounds each wait for the network within it.
+    """
 
     def __init__(
         self,
         credentials: RaynetCredentials,
         *,
         max_concurrency: int = 3,
-        timeout: tuple[float, float] = (5.0, 30.0),
+        timeout: tuple[float, float] = (5.0, 20.0),
+        deadline: float = 30.0,
         max_inline_wait: float = 10.0,
         max_rate_limit_retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
@@ -96,6 +128,7 @@ class RaynetClient:
         self._base = credentials.api_url.rstrip("/") + "/"
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._timeout = timeout
+        self._deadline = deadline
         self._max_inline_wait = max_inline_wait
         self._max_rate_limit_retries = max_rate_limit_retries
         self._sleep = sleep
@@ -110,7 +143,8 @@ class RaynetClient:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._auth_failure: RaynetAuthError | None = None
-        self._currencies: dict[str, str] | None = None
+        self._currencies: dict[int, Currency] | None = None
+        self._currencies_until = 0.0
         self._lock = threading.Lock()
         self.rate_limit = RateLimitStatus()
         self.requests_sent = 0  # counted against RAYNET's daily limit
@@ -128,9 +162,18 @@ class RaynetClient:
         return customer
 
     def check_button_token(self, token: str, person_id: int) -> bool:
-        """Whether RAYNET issued this custom-button token to this person (valid once, 60 s)."""
-        data = self._get_data(f"security/checktoken/{quote(token, safe='')}/{person_id}/")
-        return data is True
+        """Whether RAYNET issued this custom-button token to this person (valid once, 60 s).
+
+        200 ``{"data": true}`` (or, as documented in 2021, ``{"success": "true"}`` alone)
+        confirms it; 403 ``AccessTokenNotFoundException`` and ``data: false`` deny it.
+        """
+        path = f"security/checktoken/{quote(token, safe='')}/{person_id}/"
+        answer = self._exchange("GET", path)
+        if answer.status == 403:
+            return False
+        envelope = self._envelope("GET", path, self._success(answer, "GET", path))
+        data = envelope["data"]
+        return data is True or (data is None and envelope["success"])
 
     def won_cases_changed_since(self, since: dt.datetime) -> Iterator[CaseChange]:
         """Won business cases modified after ``since``, page by page (1,000 a request)."""
@@ -158,12 +201,11 @@ class RaynetClient:
                 return
             offset += PAGE_SIZE
 
-    def webhooks(self) -> list[dict[str, Any]]:
-        """The instance's webhooks (``GET webhook/``)."""
+    def webhooks(self) -> Webhooks:
+        """The instance's webhooks and technical contacts (``GET webhook/``)."""
         data = self._get_data("webhook/")
-        rows = data.get("webhooks", []) if isinstance(data, dict) else []
-        loaded: list[dict[str, Any]] = self._load(WebhookSchema(many=True), rows, "webhooks")
-        return loaded
+        hooks: Webhooks = self._load(WebhookListSchema(), data or {}, "webhooks")
+        return hooks
 
     def create_webhook(self, url: str, secret_token: str, events: list[str]) -> str:
         """``PUT webhook/``; returns the new webhook's uuid."""
@@ -177,26 +219,45 @@ class RaynetClient:
     def delete_webhook(self, uuid: str) -> None:
         self._data("DELETE", f"webhook/{quote(uuid, safe='')}/")
 
-    def currencies(self) -> dict[str, str]:
-        """RAYNET's currency list, symbol → ISO code (one request, then cached)."""
-        with self._lock:
-            currencies = self._currencies
-        if currencies is None:
-            rows = self._get_data("currency/", params={"limit": PAGE_SIZE})
-            loaded = self._load(CurrencySchema(many=True), rows, "currency list")
-            currencies = {row["code01"].strip(): row["code02"].upper() for row in loaded}
-            with self._lock:
-                self._currencies = currencies
-        return currencies
+    def set_technical_contacts(self, emails: list[str]) -> None:
+        """Who RAYNET e-mails after a day of failed webhook deliveries (it deletes the
+        webhook after seven)."""
+        self._data("POST", "webhook/technicalContact/", {"technicalContacts": emails})
 
-    def currency_code(self, symbol: str) -> str:
-        """ISO code for a currency symbol as RAYNET shows it (``Kč`` → ``CZK``)."""
-        try:
-            return self.currencies()[symbol.strip()]
-        except KeyError:
+    def currencies(self) -> dict[int, Currency]:
+        """RAYNET's currency list by row id (one request, then kept for an hour)."""
+        with self._lock:
+            if self._currencies is not None and self._clock() < self._currencies_until:
+                return self._currencies
+        rows = self._get_data("currency/", params={"limit": PAGE_SIZE})
+        loaded = {row.id: row for row in _lenient_rows(CurrencySchema(), rows)}
+        with self._lock:
+            self._currencies = loaded
+            self._currencies_until = self._clock() + CURRENCY_LIST_SECONDS
+        return loaded
+
+    def currency(self, case: BusinessCase) -> CaseCurrency:
+        """The case's currency as ISO codes, found by the row id (symbols are editable and
+        two rows may share one). A miss reloads the list once: a currency may be new."""
+        assert case.currency_id is not None
+        row = self.currencies().get(case.currency_id)
+        if row is None:
+            with self._lock:
+                self._currencies_until = 0.0
+            row = self.currencies().get(case.currency_id)
+        if row is None:
             raise RaynetBadResponse(
-                f"currency {symbol!r} of the business case is not in RAYNET's currency list"
-            ) from None
+                f"currency {case.currency_symbol!r} (id {case.currency_id}) of business case "
+                f"{case.code} is not in RAYNET's currency list"
+            )
+        code = row.iso_code
+        if code is None:
+            raise RaynetBadResponse(
+                f"RAYNET's currency {row.symbol!r} (id {row.id}) has the code {row.code!r}, "
+                "not an ISO 4217 code like EUR; correct it in RAYNET's currency list"
+            )
+        defaults = [c.iso_code for c in self.currencies().values() if c.default and c.iso_code]
+        return CaseCurrency(code, defaults[0] if len(defaults) == 1 else None)
 
     # --- transport ----------------------------------------------------------------------
 
@@ -207,100 +268,152 @@ class RaynetClient:
         self, method: str, path: str, json_body: Any = None, params: Mapping[str, Any] | None = None
     ) -> Any:
         """The ``data`` of RAYNET's ``{"success": ..., "data": ...}`` answer."""
-        body = self._request(method, path, params=params, json=json_body)
+        answer = self._exchange(method, path, params=params, json=json_body)
+        return self._envelope(method, path, self._success(answer, method, path))["data"]
+
+    def _success(self, answer: _Answer, method: str, path: str) -> Any:
+        """The body of a 2xx answer; what any other status means on a data endpoint."""
+        status = answer.status
+        if status == 403:
+            raise self._latch(status, method, path)
+        if status == 404:
+            raise RaynetNotFound(f"{method} {path}: not found in RAYNET")
+        if not 200 <= status < 300:
+            raise RaynetBadResponse(
+                f"RAYNET answered {status} to {method} {path}: {_error_text(answer)}"
+            )
+        return answer.body
+
+    @staticmethod
+    def _envelope(method: str, path: str, body: Any) -> dict[str, Any]:
         try:
-            envelope = EnvelopeSchema().load(body)
+            envelope: dict[str, Any] = EnvelopeSchema().load(body)
         except ValidationError as error:
             raise RaynetBadResponse(
                 f"{method} {path}: unexpected envelope {error.messages}"
             ) from None
         if not envelope["success"]:
             raise RaynetBadResponse(f"{method} {path}: RAYNET answered success=false")
-        return envelope["data"]
+        return envelope
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One logical call: waits out short 429s, maps failures to our error types."""
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> _Answer:
+        """One logical call: waits out short 429s; maps what means the same on every
+        endpoint (401, redirects, 5xx, an answer that is not JSON) to our errors."""
         if self._auth_failure is not None:
             raise self._auth_failure
         url = self._base + path
         for attempt in range(self._max_rate_limit_retries + 1):
-            response = self._send(method, url, path, **kwargs)
-            if response.status_code != 429:
-                return self._decode(method, path, response)
-            wait = self._rate_limit_wait(response)
-            if wait > self._max_inline_wait or attempt == self._max_rate_limit_retries:
+            answer = self._send(method, url, path, **kwargs)
+            if answer.status != 429:
+                break
+            wait, quota_spent = self._rate_limit_wait(answer.headers, attempt)
+            last = attempt == self._max_rate_limit_retries
+            if quota_spent or last or wait > self._max_inline_wait:
+                why = "the day's API quota is spent" if quota_spent else "too many connections"
                 raise RaynetRateLimited(
-                    f"RAYNET rate limit reached (429 on {method} {path}); retry in {wait:.0f} s",
+                    f"RAYNET rate limit ({why}; 429 on {method} {path}); retry in {wait:.0f} s",
                     retry_after=wait,
                 )
             self._sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+        status = answer.status
+        if 300 <= status < 400:
+            raise RaynetBadResponse(
+                f"RAYNET answered {status} to {method} {path} (a redirect to "
+                f"{answer.headers.get('Location', '?')!r}); is RAYNET_API_URL right?"
+            )
+        if status == 401:
+            raise self._latch(status, method, path)
+        if status >= 500:
+            denied = _permission_denied(answer.body)
+            if denied is not None:
+                raise RaynetPermissionDenied(
+                    f"RAYNET refused {method} {path}: {denied} (a right the API user "
+                    f"{self._credentials.username} lacks; grant it in RAYNET)"
+                )
+            raise RaynetUnavailable(f"RAYNET answered {status} to {method} {path}")
+        if 200 <= status < 300 and answer.body is None and answer.text.strip():
+            raise RaynetUnavailable(
+                f"RAYNET answered {method} {path} with a page that is not JSON "
+                "(maintenance?); is RAYNET_API_URL right?"
+            )
+        return answer
 
-    def _send(self, method: str, url: str, path: str, **kwargs: Any) -> requests.Response:
+    def _latch(self, status: int, method: str, path: str) -> RaynetAuthError:
+        """Wrong credentials: remember it, so that nothing more is sent with them."""
+        error = RaynetAuthError(
+            f"RAYNET refused the credentials ({status} on {method} {path}): check "
+            f"{CREDENTIAL_VARIABLES}; no further requests are sent until they change"
+        )
+        self._auth_failure = error
+        return error
+
+    def _send(self, method: str, url: str, path: str, **kwargs: Any) -> _Answer:
         started = time.perf_counter()
         status: int | None = None
         with self._lock:
             self.requests_sent += 1
         try:
             with self._slots:
-                response = self._session.request(method, url, timeout=self._timeout, **kwargs)
+                deadline = time.monotonic() + self._deadline
+                response = self._session.request(
+                    method,
+                    url,
+                    timeout=(self._timeout[0], min(self._timeout[1], self._deadline)),
+                    allow_redirects=False,
+                    stream=True,
+                    **kwargs,
+                )
+                try:
+                    content = _read_body(response, deadline, self._timeout[1])
+                finally:
+                    response.close()
             status = response.status_code
-            self._remember_rate_limit(response)
-        except requests.Timeout:
+            self._remember_rate_limit(response.headers)
+        except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
             raise RaynetUnavailable(f"RAYNET did not answer {method} {path} in time") from None
-        except requests.RequestException as error:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             reason = type(error).__name__
             raise RaynetUnavailable(f"cannot reach RAYNET for {method} {path}: {reason}") from None
         finally:
             if self._on_request is not None:
                 self._on_request(status, time.perf_counter() - started, self.rate_limit)
-        return response
-
-    def _decode(self, method: str, path: str, response: requests.Response) -> Any:
-        status = response.status_code
-        if status in (401, 403):
-            error = RaynetAuthError(
-                f"RAYNET refused the credentials ({status} on {method} {path}): check "
-                f"{CREDENTIAL_VARIABLES}; no further requests are sent until they change"
-            )
-            self._auth_failure = error
-            raise error
-        if status == 404:
-            raise RaynetNotFound(f"{method} {path}: not found in RAYNET")
-        if status >= 500:
-            raise RaynetUnavailable(f"RAYNET answered {status} to {method} {path}")
-        if not 200 <= status < 300:
-            raise RaynetBadResponse(
-                f"RAYNET answered {status} to {method} {path}: {_error_text(response)}"
-            )
         try:
-            return json.loads(response.content, parse_float=Decimal)
+            body = json.loads(content, parse_float=Decimal) if content else None
         except ValueError:
-            raise RaynetBadResponse(
-                f"{method} {path}: the answer is not JSON; is RAYNET_API_URL right?"
-            ) from None
+            body = None
+        text = content[:500].decode("utf-8", "replace")
+        return _Answer(status, response.headers, body, text)
 
-    def _rate_limit_wait(self, response: requests.Response) -> float:
-        retry_after = response.headers.get("Retry-After")
+    def _rate_limit_wait(self, headers: Mapping[str, str], attempt: int) -> tuple[float, bool]:
+        """How long to wait after a 429, and whether the day's quota is what ran out.
+
+        RAYNET answers 429 for more than 4 connections as well as for the daily quota; only
+        ``X-Ratelimit-Remaining: 0`` means the quota, which resets at ``X-Ratelimit-Reset``.
+        """
+        remaining = _integer(headers.get("X-Ratelimit-Remaining"))
+        if remaining is not None and remaining <= 0:
+            reset = _integer(headers.get("X-Ratelimit-Reset"))
+            return (max(1.0, reset - self._clock()) if reset else 3600.0), True
+        retry_after = (headers.get("Retry-After") or "").strip()
+        if retry_after.isdigit():
+            return float(retry_after), False
         if retry_after:
-            if retry_after.strip().isdigit():
-                return float(retry_after)
-            when = email.utils.parsedate_to_datetime(retry_after)
-            return max(0.0, when.timestamp() - self._clock())
-        reset = response.headers.get("X-Ratelimit-Reset")
-        if reset and reset.strip().isdigit():
-            return max(1.0, int(reset) - self._clock())
-        return 1.0  # the 4-connection limit: a moment is enough
+            try:
+                when = email.utils.parsedate_to_datetime(retry_after)
+            except (TypeError, ValueError):
+                pass
+            else:
+                return max(0.0, when.timestamp() - self._clock()), False
+        return min(8.0, 0.5 * 2**attempt), False  # a connection frees up in moments
 
-    def _remember_rate_limit(self, response: requests.Response) -> None:
-        headers = response.headers
+    def _remember_rate_limit(self, headers: Mapping[str, str]) -> None:
         for attribute, header in (
             ("limit", "X-Ratelimit-Limit"),
             ("remaining", "X-Ratelimit-Remaining"),
         ):
-            value = headers.get(header, "").strip()
-            if value.isdigit():
-                setattr(self.rate_limit, attribute, int(value))
+            value = _integer(headers.get(header))
+            if value is not None:
+                setattr(self.rate_limit, attribute, value)
 
     @staticmethod
     def _load(schema: Schema, data: Any, what: str) -> Any:
@@ -310,12 +423,60 @@ class RaynetClient:
             raise RaynetBadResponse(f"{what}: unexpected data {error.messages}") from None
 
 
-def _error_text(response: requests.Response) -> str:
+def _read_body(response: requests.Response, deadline: float, read_timeout: float) -> bytes:
+    """The whole body by ``deadline``: every wait for data is cut to the time that is left,
+    so a RAYNET that sends slowly cannot hold a worker past its deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    raw = response.raw
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        connection = raw.connection
+        if connection is not None and connection.sock is not None:
+            connection.sock.settimeout(min(read_timeout, left))
+        chunk = raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RaynetBadResponse(f"RAYNET's answer is larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+
+
+def _lenient_rows(schema: Schema, rows: Any) -> Iterator[Any]:
+    """Each row the schema can read; a row the bridge cannot read never spoils the others."""
+    if not isinstance(rows, list):
+        raise RaynetBadResponse(f"expected a list, got {type(rows).__name__}")
+    for row in rows:
+        try:
+            yield schema.load(row)
+        except ValidationError:
+            continue
+
+
+def _permission_denied(body: Any) -> str | None:
+    """RAYNET's translated message when the body names ``AttributeAccessDeniedException``."""
+    if not isinstance(body, dict):
+        return None
+    texts = [str(value) for value in body.values() if isinstance(value, str)]
+    if not any(PERMISSION_DENIED in text for text in texts):
+        return None
+    message = body.get("translatedMessage") or body.get("message") or PERMISSION_DENIED
+    return str(message)[:300]
+
+
+def _integer(value: str | None) -> int | None:
+    text = (value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _error_text(answer: _Answer) -> str:
     """RAYNET's own error message, if it sent one in its documented shape."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.reason or "no details"
+    body = answer.body
     if isinstance(body, dict):
         return str(body.get("translatedMessage") or body.get("message") or body)[:200]
-    return str(body)[:200]
+    if body is not None:
+        return str(body)[:200]
+    return answer.text[:200] or "no details"

@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError
 
 from webhook.errors import PermanentError
 from webhook.order import Customer
-from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CompanySchema
+from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CaseCurrency, CompanySchema
 
 # Symbols RAYNET shows for common currencies, for when its currency list is not at hand.
 WELL_KNOWN_SYMBOLS = {"Kč": "CZK", "€": "EUR", "$": "USD", "£": "GBP", "zł": "PLN", "Ft": "HUF"}
@@ -37,14 +37,16 @@ class SavedResponses:
     def company(self, company_id: int) -> Customer:
         return self._customer
 
-    def currency_code(self, symbol: str) -> str:
+    def currency(self, case: BusinessCase) -> CaseCurrency:
+        """``--currency``, else the ISO code of a well-known symbol. What the case's rate
+        converts into is not in the saved responses, so no ``Kurs`` is written."""
         if self._currency:
-            return self._currency.upper()
-        text = symbol.strip()
+            return CaseCurrency(self._currency.upper())
+        text = (case.currency_symbol or "").strip()
         if text in WELL_KNOWN_SYMBOLS:
-            return WELL_KNOWN_SYMBOLS[text]
+            return CaseCurrency(WELL_KNOWN_SYMBOLS[text])
         if len(text) == 3 and text.isalpha():
-            return text.upper()
+            return CaseCurrency(text.upper())
         raise PermanentError(f"unknown currency symbol {text!r}: pass --currency with its ISO code")
 
     @property

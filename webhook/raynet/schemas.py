@@ -8,6 +8,7 @@ amounts must be JSON numbers, ids must be integers.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -155,6 +156,15 @@ class ItemSchema(_Lenient):
 
 
 @dataclass(frozen=True)
+class CaseCurrency:
+    """A case's currency as ISO codes: its own, and the one its exchange rate converts into
+    (the CRM's default currency; None when RAYNET does not say which that is)."""
+
+    code: str
+    rate_base: str | None = None
+
+
+@dataclass(frozen=True)
 class BusinessCase:
     """RAYNET's view of a deal: what eligibility needs, plus the makings of an order."""
 
@@ -163,6 +173,7 @@ class BusinessCase:
     name: str
     status: str
     company_id: int | None
+    currency_id: int | None  # the row of RAYNET's currency list; its symbol is editable
     currency_symbol: str | None
     lines: tuple[OrderLine, ...]
     total_net: Decimal | None
@@ -171,20 +182,22 @@ class BusinessCase:
     exchange_rate: Decimal | None
     owner_name: str | None
 
-    def to_order(self, customer: Customer, currency: str, today: dt.date) -> Order:
+    def to_order(self, customer: Customer, currency: CaseCurrency, today: dt.date) -> Order:
         """The order this won case becomes; the issue date is the day the deal closed."""
         if self.total_net is None or self.total_gross is None:
             raise InvalidOrder(f"business case {self.code} has no totalAmount/totalAmountWithTax")
         return Order(
             code=self.code,
+            source_id=self.id,
             name=self.name,
             issued=self.closed_on or today,
-            currency=currency,
+            currency=currency.code,
             customer=customer,
             lines=self.lines,
             total_net=self.total_net,
             total_gross=self.total_gross,
             exchange_rate=self.exchange_rate,
+            exchange_rate_base=currency.rate_base,
             salesperson=self.owner_name,
         )
 
@@ -213,6 +226,7 @@ class BusinessCaseSchema(_Lenient):
             name=data["name"] or "",
             status=data["status"],
             company_id=data["company"]["id"] if data["company"] else None,
+            currency_id=data["currency"]["id"] if data["currency"] else None,
             currency_symbol=data["currency"]["value"] if data["currency"] else None,
             lines=tuple(data["items"] or ()),
             total_net=data["totalAmount"],
@@ -253,6 +267,7 @@ class CompanySchema(_Lenient):
     person = fields.Boolean(load_default=False, allow_none=True)
     regNumber = fields.String(load_default=None, allow_none=True)
     taxNumber = fields.String(load_default=None, allow_none=True)
+    taxNumber2 = fields.String(load_default=None, allow_none=True)  # IČ DPH (Slovakia)
     taxPayer = fields.String(load_default=None, allow_none=True)
     primaryAddress = fields.Nested(_AddressBlockSchema, load_default=None, allow_none=True)
 
@@ -274,6 +289,7 @@ class CompanySchema(_Lenient):
             address=address if any(vars(address).values()) else None,
             reg_number=_blank_to_none(data["regNumber"]),
             tax_number=_blank_to_none(data["taxNumber"]),
+            tax_number_sk=_blank_to_none(data["taxNumber2"]),
             phone=_blank_to_none(contact.get("tel1")) or _blank_to_none(contact.get("tel2")),
             email=_blank_to_none(contact.get("email")),
             vat_payer={"YES": True, "NO": False}.get(tax_payer),
@@ -288,11 +304,43 @@ def _blank_to_none(value: str | None) -> str | None:
 # --- currencies -------------------------------------------------------------------------
 
 
-class CurrencySchema(_Lenient):
-    """One row of ``GET /currency/``: ``code01`` is the symbol, ``code02`` the ISO code."""
+ISO_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 
-    code01 = fields.String(required=True)
-    code02 = fields.String(required=True, validate=validate.Length(equal=3))
+
+@dataclass(frozen=True)
+class Currency:
+    """A row of RAYNET's currency list: ``code01`` is the symbol people see and edit,
+    ``code02`` should be the ISO 4217 code (free text in RAYNET); ``default`` marks the
+    CRM's default currency, the one every case's exchange rate converts into."""
+
+    id: int
+    symbol: str
+    code: str
+    default: bool
+
+    @property
+    def iso_code(self) -> str | None:
+        code = self.code.strip().upper()
+        return code if ISO_CURRENCY.match(code) else None
+
+
+class CurrencySchema(_Lenient):
+    """One row of ``GET /currency/``. The published example has ``id``, ``code01``,
+    ``code02`` and ``strValue01``; ``default`` is read when RAYNET sends it."""
+
+    id = Id(required=True)
+    code01 = fields.String(load_default="", allow_none=True)
+    code02 = fields.String(load_default="", allow_none=True)
+    default = fields.Boolean(load_default=False, allow_none=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> Currency:
+        return Currency(
+            id=data["id"],
+            symbol=(data["code01"] or "").strip(),
+            code=data["code02"] or "",
+            default=bool(data["default"]),
+        )
 
 
 # --- lists and webhooks -----------------------------------------------------------------
@@ -308,10 +356,13 @@ class CaseChange:
 
 
 class CaseChangeSchema(_Lenient):
+    """A list row: last changed at ``rowInfo.updatedAt``, or created at ``rowInfo.createdAt``
+    if never changed since (with ``dateFormat=ISO8601``)."""
+
     id = Id(required=True)
     code = fields.String(load_default=None, allow_none=True)
-    modified = fields.AwareDateTime(
-        data_key="rowInfo.lastModifiedAt",
+    created = fields.AwareDateTime(
+        data_key="rowInfo.createdAt",
         load_default=None,
         allow_none=True,
         default_timezone=dt.UTC,
@@ -325,13 +376,51 @@ class CaseChangeSchema(_Lenient):
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> CaseChange:
-        return CaseChange(data["id"], data["code"], data["modified"] or data["updated"])
+        return CaseChange(data["id"], data["code"], data["updated"] or data["created"])
 
 
-class WebhookSchema(_Lenient):
-    """A row of ``GET webhook/`` (``data.webhooks``)."""
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook RAYNET calls; ``active`` is False only when RAYNET says so (the published
+    spec lists no state: RAYNET deletes a webhook after 7 days of failed deliveries)."""
 
+    id: str
+    url: str
+    secret_token: str | None
+    events: tuple[str, ...]
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """``GET webhook/``: the instance's webhooks and who RAYNET e-mails when they fail."""
+
+    hooks: tuple[Webhook, ...]
+    technical_contacts: tuple[str, ...]
+
+
+class _WebhookSchema(_Lenient):
     webhookId = fields.String(required=True)
     url = fields.String(required=True)
     secretToken = fields.String(load_default=None, allow_none=True)
-    eventsFilter = fields.List(fields.String(), load_default=list)
+    eventsFilter = fields.List(fields.String(), load_default=list, allow_none=True)
+    active = fields.Boolean(load_default=True, allow_none=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> Webhook:
+        return Webhook(
+            id=data["webhookId"],
+            url=data["url"],
+            secret_token=data["secretToken"],
+            events=tuple(data["eventsFilter"] or ()),
+            active=data["active"] is not False,
+        )
+
+
+class WebhookListSchema(_Lenient):
+    webhooks = fields.List(fields.Nested(_WebhookSchema), load_default=list, allow_none=True)
+    technicalContacts = fields.List(fields.String(), load_default=list, allow_none=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> Webhooks:
+        return Webhooks(tuple(data["webhooks"] or ()), tuple(data["technicalContacts"] or ()))

@@ -4,6 +4,10 @@ Used by the tests, the benchmarks and ``python -m webhook demo``: it checks the 
 credentials and ``X-Instance-Name`` like RAYNET, sends ``X-Ratelimit-*`` headers, and can
 be told to fail (429 with ``Retry-After``, 5xx, slow answers) to exercise the client.
 It binds to 127.0.0.1 only.
+
+Every answer follows RAYNET's published OpenAPI spec (``../shared/raynet-openapi``;
+``tests/test_standin_contract.py`` checks it with openapi-core). Where the spec is silent,
+a comment says so and names the source of what the stand-in does instead.
 """
 
 from __future__ import annotations
@@ -25,12 +29,24 @@ from urllib.parse import parse_qsl, urlsplit
 DAILY_LIMIT = 24_000
 _DECIMAL_MARK = "\u0000decimal:"
 
+# GET currency/ rows as the spec's example shows them (id, code01, code02, strValue01).
+# The spec is silent on which row is the CRM's default currency; field-findings.md (RAYNET
+# API, 4) reports a ``default`` flag, so the default row carries ``"default": true``.
 DEFAULT_CURRENCIES = [
-    {"id": 19, "code01": "Kč", "code02": "CZK", "strValue01": "Česká koruna"},
+    {"id": 15, "code01": "Kč", "code02": "CZK", "strValue01": "Česká koruna", "default": True},
     {"id": 20, "code01": "€", "code02": "EUR", "strValue01": "Euro"},
     {"id": 17, "code01": "$", "code02": "USD", "strValue01": "Americký dolar"},
     {"id": 21, "code01": "zł", "code02": "PLN", "strValue01": "Polský zlotý"},
 ]
+TOKEN_NOT_FOUND = {"message": "AccessTokenNotFoundException: Access token not found"}
+RATE_LIMITED = {  # the spec's "Limity API" section
+    "type": "RequestLimitReached",
+    "message": "API request limit reached. See the X-RateLimit-* headers and check out the "
+    "API documentation for more details.",
+}
+# The spec documents no body for 401 and 404; these follow RAYNET's error shape
+# ({"message": ...}, as in its 400, 403 and 500 examples).
+UNAUTHORIZED = {"message": "Unauthorized"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,19 @@ class RecordedRequest:
     body: Any
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One request and the answer it got, as they crossed the wire (for contract tests)."""
+
+    method: str
+    target: str  # path and query string
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    answer_headers: dict[str, str]
+    answer: bytes
+
+
 @dataclass
 class Fault:
     """Answer ``status`` instead of the real response, ``times`` times, on matching paths."""
@@ -50,7 +79,7 @@ class Fault:
     status: int
     times: int = 1
     headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None
+    body: Any = None  # JSON; ``bytes`` are sent as they are, as an HTML page
 
 
 class RaynetStandIn:
@@ -63,17 +92,21 @@ class RaynetStandIn:
         api_key: str | None = None,
         instance: str = "standin",
         latency: float = 0.0,
+        body_seconds: float = 0.0,
     ) -> None:
         self.username = username
         self.api_key = api_key or secrets.token_hex(12)
         self.instance = instance
         self.latency = latency
+        self.body_seconds = body_seconds  # > 0: the body trickles out over this long
         self.cases: dict[int, dict[str, Any]] = {}
         self.companies: dict[int, dict[str, Any]] = {}
         self.currencies: list[dict[str, Any]] = list(DEFAULT_CURRENCIES)
         self.webhooks: dict[str, dict[str, Any]] = {}
+        self.technical_contacts: list[str] = []
         self.button_tokens: dict[tuple[str, int], float] = {}
         self.requests: list[RecordedRequest] = []
+        self.exchanges: list[Exchange] = []
         self.remaining = DAILY_LIMIT
         self.max_concurrent = 0
         self._concurrent = 0
@@ -193,10 +226,11 @@ class RaynetStandIn:
             self.requests.append(RecordedRequest(method, path, query, headers, body))
             self.remaining = max(0, self.remaining - 1)
         if not self._authorised(headers):
-            return 401, {}, {"message": "Unauthorized"}
+            return 401, {}, UNAUTHORIZED
         fault = self._take_fault(path)
         if fault is not None:
-            return fault.status, fault.headers, fault.body or {"message": f"fault {fault.status}"}
+            default = RATE_LIMITED if fault.status == 429 else {"message": f"fault {fault.status}"}
+            return fault.status, fault.headers, default if fault.body is None else fault.body
         return self._route(method, path, query, body)
 
     def _route(
@@ -206,10 +240,11 @@ class RaynetStandIn:
             ("GET", r"businessCase/(\d+)/", lambda m: self._detail(self.cases, m)),
             ("GET", r"company/(\d+)/", lambda m: self._detail(self.companies, m)),
             ("GET", r"currency/", lambda m: self._list(self.currencies, query)),
-            ("GET", r"businessCase/", lambda m: self._list(self._won_filter(query), query)),
+            ("GET", r"businessCase/", lambda m: self._case_list(query)),
             ("GET", r"webhook/", lambda m: self._webhook_list()),
             ("PUT", r"webhook/", lambda m: self._webhook_create(body)),
             ("DELETE", r"webhook/([0-9a-f]+)/", lambda m: self._webhook_delete(m[1])),
+            ("POST", r"webhook/technicalContact/", lambda m: self._technical_contact(body)),
             ("GET", r"security/checktoken/([^/]+)/(\d+)/", self._check_token),
         ]
         for route_method, pattern, action in routes:
@@ -225,7 +260,7 @@ class RaynetStandIn:
         with self._lock:
             record = table.get(int(match[1]))
         if record is None:
-            return 404, {}, {"message": "EntityNotFoundException"}
+            return 404, {}, {"message": "EntityNotFoundException"}  # spec: no 404 body
         return 200, {}, {"success": "true", "data": record}
 
     def _list(
@@ -236,8 +271,9 @@ class RaynetStandIn:
         page = rows[offset : offset + limit]
         return 200, {}, {"success": "true", "totalCount": len(rows), "data": page}
 
-    def _won_filter(self, query: dict[str, str]) -> list[dict[str, Any]]:
-        """The list filters ``status`` and ``rowInfo.lastModifiedAt[GT|GE]``."""
+    def _case_list(self, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        """``GET businessCase/``: filters ``status`` and ``rowInfo.lastModifiedAt[GT|GE]``
+        (the last creation or change); rows carry the list's columns, not the detail's."""
         with self._lock:
             rows = sorted(self.cases.values(), key=lambda case: int(case["id"]))
         status = query.get("status") or query.get("status[EQ]")
@@ -246,22 +282,37 @@ class RaynetStandIn:
         for operator in ("GT", "GE"):
             since = query.get(f"rowInfo.lastModifiedAt[{operator}]")
             if since:
-
-                def modified(row: dict[str, Any]) -> str:
-                    value = row.get("rowInfo.lastModifiedAt") or row.get("rowInfo.updatedAt")
-                    return str(value or "")
-
+                after = dt.datetime.fromisoformat(since)
                 rows = [
                     row
                     for row in rows
-                    if (modified(row) > since if operator == "GT" else modified(row) >= since)
+                    if (changed := _last_modified(row)) is not None
+                    and (changed > after if operator == "GT" else changed >= after)
                 ]
-        return rows
+        iso = query.get("dateFormat") == "ISO8601"
+        return self._list([_list_row(row, iso) for row in rows], query)
 
     def _webhook_list(self) -> tuple[int, dict[str, str], Any]:
         with self._lock:
             hooks = list(self.webhooks.values())
-        return 200, {}, {"success": "true", "data": {"technicalContacts": [], "webhooks": hooks}}
+            contacts = list(self.technical_contacts)
+        return (
+            200,
+            {},
+            {
+                "success": "true",
+                "data": {"technicalContacts": contacts, "webhooks": hooks},
+            },
+        )
+
+    def _technical_contact(self, body: Any) -> tuple[int, dict[str, str], Any]:
+        contacts = body.get("technicalContacts") if isinstance(body, dict) else None
+        if not isinstance(contacts, list) or not all(isinstance(c, str) for c in contacts):
+            # The spec documents only 200 and 500 here; RAYNET's 400 shape for bad input.
+            return 400, {}, {"message": "technicalContacts must be a list of e-mails"}
+        with self._lock:
+            self.technical_contacts = list(contacts)
+        return 200, {}, {"success": True}
 
     def _webhook_create(self, body: Any) -> tuple[int, dict[str, str], Any]:
         if not isinstance(body, dict) or not body.get("url") or not body.get("events"):
@@ -284,11 +335,49 @@ class RaynetStandIn:
         return 200, {}, {"success": True}
 
     def _check_token(self, match: re.Match[str]) -> tuple[int, dict[str, str], Any]:
+        """200 ``{"data": true}`` once for a token RAYNET issued to this person within 60 s;
+        403 ``AccessTokenNotFoundException`` for any other (unknown, expired, used)."""
         key = (match[1], int(match[2]))
         with self._lock:
             expires = self.button_tokens.pop(key, None)  # valid once
-        valid = expires is not None and expires >= time.time()
-        return 200, {}, {"success": "true", "data": valid}
+        if expires is None or expires < time.time():
+            return 403, {}, TOKEN_NOT_FOUND
+        return 200, {}, {"data": True, "success": "true"}
+
+
+# The columns of a business-case list row, as the spec's GET businessCase/ example has them.
+CASE_LIST_COLUMNS = (
+    "id", "code", "name", "company", "person", "owner", "currency", "validFrom", "validTill",
+    "scheduledEnd", "totalAmount", "estimatedValue", "tradingProfit", "status", "probability",
+    "exchangeRate", "businessCasePhase", "businessCaseType", "category", "project", "source",
+    "businessCaseClassification1", "businessCaseClassification2",
+    "businessCaseClassification3", "losingReason", "losingCategory", "rowInfo.createdAt",
+    "rowInfo.createdBy", "rowInfo.updatedAt", "rowInfo.updatedBy", "rowInfo.rowAccess",
+    "rowInfo.rowState", "securityLevel", "description", "tags",
+)  # fmt: skip
+# RAYNET writes dates as "yyyy-MM-dd HH:mm" in the API user's time zone, ISO 8601 with
+# dateFormat=ISO8601 (the spec's introduction). The stand-in's API user lives in UTC.
+RAYNET_DATE_TIME = "%Y-%m-%d %H:%M"
+
+
+def _parse_date_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return dt.datetime.strptime(value, RAYNET_DATE_TIME).replace(tzinfo=dt.UTC)
+
+
+def _last_modified(row: dict[str, Any]) -> dt.datetime | None:
+    return _parse_date_time(row.get("rowInfo.updatedAt") or row.get("rowInfo.createdAt"))
+
+
+def _list_row(record: dict[str, Any], iso: bool) -> dict[str, Any]:
+    row = {key: record[key] for key in CASE_LIST_COLUMNS if key in record}
+    if iso:
+        for key in ("rowInfo.createdAt", "rowInfo.updatedAt"):
+            moment = _parse_date_time(row.get(key))
+            if moment is not None:
+                row[key] = moment.isoformat(timespec="milliseconds")
+    return row
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -318,14 +407,29 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             with api._lock:
                 api._concurrent -= 1
-        data = dumps(payload).encode()
+        page = isinstance(payload, bytes)
+        data = payload if page else dumps(payload).encode()
+        answer_headers = {
+            "Content-Type": f"{'text/html' if page else 'application/json'}; charset=utf-8",
+            "Content-Length": str(len(data)),
+            **api._rate_headers(),
+            **extra,
+        }
+        with api._lock:
+            api.exchanges.append(
+                Exchange(self.command, self.path, headers, raw, status, answer_headers, data)
+            )
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in {**api._rate_headers(), **extra}.items():
+        for key, value in answer_headers.items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(data)
+        if api.body_seconds <= 0:
+            self.wfile.write(data)
+            return
+        for start in range(len(data)):  # a byte at a time: each wait is short, the whole long
+            self.wfile.write(data[start : start + 1])
+            self.wfile.flush()
+            time.sleep(api.body_seconds / max(1, len(data)))
 
     do_GET = do_PUT = do_POST = do_DELETE = _serve
 

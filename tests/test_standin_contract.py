@@ -1,0 +1,218 @@
+"""The RAYNET stand-in answers as RAYNET's published OpenAPI spec documents.
+
+The bridge's own client drives every RAYNET endpoint it uses against the stand-in; each
+request and answer that crossed the wire is then checked with openapi-core against
+``../shared/raynet-openapi/openapi.json``: the request must be valid for its operation, the
+answer's status documented, and its body valid against the response schema where the spec
+gives one. Most GET answers are documented by an example only; there the stand-in's body
+must have the example's shape: no key the example lacks (unless listed in
+``UNDOCUMENTED_KEYS`` with its source) and the same JSON types.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+
+from tests.conftest import ROOT
+from webhook.raynet.client import RaynetClient, RaynetCredentials
+from webhook.raynet.standin import Exchange, RaynetStandIn
+
+SPEC_FILE = ROOT.parent / "shared" / "raynet-openapi" / "openapi.json"
+
+# Keys the stand-in sends that the spec's examples lack, each with where RAYNET is seen
+# sending it (R3: AiPulseInc/raynet-mcp-server docs/api-exploration-results.json, a field
+# dump from a live instance, January 2026; see ../shared/reference/field-findings.md).
+UNDOCUMENTED_KEYS = {
+    "GET /businessCase/{businessCaseId}/ .data.extIds": "R3: records carry extIds (null)",
+    "GET /company/{companyId}/ .data.primaryAddress.address.countryCode": "R3: addresses",
+    "GET /company/{companyId}/ .data.addresses[].address.countryCode": "R3: addresses",
+    "GET /currency/ .data[].default": "field-findings.md, RAYNET API 4: the default currency",
+}
+# Objects whose keys each instance defines (custom fields: generated per field).
+FREE_FORM = {".data.customFields"}
+# Answers the spec does not document at all; what the stand-in does instead, and why.
+SPEC_SILENT = {
+    404: "a record that does not exist: the spec lists no 404; the stand-in answers 404 "
+    '{"message": ...}, RAYNET\'s error shape from its documented 400/403/500 answers',
+}
+
+
+def load_spec(server: str) -> tuple[OpenAPI, dict[str, Any]]:
+    if not SPEC_FILE.is_file():
+        pytest.fail(f"RAYNET's OpenAPI spec not found at {SPEC_FILE} (../shared/raynet-openapi)")
+    document = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
+    # The spec's one deviation from OpenAPI 3.0.3 (shared/raynet-openapi/SOURCE.md): a path
+    # parameter marked optional. Corrected here, in memory, so every other check stays on.
+    checktoken = document["paths"]["/security/checktoken/{token}/{personId}/"]["get"]
+    for parameter in checktoken["parameters"]:
+        parameter["required"] = True
+    # A second slip: DELETE webhook/{uuid}/ types the uuid as an integer, while its own
+    # example and PUT webhook/'s answer are 32 hex digits ("532d339c0a874f68ae8f2cc108c7f7b2").
+    (uuid,) = document["paths"]["/webhook/{uuid}/"]["delete"]["parameters"]
+    uuid["schema"] = {"type": "string"}
+    document["servers"] = [{"url": server}]
+    return OpenAPI.from_dict(copy.deepcopy(document)), document
+
+
+def operation_path(document: dict[str, Any], method: str, path: str) -> str:
+    """The spec's path template for a request path: the one with the fewest parameters."""
+    candidates: list[str] = []
+    for template, operations in document["paths"].items():
+        pattern = re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(template))
+        if method.lower() in operations and re.fullmatch(pattern, path):
+            candidates.append(template)
+    assert candidates, f"{method} {path} is not an operation of RAYNET's API"
+    return min(candidates, key=lambda template: template.count("{"))
+
+
+def json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    return "list" if isinstance(value, list) else type(value).__name__
+
+
+def shape_problems(actual: Any, example: Any, where: str, operation: str) -> list[str]:
+    """How ``actual`` departs from the shape of the spec's ``example``."""
+    if example is None or actual is None or where in FREE_FORM:
+        return []
+    if isinstance(example, dict) and isinstance(actual, dict):
+        return _object_problems(actual, example, where, operation)
+    if isinstance(example, list) and isinstance(actual, list):
+        return [
+            problem
+            for item in (actual if example else [])
+            for problem in shape_problems(item, example[0], f"{where}[]", operation)
+        ]
+    if json_type(actual) != json_type(example):
+        return [f"{where}: {json_type(actual)} where the example has {json_type(example)}"]
+    return []
+
+
+def _object_problems(
+    actual: dict[str, Any], example: dict[str, Any], where: str, operation: str
+) -> list[str]:
+    problems = []
+    for key, value in actual.items():
+        inner = f"{where}.{key}"
+        if key in example:
+            problems += shape_problems(value, example[key], inner, operation)
+        elif f"{operation} {inner}" not in UNDOCUMENTED_KEYS:
+            problems.append(f"{inner}: not in the spec's example")
+    return problems
+
+
+def check_exchange(spec: OpenAPI, document: dict[str, Any], base: str, exchange: Exchange) -> str:
+    """Validate one request and its answer; returns "METHOD /template status"."""
+    parts = urlsplit(exchange.target)
+    path = parts.path.removeprefix(urlsplit(base).path.rstrip("/"))
+    request = MockRequest(
+        base,
+        exchange.method.lower(),
+        parts.path,
+        args=dict(parse_qsl(parts.query)),
+        headers=exchange.headers,
+        data=exchange.body or None,
+        content_type=exchange.headers.get("content-type", "application/json"),
+    )
+    template = operation_path(document, exchange.method, path)
+    label = f"{exchange.method} {template} {exchange.status}"
+    spec.validate_request(request)
+    if exchange.status in SPEC_SILENT:
+        body = json.loads(exchange.answer)
+        assert set(body) == {"message"}, label
+        return label
+    content_type = exchange.answer_headers["Content-Type"].split(";")[0]
+    spec.validate_response(
+        request,
+        MockResponse(exchange.answer, exchange.status, exchange.answer_headers, content_type),
+    )
+    documented = document["paths"][template][exchange.method.lower()]["responses"]
+    content = documented[str(exchange.status)].get("content", {}).get("application/json", {})
+    if "example" in content:
+        body = json.loads(exchange.answer, parse_float=Decimal)
+        operation = f"{exchange.method} {template}"
+        problems = shape_problems(body, content["example"], "", operation)
+        assert problems == [], f"{label}: {problems}"
+    return label
+
+
+def test_every_endpoint_the_bridge_uses_answers_as_documented(
+    raynet: RaynetStandIn, won_case: dict[str, Any]
+) -> None:
+    spec, document = load_spec(raynet.url)
+    raynet.add_case({**won_case, "id": 77, "rowInfo.updatedAt": "2026-11-20 10:00"})
+    client = RaynetClient(
+        RaynetCredentials(raynet.username, raynet.api_key, raynet.instance, raynet.url)
+    )
+    case = client.business_case(1234)
+    client.company(881)
+    client.currency(case)
+    list(client.won_cases_changed_since(dt.datetime(2026, 11, 1, tzinfo=dt.UTC)))
+    uuid = client.create_webhook(
+        "https://bridge.firma.cz/webhooks/raynet", "t" * 20, ["record.updated"]
+    )
+    client.set_technical_contacts(["ops@firma.cz"])
+    client.webhooks()
+    client.delete_webhook(uuid)
+    assert client.check_button_token(raynet.issue_button_token(902), 902)
+    assert not client.check_button_token("not-issued", 902)
+    with pytest.raises(Exception, match="not found"):
+        client.business_case(999)
+    checked = {check_exchange(spec, document, raynet.url, e) for e in raynet.exchanges}
+    assert checked == {
+        "GET /businessCase/{businessCaseId}/ 200",
+        "GET /businessCase/{businessCaseId}/ 404",
+        "GET /company/{companyId}/ 200",
+        "GET /currency/ 200",
+        "GET /businessCase/ 200",
+        "PUT /webhook/ 201",
+        "POST /webhook/technicalContact/ 200",
+        "GET /webhook/ 200",
+        "DELETE /webhook/{uuid}/ 200",
+        "GET /security/checktoken/{token}/{personId}/ 200",
+        "GET /security/checktoken/{token}/{personId}/ 403",
+    }
+
+
+def test_the_contract_check_catches_an_invented_field(raynet: RaynetStandIn) -> None:
+    """The shape check can fail: a key RAYNET does not document is reported."""
+    raynet.companies[881]["creditLimit"] = 5000
+    spec, document = load_spec(raynet.url)
+    RaynetClient(
+        RaynetCredentials(raynet.username, raynet.api_key, raynet.instance, raynet.url)
+    ).company(881)
+    with pytest.raises(AssertionError, match="creditLimit: not in the spec's example"):
+        check_exchange(spec, document, raynet.url, raynet.exchanges[-1])
+
+
+def test_documented_errors_and_rate_limit_answers(raynet: RaynetStandIn) -> None:
+    """429's body is the one the spec's introduction shows; a bad token's 403 its example."""
+    raynet.fail("currency/", 429, headers={"Retry-After": "0"})
+    client = RaynetClient(
+        RaynetCredentials(raynet.username, raynet.api_key, raynet.instance, raynet.url),
+        sleep=lambda _: None,
+    )
+    client.currencies()
+    limited = json.loads(raynet.exchanges[0].answer)
+    assert limited["type"] == "RequestLimitReached"
+    _, document = load_spec(raynet.url)
+    example = document["paths"]["/security/checktoken/{token}/{personId}/"]["get"]["responses"]
+    client.check_button_token("forged", 1)
+    assert (
+        json.loads(raynet.exchanges[-1].answer)
+        == (example["403"]["content"]["application/json"]["example"])
+    )
