@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: $(VENV)/.dev
 
 test: lint  ## linters, type checks and the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: lint  ## the same without servers, moto or the browser: under a minute
+	$(BIN)/python -m pytest -m "not slow and not aws and not browser" $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev  ## the benchmarks under bench/, each prints a table (ingest needs wrk)
 	$(BIN)/python -m bench.xml_build

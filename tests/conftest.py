@@ -1,11 +1,14 @@
-"""Shared fixtures: the Money S3 schema, the local RAYNET API, sample RAYNET records."""
+"""Shared fixtures: the Money S3 schema, the local RAYNET API, sample RAYNET records.
+
+Tests that need moto's AWS server are marked ``aws`` and the browser tests ``browser`` here,
+so that ``make test-fast`` can leave them (and the ``slow`` ones) out.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,32 +18,20 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.servers import create_aws_resources, free_port, moto_server
+from tests.support import TOKEN, AwsQueue, S3Bucket, s3_environment, xsd_dir
 from webhook import create_app
 from webhook.config import Settings, load_settings
 from webhook.demo import sample_case, sample_company
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
 
-ROOT = Path(__file__).resolve().parent.parent
+AWS_FIXTURES = {"moto_url", "bucket", "aws"}
 
 
-def _configured_xsd_dir() -> Path:
-    configured = os.environ.get("MONEY_S3_XSD_DIR")
-    return Path(configured) if configured else ROOT.parent / "shared" / "money-s3-xsd"
-
-
-# Read once, before ``clean_environment`` hides the developer's variables from each test.
-XSD_DIR = _configured_xsd_dir()
-
-
-def xsd_dir() -> Path:
-    """Seyfor's XSDs: ``MONEY_S3_XSD_DIR``, else ``../shared/money-s3-xsd`` beside the repo."""
-    if not (XSD_DIR / "_Document.xsd").is_file():
-        pytest.fail(
-            f"Money S3 XSDs not found in {XSD_DIR}: set MONEY_S3_XSD_DIR to the folder "
-            "holding _Document.xsd (every generated document is validated against it)"
-        )
-    return XSD_DIR
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if AWS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.aws)
 
 
 @pytest.fixture(scope="session")
@@ -97,9 +88,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-TOKEN = "test-token-0123456789abcdef"
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings for a service whose state and exports live in the test's temporary folder."""
@@ -123,32 +111,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def webhook_body(
-    case_id: int = 1234,
-    event_id: str | None = None,
-    kind: str = "record.updated",
-    entity: str = "BusinessCase",
-) -> dict[str, Any]:
-    """A webhook as RAYNET posts it."""
-    return {
-        "eventId": event_id or secrets.token_hex(16),
-        "createdAt": "2024-05-14T10:32:05.417+02:00",
-        "type": kind,
-        "author": "petr.svoboda@dodavatel.cz",
-        "source": {"name": "user", "description": "browser"},
-        "data": {"entityName": entity, "entityId": case_id, "extIds": None},
-    }
-
-
-@dataclass(frozen=True)
-class S3Bucket:
-    """A fresh bucket on the moto S3 server, with the environment that reaches it."""
-
-    name: str
-    env: dict[str, str]
-    client: Any
-
-
 @pytest.fixture(scope="session")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real S3 API over HTTP on 127.0.0.1 (moto server), shared by the session."""
@@ -156,17 +118,6 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = moto_server(port, tmp_path_factory.mktemp("moto") / "moto.log")
     yield f"http://127.0.0.1:{port}"
     server.stop()
-
-
-def s3_environment(endpoint: str) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-central-1",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
 
 
 @pytest.fixture
@@ -180,18 +131,6 @@ def bucket(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
     )
     return S3Bucket(name, env, client)
-
-
-@dataclass(frozen=True)
-class AwsQueue:
-    """SQS mode's resources on the moto server, with the environment that reaches them."""
-
-    env: dict[str, str]
-    queue_url: str
-    dead_letter_url: str
-    table: str
-    bucket: str
-    max_receives: int
 
 
 @pytest.fixture

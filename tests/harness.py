@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.conftest import xsd_dir
+from tests.support import xsd_dir
 from webhook.config import Settings, load_settings
 from webhook.jobs.store import StateStore
 from webhook.raynet.schemas import WebhookEvent

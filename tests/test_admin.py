@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import TOKEN
 from tests.harness import Harness
+from tests.support import TOKEN
 from webhook import create_app
 from webhook.raynet.standin import RaynetStandIn
 

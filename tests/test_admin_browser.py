@@ -10,14 +10,15 @@ import pytest
 import requests
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.conftest import TOKEN, webhook_body, xsd_dir
 from tests.servers import bridge, free_port, listening, wait_until
+from tests.support import TOKEN, webhook_body, xsd_dir
 from webhook.raynet.standin import RaynetStandIn
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ADMIN = "admin-token-0123456789"
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.browser,
     pytest.mark.skipif(
         not Path(CHROMIUM).exists(),
         reason="Debian's chromium is not installed (.ci/run installs it)",

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import TOKEN
 from tests.harness import Harness
+from tests.support import TOKEN
 from webhook import create_app
 from webhook.raynet.standin import RaynetStandIn
 

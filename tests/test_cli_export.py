@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from tests.conftest import ROOT
 from tests.harness import Harness
+from tests.support import ROOT
 from webhook.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_NOT_EXPORTABLE, main
 from webhook.demo import CASE_FILE, COMPANY_FILE
 from webhook.moneys3.validation import DocumentValidator

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.conftest import TOKEN
 from tests.harness import Harness
+from tests.support import TOKEN
 from webhook.cli import EXIT_CONFIG, EXIT_FAILED, main
 from webhook.jobs.reconcile import Reconciler
 from webhook.raynet.standin import RaynetStandIn

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import xsd_dir
+from tests.support import xsd_dir
 from webhook.config import load_settings
 from webhook.errors import ConfigError
 from webhook.moneys3.numbering import OrderNumbering

@@ -8,9 +8,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import S3Bucket, s3_environment
 from tests.harness import Harness
 from tests.servers import free_port, moto_server
+from tests.support import S3Bucket, s3_environment
 from webhook.delivery import DeliveryUnavailable
 from webhook.delivery.s3 import S3Target
 from webhook.moneys3.validation import DocumentValidator

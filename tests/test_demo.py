@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, XSD_DIR
+from tests.support import ROOT, XSD_DIR
 from webhook.moneys3.validation import DocumentValidator
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 from webhook import create_app
 from webhook.config import load_instances, load_settings
 from webhook.serve import GUNICORN_CONFIG, ServeOptions, gunicorn_command

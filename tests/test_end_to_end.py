@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import TOKEN, S3Bucket, webhook_body, xsd_dir
 from tests.servers import bridge, free_port, listening, wait_until
+from tests.support import TOKEN, S3Bucket, webhook_body, xsd_dir
 from webhook.delivery.folder import FolderTarget
 from webhook.jobs.store import StateStore
 from webhook.moneys3.validation import DocumentValidator

@@ -10,8 +10,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from tests.conftest import webhook_body, xsd_dir
 from tests.servers import bridge, free_port, listening, wait_until
+from tests.support import webhook_body, xsd_dir
 from webhook import create_app
 from webhook.cli import EXIT_CONFIG, main
 from webhook.config import load_instances

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from tests.conftest import xsd_dir
+from tests.support import xsd_dir
 from webhook.moneys3.builder import ExportOptions, Warehouse, build_order_document
 from webhook.moneys3.numbering import document_number
 from webhook.moneys3.totals import TotalsMismatch

@@ -13,9 +13,9 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 
-from tests.conftest import S3Bucket
 from tests.harness import Harness
 from tests.servers import free_port
+from tests.support import S3Bucket
 from webhook.config import load_settings
 from webhook.errors import ConfigError
 from webhook.raynet.standin import RaynetStandIn

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import TOKEN, webhook_body
 from tests.harness import Harness
+from tests.support import TOKEN, webhook_body
 from webhook import create_app
 from webhook.observability import configure_logging
 from webhook.raynet.standin import RaynetStandIn

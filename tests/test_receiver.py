@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import TOKEN, webhook_body
+from tests.support import TOKEN, webhook_body
 from webhook import create_app
 from webhook.config import Settings, load_settings
 from webhook.errors import ConfigError

@@ -11,9 +11,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from tests.conftest import TOKEN, AwsQueue, webhook_body, xsd_dir
 from tests.harness import Harness
 from tests.servers import bridge, free_port, listening, wait_until
+from tests.support import TOKEN, AwsQueue, webhook_body, xsd_dir
 from webhook.cli import main
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn

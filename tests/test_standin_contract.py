@@ -23,7 +23,7 @@ import pytest
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 from webhook.raynet.client import RaynetClient, RaynetCredentials
 from webhook.raynet.standin import Exchange, RaynetStandIn
 
