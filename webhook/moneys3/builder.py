@@ -20,7 +20,7 @@ from decimal import Decimal
 from lxml import etree
 
 from webhook.moneys3.numbering import DEFAULT_PREFIX, OrderNumbering, document_number
-from webhook.moneys3.text import clip, clip_line, czech_number, fits, identifier
+from webhook.moneys3.text import clip, clip_line, clip_lines, fits, identifier
 from webhook.moneys3.totals import LineFigures, check_totals, document_figures
 from webhook.order import Address, Customer, Order, OrderLine
 
@@ -89,9 +89,7 @@ def build_order_document(order: Order, options: ExportOptions, now: dt.datetime)
     foreign = order.currency.upper() != options.home_currency.upper()
     if foreign:
         _currency(obj, order, totals.gross, options.home_currency)
-    items = _ItemWriter(
-        "Valuty" if foreign else "Cena", order.currency, options.stock, options.warehouse
-    )
+    items = _ItemWriter("Valuty" if foreign else "Cena", options.stock, options.warehouse)
     for position, (line, line_figures) in enumerate(zip(order.lines, figures, strict=True), 1):
         items.write(obj, line, line_figures, position)
     return XML_DECLARATION + etree.tostring(root, encoding="UTF-8", pretty_print=True)
@@ -199,11 +197,8 @@ def _rate_into(order: Order, home_currency: str) -> bool:
 class _ItemWriter:
     """Writes ``Polozka`` elements; per-document choices are settled once, not per item."""
 
-    def __init__(
-        self, price_element: str, currency: str, stock: bool, warehouse: Warehouse | None
-    ) -> None:
+    def __init__(self, price_element: str, stock: bool, warehouse: Warehouse | None) -> None:
         self.price_element = price_element
-        self.currency = currency
         self.stock = stock
         self.warehouse = (
             Warehouse(
@@ -221,12 +216,12 @@ class _ItemWriter:
         name = clip_line(line.name, POPIS)
         _text(item, "Popis", name)
         unit = clip_line(line.unit, MJ) if line.unit and line.unit.strip() else None
-        full_name = line.name.strip() if name != line.name.strip() else None
-        note = "\n".join(
-            part for part in (full_name, line.note, self._discount(line, unit)) if part
-        )
+        full_name = line.name if name != line.name.strip() else None
+        discount = line.discount_percent
+        shown = f"Sleva {_number(discount).replace('.', ',')} %" if discount else None
+        note = clip_lines((full_name, line.note, shown), 10_000)
         if note:
-            _text(item, "Poznamka", clip(note, 10_000))
+            _text(item, "Poznamka", note)
         _text(item, "PocetMJ", _number(figures.quantity))
         _text(item, self.price_element, _number(figures.unit_price))
         _text(item, "SazbaDPH", _number(line.vat_rate))
@@ -252,16 +247,6 @@ class _ItemWriter:
                 _text(non_stock, "MJ", unit)
             if code:
                 _text(non_stock, "Katalog", code)
-
-    def _discount(self, line: OrderLine, unit: str | None) -> str | None:
-        """The discount in words, for the accountant: ``Sleva 10 % z ceny 4 500,00 CZK/ks``."""
-        if not line.discount_percent:
-            return None
-        per = f"/{unit}" if unit else ""
-        return (
-            f"Sleva {czech_number(line.discount_percent, 0)} % z ceny "
-            f"{czech_number(line.unit_price, 2)} {self.currency}{per}"
-        )
 
 
 def _text(parent: etree._Element, tag: str, value: str) -> None:

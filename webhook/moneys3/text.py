@@ -7,9 +7,7 @@ shortened IČO or catalogue number would match the wrong record in Money S3.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
-
-from babel.numbers import format_decimal
+from collections.abc import Iterable
 
 from webhook.errors import InvalidOrder
 
@@ -30,6 +28,12 @@ def xml_safe(value: str) -> str:
 def clip(value: str, limit: int) -> str:
     """Free text fitted to ``limit`` characters; a cut is marked with an ellipsis."""
     return _fit(xml_safe(value).strip(), limit)
+
+
+def clip_lines(values: Iterable[str | None], limit: int) -> str:
+    """Free texts one under another, fitted to ``limit`` characters together."""
+    texts = (clip(value, limit) for value in values if value)
+    return _fit("\n".join(text for text in texts if text), limit)
 
 
 def clip_line(value: str, limit: int) -> str:
@@ -67,9 +71,3 @@ def fits(value: str | None, limit: int) -> str | None:
         return None
     text = xml_safe(value).strip()
     return text if text and len(text) <= limit else None
-
-
-def czech_number(value: Decimal, decimals: int) -> str:
-    """``4 500,00``: a figure as Czech readers write it, with up to 4 decimals."""
-    pattern = "#,##0." + "0" * decimals + "#" * (4 - decimals)
-    return format_decimal(value, format=pattern, locale="cs_CZ")
