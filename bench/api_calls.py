@@ -19,10 +19,11 @@ import tempfile
 from pathlib import Path
 
 from bench.report import publish
-from webhook import create_app
-from webhook.config import load_settings
-from webhook.demo import sample_case, sample_company
+from webhook.ops.demo import sample_case, sample_company
 from webhook.raynet.standin import RaynetStandIn
+from webhook.settings.environment import load_settings
+from webhook.web import create_app
+from webhook.web.registry import EXTENSION
 
 OTHER_ENTITIES = ("Company", "Person", "Task", "Meeting", "Offer", "Email", "PhoneCall")
 CASES = 60
@@ -52,8 +53,8 @@ def main() -> None:
             }
         )
         app = create_app(settings)
-        worker = app.extensions["bridge"][""].worker
-        records = app.extensions["bridge"][""].records
+        worker = app.extensions[EXTENSION][""].worker
+        records = app.extensions[EXTENSION][""].state.records
         client = app.test_client()
         won: set[int] = set()
         case_events = other_events = won_case_events = 0

@@ -26,7 +26,7 @@ import requests
 from bench.processes import bridge, stop, wait_for_port
 from bench.report import percentile, publish
 from tests.servers import Process, create_aws_resources, free_port, moto_server
-from webhook.demo import sample_case, sample_company
+from webhook.ops.demo import sample_case, sample_company
 from webhook.raynet.client import RaynetClient, RaynetCredentials
 from webhook.raynet.standin import RaynetStandIn
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tests.servers import free_port
-from webhook.serve import PACKAGE_ROOT, ServeOptions, gunicorn_command
+from webhook.ops.serve import PACKAGE_ROOT, ServeOptions, gunicorn_command
 
 __all__ = ["bridge", "environment", "free_port", "gunicorn", "stop", "wait_for_port"]
 

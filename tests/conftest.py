@@ -19,11 +19,11 @@ from flask.testing import FlaskClient
 
 from tests.servers import create_aws_resources, free_port, moto_server
 from tests.support import TOKEN, AwsQueue, S3Bucket, s3_environment, xsd_dir
-from webhook import create_app
-from webhook.config import Settings, load_settings
-from webhook.demo import sample_case, sample_company
 from webhook.moneys3.validation import DocumentValidator
+from webhook.ops.demo import sample_case, sample_company
 from webhook.raynet.standin import RaynetStandIn
+from webhook.settings.environment import Settings, load_settings
+from webhook.web import create_app
 
 AWS_FIXTURES = {"moto_url", "bucket", "aws"}
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.support import xsd_dir
-from webhook.config import Settings, load_settings
-from webhook.jobs.store import StateStore
-from webhook.raynet.schemas import WebhookEvent
+from tests.support import TestClock, xsd_dir
 from webhook.raynet.standin import RaynetStandIn
-from webhook.runtime import build_worker, open_queue_and_records
+from webhook.settings.environment import Settings, load_settings
+from webhook.settings.wiring import build_worker, open_state
+from webhook.state.model import CaseEvent
 
 
 def worker_settings(raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> Settings:
@@ -30,16 +29,18 @@ def worker_settings(raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> Sett
 class Harness:
     def __init__(self, raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> None:
         self.raynet = raynet
+        self.clock = TestClock()
         self.settings = worker_settings(raynet, tmp_path, **extra)
-        self.queue, self.records = open_queue_and_records(self.settings)
-        self.worker = build_worker(self.settings, self.queue, self.records)
+        self.state = open_state(self.settings, self.clock)
+        self.queue, self.records = self.state.queue, self.state.records
+        self.worker = build_worker(self.settings, self.state, clock=self.clock)
         self.exports = tmp_path / "exports"
         self._events = 0
 
     def webhook(self, case_id: int = 1234, event_id: str | None = None) -> None:
         self._events += 1
         event_id = event_id or f"event-{case_id}-{self._events}"
-        self.queue.record_event(WebhookEvent(event_id, "record.updated", "BusinessCase", case_id))
+        self.queue.record_event(CaseEvent(event_id, case_id, "record.updated"))
 
     def drain(
         self, until_state: str | None = None, case_id: int = 1234, timeout: float = 10.0
@@ -48,24 +49,22 @@ class Harness:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             worked = self.worker.run_once()
-            state = self.state(case_id)
+            state = self.state_of(case_id)
             if until_state is None and not worked:
                 return state
             if state == until_state:
                 return state
             if not worked:
                 time.sleep(0.02)
-        raise AssertionError(f"case {case_id} is {self.state(case_id)}, not {until_state}")
+        raise AssertionError(f"case {case_id} is {self.state_of(case_id)}, not {until_state}")
 
-    def state(self, case_id: int = 1234) -> str:
+    def state_of(self, case_id: int = 1234) -> str:
         record = self.records.case(case_id)
-        return record.state if record else "unknown"
+        return record.state.value if record else "unknown"
 
-    @property
-    def store(self) -> StateStore:
-        """The SQLite state, for tests of the embedded mode."""
-        assert isinstance(self.records, StateStore)
-        return self.records
+    def outbox_counts(self) -> dict[str, int]:
+        assert self.state.outbox is not None, "the SQLite state keeps the outbox"
+        return self.state.outbox.counts()
 
     def files(self) -> list[str]:
         return sorted(p.name for p in self.exports.iterdir()) if self.exports.exists() else []

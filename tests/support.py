@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,18 @@ class AwsQueue:
     table: str
     bucket: str
     max_receives: int
+
+
+class TestClock:
+    """The state's clock in tests: real time, moved on at will (``advance``)."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of its name
+
+    def __init__(self, start: float | None = None) -> None:
+        self._offset = 0.0 if start is None else start - time.time()
+
+    def __call__(self) -> float:
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from tests.harness import Harness
 from tests.support import TOKEN
-from webhook import create_app
 from webhook.raynet.standin import RaynetStandIn
+from webhook.web import create_app
 
 ADMIN = "admin-token-0123456789"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
@@ -116,7 +116,7 @@ def test_retry_reexport_sync_and_download_from_the_pages(
     assert harness.drain() == "exported"
     assert harness.files() == ["OP-24-057-2.xml", "OP-24-057.xml"]
     client.post("/admin/sync", data={"csrf": csrf, "enabled": "0"})
-    assert not harness.store.sync_enabled()
+    assert not harness.records.sync_enabled()
     assert "paused" in client.get("/admin/").get_data(as_text=True)
     refused = client.post("/admin/cases/1234/retry", data={"csrf": csrf})
     assert refused.status_code == 302

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 
 from tests.harness import Harness
 from tests.support import TOKEN
-from webhook import create_app
 from webhook.raynet.standin import RaynetStandIn
+from webhook.web import create_app
 
 PERSON = 902
 
@@ -111,7 +111,7 @@ def test_paused_exports_and_other_entities(
     button: FlaskClient, harness: Harness, raynet: RaynetStandIn
 ) -> None:
     assert press(button, raynet, entityName="Company")[1]["success"] is False
-    harness.store.set_sync_enabled(False)
+    harness.records.set_sync_enabled(False)
     body = press(button, raynet)[1]
     assert body["success"] is False
     assert "paused" in body["message"]

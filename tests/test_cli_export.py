@@ -13,9 +13,10 @@ from lxml import etree
 
 from tests.harness import Harness
 from tests.support import ROOT
-from webhook.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_NOT_EXPORTABLE, main
-from webhook.demo import CASE_FILE, COMPANY_FILE
 from webhook.moneys3.validation import DocumentValidator
+from webhook.ops.cli import main
+from webhook.ops.console import EXIT_CONFIG, EXIT_FAILED, EXIT_NOT_EXPORTABLE
+from webhook.ops.demo import CASE_FILE, COMPANY_FILE
 from webhook.raynet.standin import RaynetStandIn
 
 

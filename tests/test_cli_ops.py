@@ -12,10 +12,12 @@ from click.testing import CliRunner, Result
 
 from tests.harness import Harness
 from tests.support import TOKEN
-from webhook.cli import EXIT_CONFIG, EXIT_FAILED, main
-from webhook.jobs.reconcile import Reconciler
+from webhook.ops.cli import main
+from webhook.ops.console import EXIT_CONFIG, EXIT_FAILED
 from webhook.raynet.standin import RaynetStandIn
-from webhook.runtime import build_raynet_client
+from webhook.settings.wiring import build_raynet_client
+from webhook.state.model import CaseState
+from webhook.worker.reconcile import Reconciler
 
 HOOK_URL = "https://bridge.firma.cz/webhooks/raynet"
 
@@ -202,28 +204,28 @@ def test_backfill_queues_the_won_cases_never_exported(
     assert "1002 won case(s) changed since" in result.stdout
     assert "1001 queued for export" in result.stdout
     assert "3 RAYNET API call(s)" in result.stdout  # the 429, then two pages
-    assert harness.store.case(5000) is None
-    assert harness.store.counts()["pending"] == 1001
+    assert harness.records.case(5000) is None
+    assert harness.records.counts()[CaseState.PENDING] == 1001
 
 
 def test_reconciliation_finds_lost_webhooks_once_per_interval(
     raynet: RaynetStandIn, tmp_path: Path, won_case: dict[str, Any]
 ) -> None:
     harness = Harness(raynet, tmp_path)
-    clock = dt.datetime.now(dt.UTC).timestamp()
     harness.webhook(1234)
     harness.drain()  # exported through its webhook
-    add_won(raynet, won_case, 7, dt.datetime.fromtimestamp(clock - 30, dt.UTC))  # lost webhook
+    add_won(raynet, won_case, 7, dt.datetime.fromtimestamp(harness.clock() - 30, dt.UTC))
     client = build_raynet_client(harness.settings)
-    first = Reconciler(harness.store, harness.store, client, 600, clock=lambda: clock)
-    second = Reconciler(harness.store, harness.store, client, 600, clock=lambda: clock)
+    first = Reconciler(harness.queue, harness.records, client, 600, harness.clock)
+    second = Reconciler(harness.queue, harness.records, client, 600, harness.clock)
     assert first.due()
     assert not second.due()  # one sweep per interval, whichever worker
     sweep = first.sweep()
     assert sweep is not None
     assert (sweep.listed, sweep.queued, sweep.api_calls) == (1, 1, 1)
     assert harness.drain(case_id=7) == "exported"
-    later = Reconciler(harness.store, harness.store, client, 600, clock=lambda: clock + 601)
+    harness.clock.advance(601)
+    later = Reconciler(harness.queue, harness.records, client, 600, harness.clock)
     assert later.due()
     quiet = later.sweep()
     assert quiet is not None
@@ -238,7 +240,7 @@ def test_reconciliation_keeps_off_the_last_tenth_of_the_daily_limit(
     raynet.remaining = 2000
     client.currencies()  # any call tells the client how many requests are left
     before = len(raynet.requests)
-    assert Reconciler(harness.store, harness.store, client, 600).sweep() is None
+    assert Reconciler(harness.queue, harness.records, client, 600).sweep() is None
     assert len(raynet.requests) == before
 
 

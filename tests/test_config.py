@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import xsd_dir
-from webhook.config import load_settings
 from webhook.errors import ConfigError
 from webhook.moneys3.numbering import OrderNumbering
+from webhook.settings.environment import load_settings
 
 
 def test_embedded_defaults() -> None:

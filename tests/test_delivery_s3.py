@@ -77,7 +77,7 @@ def test_won_case_lands_in_the_bucket(
     assert harness.drain() == "exported"
     body = bucket.client.get_object(Bucket=bucket.name, Key="money-s3/OP-24-057.xml")["Body"]
     validator.validate(body.read())
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert record.location == f"s3://{bucket.name}/money-s3/OP-24-057.xml"
 
@@ -96,7 +96,7 @@ def test_store_down_for_a_while_then_back(
     )
     harness.webhook()
     assert harness.drain() == "failed"  # nothing listens on the port yet
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert "cannot reach S3" in (record.reason or "")
     server = moto_server(port, tmp_path / "late-moto.log")

@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from tests.support import ROOT
-from webhook import create_app
-from webhook.config import load_instances, load_settings
-from webhook.serve import GUNICORN_CONFIG, ServeOptions, gunicorn_command
+from webhook.ops.serve import GUNICORN_CONFIG, ServeOptions, gunicorn_command
+from webhook.settings.environment import load_settings
+from webhook.settings.instances import load_instances
+from webhook.web import create_app
 
 DEPLOY = ROOT / "deploy"
 IMAGE = "raynet-money-s3-bridge:latest"

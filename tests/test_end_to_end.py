@@ -17,11 +17,12 @@ import pytest
 import requests
 
 from tests.servers import bridge, free_port, listening, wait_until
-from tests.support import TOKEN, S3Bucket, webhook_body, xsd_dir
+from tests.support import TOKEN, S3Bucket, TestClock, webhook_body, xsd_dir
 from webhook.delivery.folder import FolderTarget
-from webhook.jobs.store import StateStore
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
+from webhook.state.model import CaseState
+from webhook.state.sqlite import open_state
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +72,11 @@ def service(env: dict[str, str], tmp_path: Path) -> Any:
     yield start
     for running in started:
         running.process.stop()
+
+
+def exported_count(state_db: Path) -> int:
+    """Read by another process's eyes: the state file as the running service left it."""
+    return open_state(state_db, TestClock()).records.counts()[CaseState.EXPORTED]
 
 
 def add_won_cases(raynet: RaynetStandIn, template: dict[str, Any], count: int) -> None:
@@ -131,7 +137,7 @@ def test_duplicates_and_two_worker_processes_make_one_file(
             lambda: exports.exists() and len(list(exports.glob("*.xml"))) == 3, 30, "three files"
         )
         wait_until(
-            lambda: StateStore(Path(env["STATE_DB"])).counts()["exported"] == 3,
+            lambda: exported_count(Path(env["STATE_DB"])) == 3,
             10,
             "three exported cases",
         )
@@ -167,11 +173,15 @@ def test_worker_killed_mid_run_still_exports_every_case_exactly_once(
     first = bridge(["worker"], env, tmp_path / "worker-1.log")
     wait_until(lambda: len(files()) >= 40, 60, "40 files before the crash")
     first.kill()
-    store = StateStore(Path(env["STATE_DB"]))
-    assert store.counts()["exported"] < 200, "the crash must come mid-run"
+    assert exported_count(Path(env["STATE_DB"])) < 200, "the crash must come mid-run"
     second = bridge(["worker"], env, tmp_path / "worker-2.log")
     try:
-        wait_until(lambda: store.counts()["exported"] == 200, 120, "all 200 exported", interval=0.2)
+        wait_until(
+            lambda: exported_count(Path(env["STATE_DB"])) == 200,
+            120,
+            "all 200 exported",
+            interval=0.2,
+        )
     finally:
         second.stop()
     names = [path.name for path in files()]

@@ -12,11 +12,13 @@ from click.testing import CliRunner
 
 from tests.servers import bridge, free_port, listening, wait_until
 from tests.support import webhook_body, xsd_dir
-from webhook import create_app
-from webhook.cli import EXIT_CONFIG, main
-from webhook.config import load_instances
 from webhook.errors import ConfigError
+from webhook.ops.cli import main
+from webhook.ops.console import EXIT_CONFIG
 from webhook.raynet.standin import RaynetStandIn
+from webhook.settings.instances import load_instances
+from webhook.web import create_app
+from webhook.web.registry import EXTENSION
 
 TOKEN_A = "token-of-instance-a-0123456789"
 TOKEN_B = "token-of-instance-b-0123456789"
@@ -111,7 +113,7 @@ def test_each_instance_has_its_own_path_token_state_and_target(
         == 404
     )
     for name in ("a", "b"):
-        worker = app.extensions["bridge"][name].worker
+        worker = app.extensions[EXTENSION][name].worker
         while worker.run_once():
             pass
     a_files = sorted(p.name for p in (tmp_path / "a" / "exports").iterdir())

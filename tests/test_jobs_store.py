@@ -1,187 +1,251 @@
-"""The state store on a real SQLite file: events, leases, outcomes, operator actions."""
+"""The state on a real SQLite file: events, leases, settlements, operator actions."""
 
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from webhook.jobs.store import Job, Recorded, StateStore
-from webhook.raynet.schemas import WebhookEvent
+from tests.support import TestClock
+from webhook.state.model import (
+    CaseEvent,
+    CaseQuery,
+    CaseState,
+    DeliveredFile,
+    FollowUp,
+    Job,
+    Recorded,
+    Settlement,
+    WorkPolicy,
+)
+from webhook.state.sqlite import SqliteState, open_state
 
 LEASE = 60.0
 
 
-def event(event_id: str, case_id: int = 7, kind: str = "record.updated") -> WebhookEvent:
-    return WebhookEvent(event_id, kind, "BusinessCase", case_id)
+def event(event_id: str, case_id: int = 7, kind: str = "record.updated") -> CaseEvent:
+    return CaseEvent(event_id, case_id, kind)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> StateStore:
-    return StateStore(tmp_path / "state.db")
+def clock() -> TestClock:
+    return TestClock(start=100.0)
 
 
-def claim(store: StateStore, now: float = 100.0, owner: str = "w") -> Job:
-    job = store.claim(owner, LEASE, now)
+@pytest.fixture
+def state(tmp_path: Path, clock: TestClock) -> SqliteState:
+    return open_state(tmp_path / "state.db", clock, WorkPolicy(lease_seconds=LEASE, max_attempts=3))
+
+
+def claim(state: SqliteState, worker: str = "w") -> Job:
+    job = state.queue.claim(worker)
     assert job is not None
     return job
 
 
-def test_events_are_deduplicated_and_coalesced_into_one_job(store: StateStore) -> None:
-    assert store.record_event(event("a"), now=1) is Recorded.ACCEPTED
-    assert store.record_event(event("a"), now=2) is Recorded.DUPLICATE
-    assert store.record_event(event("b"), now=3) is Recorded.ACCEPTED
-    job = claim(store)
+def exported(name: str = "OP-1.xml", code: str = "OP-1") -> Settlement:
+    return Settlement.exported(code, DeliveredFile(name, f"/x/{name}", "ab"))
+
+
+def skipped(reason: str = "not won (status B_ACTIVE)") -> Settlement:
+    return Settlement.skipped("OP-1", reason, "not_won")
+
+
+def test_events_are_deduplicated_and_coalesced_into_one_job(state: SqliteState) -> None:
+    assert state.queue.record_event(event("a")) is Recorded.ACCEPTED
+    assert state.queue.record_event(event("a")) is Recorded.DUPLICATE
+    assert state.queue.record_event(event("b")) is Recorded.ACCEPTED
+    job = claim(state)
     assert (job.case_id, job.generation) == (7, 1)
-    assert store.claim("other", LEASE, 100.0) is None  # one job for the case, leased
-    record = store.case(7)
+    assert state.queue.claim("other") is None  # one job for the case, leased
+    record = state.records.case(7)
     assert record is not None
     assert record.events == 2
 
 
-def test_state_survives_reopening(tmp_path: Path) -> None:
-    StateStore(tmp_path / "s.db").record_event(event("a"), now=1)
-    reopened = StateStore(tmp_path / "s.db")
-    assert reopened.record_event(event("a"), now=2) is Recorded.DUPLICATE
+def test_state_survives_reopening(tmp_path: Path, clock: TestClock) -> None:
+    open_state(tmp_path / "s.db", clock).queue.record_event(event("a"))
+    reopened = open_state(tmp_path / "s.db", clock)
+    assert reopened.queue.record_event(event("a")) is Recorded.DUPLICATE
     assert claim(reopened).case_id == 7
 
 
-def test_exported_case_takes_no_more_work(store: StateStore) -> None:
-    store.record_event(event("a"), now=1)
-    job = claim(store)
-    assert store.exported(
-        job, code="OP-1", file_name="OP-1.xml", location="/x/OP-1.xml", sha256="ab", now=101
-    )
-    assert store.record_event(event("b"), now=102) is Recorded.ALREADY_EXPORTED
-    assert store.claim("w", LEASE, 200.0) is None
-    assert [e.file_name for e in store.exports_of(7)] == ["OP-1.xml"]
+def test_exported_case_takes_no_more_work(state: SqliteState, clock: TestClock) -> None:
+    state.queue.record_event(event("a"))
+    assert state.queue.settle(claim(state), exported()) is CaseState.EXPORTED
+    assert state.queue.record_event(event("b")) is Recorded.ALREADY_EXPORTED
+    clock.advance(100)
+    assert state.queue.claim("w") is None
+    assert [e.file_name for e in state.records.exports_of(7)] == ["OP-1.xml"]
 
 
-def test_a_lease_runs_out_and_the_case_is_taken_again(store: StateStore) -> None:
-    store.record_event(event("a"), now=1)
-    first = claim(store, now=100, owner="dead-worker")
-    assert store.claim("w2", LEASE, 100 + LEASE - 1) is None
-    second = claim(store, now=100 + LEASE + 1, owner="w2")
+def test_a_lease_runs_out_and_the_case_is_taken_again(state: SqliteState, clock: TestClock) -> None:
+    state.queue.record_event(event("a"))
+    first = claim(state, worker="dead-worker")
+    clock.advance(LEASE - 1)
+    assert state.queue.claim("w2") is None
+    clock.advance(2)
+    second = claim(state, worker="w2")
     assert second.case_id == first.case_id
     # the slow first worker's result no longer counts
-    assert not store.skipped(first, code="OP-1", reason="x", reason_code="x", now=170)
-    assert store.exported(second, code="OP-1", file_name="f", location="l", sha256="s", now=171)
+    assert state.queue.settle(first, skipped()) is None
+    assert state.queue.settle(second, exported()) is CaseState.EXPORTED
 
 
-def test_skipped_case_is_looked_at_again_on_a_new_event(store: StateStore) -> None:
-    store.record_event(event("a"), now=1)
-    store.skipped(
-        claim(store),
-        code="OP-1",
-        reason="not won (status B_ACTIVE)",
-        reason_code="not_won",
-        now=101,
-    )
-    record = store.case(7)
+def test_a_claim_of_the_same_worker_name_after_the_lease_is_a_new_claim(
+    state: SqliteState, clock: TestClock
+) -> None:
+    """A restarted worker keeps its name; its predecessor's late result must not count."""
+    state.queue.record_event(event("a"))
+    stale = claim(state, worker="host:1/0")
+    clock.advance(LEASE + 1)
+    fresh = claim(state, worker="host:1/0")
+    assert state.queue.settle(stale, exported()) is None
+    assert state.queue.settle(fresh, exported()) is CaseState.EXPORTED
+
+
+def test_skipped_case_is_looked_at_again_on_a_new_event(state: SqliteState) -> None:
+    state.queue.record_event(event("a"))
+    assert state.queue.settle(claim(state), skipped()) is CaseState.SKIPPED
+    record = state.records.case(7)
     assert record is not None
-    assert (record.state, record.reason) == ("skipped", "not won (status B_ACTIVE)")
-    assert store.claim("w", LEASE, 200.0) is None
-    store.record_event(event("b"), now=201)
-    assert claim(store, now=202).case_id == 7
+    assert (record.state, record.reason) == (CaseState.SKIPPED, "not won (status B_ACTIVE)")
+    assert state.queue.claim("w") is None
+    state.queue.record_event(event("b"))
+    assert claim(state).case_id == 7
 
 
-def test_event_during_work_makes_a_skip_look_again(store: StateStore) -> None:
-    store.record_event(event("a"), now=1)
-    job = claim(store)
-    store.record_event(event("b"), now=101)  # the case changed after we fetched it
-    store.skipped(job, code="OP-1", reason="not won", reason_code="not_won", now=102)
-    assert store.case(7).state == "pending"  # type: ignore[union-attr]
-    assert claim(store, now=103).revision == job.revision + 1
+def test_event_during_work_makes_a_skip_look_again(state: SqliteState) -> None:
+    state.queue.record_event(event("a"))
+    job = claim(state)
+    state.queue.record_event(event("b"))  # the case changed after we fetched it
+    assert state.queue.settle(job, skipped("not won")) is CaseState.PENDING
+    assert claim(state).case_id == 7
 
 
-def test_transient_failures_back_off_then_die(store: StateStore) -> None:
-    store.record_event(event("a"), now=1)
+def test_transient_failures_back_off_then_die(state: SqliteState, clock: TestClock) -> None:
+    state.queue.record_event(event("a"))
     states = []
-    now = 100.0
     for _ in range(3):
-        job = claim(store, now=now)
-        states.append(
-            store.failed_transiently(
-                job,
-                reason="RAYNET answered 503",
-                reason_code="RaynetUnavailable",
-                retry_at=now + 10,
-                max_attempts=3,
-                now=now,
-            )
-        )
-        assert store.claim("w", LEASE, now + 9) is None  # not before retry_at
-        now += 10
-    assert states == ["failed", "failed", "dead"]
-    record = store.case(7)
+        job = claim(state)
+        failure = Settlement.failed("RAYNET answered 503", "RaynetUnavailable", clock() + 10)
+        states.append(state.queue.settle(job, failure))
+        clock.advance(9)
+        assert state.queue.claim("w") is None  # not before retry_at
+        clock.advance(1)
+    assert states == [CaseState.FAILED, CaseState.FAILED, CaseState.DEAD]
+    record = state.records.case(7)
     assert record is not None
     assert (record.attempts, record.reason) == (3, "RAYNET answered 503")
 
 
-def test_permanent_failure_is_dead_until_replayed_or_changed(store: StateStore) -> None:
-    store.record_event(event("a"), now=1)
-    store.failed_permanently(claim(store), reason="totals do not match", reason_code="T", now=101)
-    assert store.case(7).state == "dead"  # type: ignore[union-attr]
-    assert store.claim("w", LEASE, 1000.0) is None
-    assert store.replay(now=1001) == 1
-    assert claim(store, now=1002).attempts == 0
+def test_permanent_failure_is_dead_until_replayed_or_changed(
+    state: SqliteState, clock: TestClock
+) -> None:
+    state.queue.record_event(event("a"))
+    dead = Settlement.dead("totals do not match", "T", code="OP-7")
+    assert state.queue.settle(claim(state), dead) is CaseState.DEAD
+    record = state.records.case(7)
+    assert record is not None
+    assert (record.state, record.code) == (CaseState.DEAD, "OP-7")
+    clock.advance(900)
+    assert state.queue.claim("w") is None
+    assert state.queue.replay() == 1
+    assert claim(state).attempts == 0
 
 
-def test_reexport_asks_for_the_next_generation(store: StateStore) -> None:
-    store.record_event(event("a"), now=1)
-    store.exported(
-        claim(store), code="OP-1", file_name="OP-1.xml", location="l1", sha256="s1", now=101
-    )
-    store.request_reexport(7, now=102)
-    job = claim(store, now=103)
+def test_reexport_asks_for_the_next_generation(state: SqliteState) -> None:
+    state.queue.record_event(event("a"))
+    state.queue.settle(claim(state), exported())
+    state.queue.request_reexport(7)
+    job = claim(state)
     assert job.generation == 2
-    store.exported(job, code="OP-1", file_name="OP-1-2.xml", location="l2", sha256="s2", now=104)
-    assert [e.generation for e in store.exports_of(7)] == [1, 2]
-    assert store.case(7).state == "exported"  # type: ignore[union-attr]
+    state.queue.settle(job, exported("OP-1-2.xml"))
+    assert [e.generation for e in state.records.exports_of(7)] == [1, 2]
+    assert state.records.case(7).state == CaseState.EXPORTED  # type: ignore[union-attr]
 
 
-def test_sync_switch_and_flags(store: StateStore) -> None:
-    assert store.sync_enabled()
-    store.set_sync_enabled(False)
-    assert not store.sync_enabled()
-    store.set_flag("x", "1")
-    assert store.flag("x") == "1"
-    store.set_flag("x", None)
-    assert store.flag("x") is None
+def test_a_delivered_file_is_recorded_even_when_the_lease_lapsed(
+    state: SqliteState, clock: TestClock
+) -> None:
+    """The file exists whoever holds the case now; its follow-ups wait for a valid claim."""
+    state.queue.record_event(event("a"))
+    late = claim(state)
+    clock.advance(LEASE + 1)
+    current = claim(state)
+    followed = Settlement.exported(
+        "OP-1", DeliveredFile("OP-1.xml", "/x/OP-1.xml", "ab"), (FollowUp.EMAIL,)
+    )
+    assert state.queue.settle(late, followed) is None
+    assert [e.file_name for e in state.records.exports_of(7)] == ["OP-1.xml"]
+    assert state.outbox.counts() == {}
+    assert state.queue.settle(current, followed) is CaseState.EXPORTED
+    assert state.outbox.counts() == {"pending": 1}
 
 
-def test_search_and_counts(store: StateStore) -> None:
+def test_sync_switch_and_flags(state: SqliteState) -> None:
+    assert state.records.sync_enabled()
+    state.records.set_sync_enabled(False)
+    assert not state.records.sync_enabled()
+    state.records.set_flag("x", "1")
+    assert state.records.flag("x") == "1"
+    state.records.set_flag("x", None)
+    assert state.records.flag("x") is None
+
+
+def test_one_turn_per_interval(state: SqliteState, clock: TestClock) -> None:
+    assert state.records.take_turn("sweep", 600)
+    assert not state.records.take_turn("sweep", 600)
+    clock.advance(601)
+    assert state.records.take_turn("sweep", 600)
+
+
+def test_search_and_counts(state: SqliteState) -> None:
     for number in range(1, 4):
-        store.record_event(event(f"e{number}", case_id=number), now=number)
-    job = claim(store, now=10)
-    store.exported(job, code="OP_50%", file_name="f", location="l", sha256="s", now=11)
-    assert store.counts()["pending"] == 2
-    assert [c.case_id for c in store.cases(search="OP_50%")] == [job.case_id]
-    assert store.cases(search="OP_5x") == []  # _ and % are matched literally
-    assert [c.case_id for c in store.cases(search="2")] == [2]
+        state.queue.record_event(event(f"e{number}", case_id=number))
+    job = claim(state)
+    state.queue.settle(job, exported(code="OP_50%"))
+    assert state.records.counts()[CaseState.PENDING] == 2
+    assert [c.case_id for c in state.records.cases(CaseQuery(search="OP_50%"))] == [job.case_id]
+    assert state.records.cases(CaseQuery(search="OP_5x")) == []  # _ and % matched literally
+    assert [c.case_id for c in state.records.cases(CaseQuery(search="2"))] == [2]
+    exported_cases = state.records.cases(CaseQuery(state=CaseState.EXPORTED))
+    assert [c.case_id for c in exported_cases] == [job.case_id]
 
 
-def test_old_events_are_pruned(store: StateStore) -> None:
-    store.record_event(event("old"), now=1)
-    store.record_event(event("new"), now=1000)
-    assert store.prune_events(older_than=500) == 1
-    assert store.record_event(event("new"), now=1001) is Recorded.DUPLICATE
+def test_due_count_and_oldest_due(state: SqliteState, clock: TestClock) -> None:
+    assert (state.queue.due_count(), state.queue.oldest_due()) == (0, None)
+    state.queue.record_event(event("a", case_id=1))
+    clock.advance(30)
+    state.queue.record_event(event("b", case_id=2))
+    assert state.queue.due_count() == 2
+    assert state.queue.oldest_due() == pytest.approx(30, abs=0.5)
 
 
-def test_concurrent_claims_never_share_a_case(tmp_path: Path) -> None:
+def test_old_events_are_pruned(state: SqliteState, clock: TestClock) -> None:
+    state.queue.record_event(event("old"))
+    clock.advance(31 * 24 * 3600)
+    state.queue.record_event(event("new"))
+    state.queue.maintain()
+    assert state.records.events_stored() == 1
+    assert state.queue.record_event(event("new")) is Recorded.DUPLICATE
+
+
+def test_concurrent_claims_never_share_a_case(tmp_path: Path, clock: TestClock) -> None:
     path = tmp_path / "state.db"
-    setup = StateStore(path)
+    setup = open_state(path, clock)
     for number in range(1, 101):
-        setup.record_event(event(f"e{number}", case_id=number), now=1)
+        setup.queue.record_event(event(f"e{number}", case_id=number))
     claimed: list[int] = []
     lock = threading.Lock()
 
-    def work(owner: str) -> None:
-        store = StateStore(path)
-        while (job := store.claim(owner, LEASE, 100.0)) is not None:
+    def work(worker: str) -> None:
+        state = open_state(path, clock)
+        while (job := state.queue.claim(worker)) is not None:
             with lock:
                 claimed.append(job.case_id)
 
@@ -193,10 +257,10 @@ def test_concurrent_claims_never_share_a_case(tmp_path: Path) -> None:
     assert sorted(claimed) == list(range(1, 101))
 
 
-def test_one_batch_with_duplicates_repeats_and_an_exported_case(store: StateStore) -> None:
-    store.record_event(event("old", case_id=8), now=1)
-    store.exported(claim(store, now=2), code="OP-8", file_name="f", location="l", sha256="s", now=3)
-    results = store.record_events(
+def test_one_batch_with_duplicates_repeats_and_an_exported_case(state: SqliteState) -> None:
+    state.queue.record_event(event("old", case_id=8))
+    state.queue.settle(claim(state), exported(code="OP-8"))
+    results = state.queue.record_events(
         [
             (event("a", case_id=7), 10.0),
             (event("a", case_id=7), 10.5),  # the same delivery twice in one batch
@@ -212,17 +276,17 @@ def test_one_batch_with_duplicates_repeats_and_an_exported_case(store: StateStor
         Recorded.ALREADY_EXPORTED,
         Recorded.DUPLICATE,
     ]
-    record = store.case(7)
+    record = state.records.case(7)
     assert record is not None
-    assert (record.events, record.revision, record.next_try_at) == (2, 2, 10.0)
+    assert (record.events, record.next_try_at) == (2, 10.0)
 
 
-def test_concurrent_receivers_share_commits(store: StateStore) -> None:
+def test_concurrent_receivers_share_commits(state: SqliteState) -> None:
     results: list[Recorded] = []
 
     def receive(prefix: str) -> None:
         for number in range(50):
-            results.append(store.record_event(event(f"{prefix}{number}", case_id=number)))
+            results.append(state.queue.record_event(event(f"{prefix}{number}", case_id=number)))
 
     threads = [threading.Thread(target=receive, args=(p,)) for p in "abcd"]
     for thread in threads:
@@ -230,13 +294,13 @@ def test_concurrent_receivers_share_commits(store: StateStore) -> None:
     for thread in threads:
         thread.join()
     assert results.count(Recorded.ACCEPTED) == 200
-    assert store.events_stored() == 200
-    assert store.counts()["pending"] == 50
+    assert state.records.events_stored() == 200
+    assert state.records.counts()[CaseState.PENDING] == 50
 
 
 def _open_together(path: str, barrier: Any) -> None:
     barrier.wait()
-    StateStore(Path(path)).ping()
+    open_state(Path(path), TestClock()).records.ping()
 
 
 def test_processes_creating_the_state_file_at_once_all_succeed(tmp_path: Path) -> None:
@@ -253,18 +317,56 @@ def test_processes_creating_the_state_file_at_once_all_succeed(tmp_path: Path) -
         assert [process.exitcode for process in processes] == [0] * 6
 
 
-def test_enqueue_without_a_webhook(store: StateStore) -> None:
-    store.enqueue(9, now=5)
-    record = store.case(9)
+def test_enqueue_without_a_webhook(state: SqliteState) -> None:
+    state.queue.enqueue(9)
+    record = state.records.case(9)
     assert record is not None
-    assert (record.state, record.events, record.next_try_at) == ("pending", 0, 5)
-    store.skipped(
-        claim(store, now=6), code="OP-9", reason="no products", reason_code="no_products", now=7
+    assert (record.state, record.events) == (CaseState.PENDING, 0)
+    state.queue.settle(claim(state), Settlement.skipped("OP-9", "no products", "no_products"))
+    state.queue.enqueue(9)
+    assert state.records.case(9).state == CaseState.PENDING  # type: ignore[union-attr]
+    state.queue.settle(claim(state), exported(code="OP-9"))
+    state.queue.enqueue(9)
+    assert state.records.case(9).state == CaseState.EXPORTED  # type: ignore[union-attr]
+
+
+def test_a_state_file_of_the_previous_version_is_brought_up_to_date(
+    tmp_path: Path, clock: TestClock
+) -> None:
+    """Version 2 kept e-mails in a table of their own and no claimed revision."""
+    path = tmp_path / "v2.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE cases (case_id INTEGER PRIMARY KEY, state TEXT NOT NULL, code TEXT,
+            revision INTEGER NOT NULL DEFAULT 1, attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_at REAL NOT NULL, lease_owner TEXT, lease_until REAL NOT NULL DEFAULT 0,
+            exports_wanted INTEGER NOT NULL DEFAULT 1, exports_done INTEGER NOT NULL DEFAULT 0,
+            reason TEXT, reason_code TEXT, file_name TEXT, location TEXT, sha256 TEXT,
+            exported_at REAL, events INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
+            updated_at REAL NOT NULL);
+        CREATE TABLE exports (case_id INTEGER NOT NULL, generation INTEGER NOT NULL,
+            file_name TEXT NOT NULL, location TEXT NOT NULL, sha256 TEXT NOT NULL,
+            exported_at REAL NOT NULL, PRIMARY KEY (case_id, generation));
+        CREATE TABLE notifications (case_id INTEGER NOT NULL, generation INTEGER NOT NULL,
+            state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_try_at REAL NOT NULL,
+            lease_owner TEXT, lease_until REAL NOT NULL DEFAULT 0, error TEXT, sent_at REAL,
+            PRIMARY KEY (case_id, generation));
+        INSERT INTO cases (case_id, state, code, next_try_at, exports_done, file_name,
+            location, sha256, created_at, updated_at)
+            VALUES (7, 'exported', 'OP-7', 1, 1, 'OP-7.xml', '/x/OP-7.xml', 'ab', 1, 1),
+                   (8, 'pending', NULL, 1, 0, NULL, NULL, NULL, 1, 1);
+        INSERT INTO exports VALUES (7, 1, 'OP-7.xml', '/x/OP-7.xml', 'ab', 1);
+        INSERT INTO notifications (case_id, generation, state, next_try_at)
+            VALUES (7, 1, 'pending', 1);
+        PRAGMA user_version = 2;
+        """
     )
-    store.enqueue(9, now=8)
-    assert store.case(9).state == "pending"  # type: ignore[union-attr]
-    store.exported(
-        claim(store, now=9), code="OP-9", file_name="f", location="l", sha256="s", now=10
-    )
-    store.enqueue(9, now=11)
-    assert store.case(9).state == "exported"  # type: ignore[union-attr]
+    old.close()
+    state = open_state(path, clock)
+    item = state.outbox.claim("w")
+    assert item is not None
+    assert (item.kind, item.case_id, item.file_name) == (FollowUp.EMAIL, 7, "OP-7.xml")
+    job = claim(state)
+    assert state.queue.settle(job, skipped()) is CaseState.SKIPPED
+    assert open_state(path, clock).records.counts()[CaseState.EXPORTED] == 1  # opens again

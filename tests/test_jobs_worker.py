@@ -14,11 +14,10 @@ from lxml import etree
 
 from tests.harness import Harness
 from tests.servers import wait_until
-from webhook.jobs.store import StateStore
-from webhook.jobs.worker import Worker, backoff
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
-from webhook.runtime import build_worker
+from webhook.settings.wiring import build_worker, open_state
+from webhook.worker.loop import Worker, backoff
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def test_won_case_becomes_one_valid_file(harness: Harness, validator: DocumentVa
     assert harness.drain() == "exported"
     assert harness.files() == ["OP-24-057.xml"]
     validator.validate((harness.exports / "OP-24-057.xml").read_bytes())
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert record.location == str(harness.exports / "OP-24-057.xml")
     assert record.code == "OP-24-057"
@@ -59,7 +58,7 @@ def test_not_won_case_is_skipped_with_its_reason(
     harness.raynet.add_case({**won_case, "status": "B_ACTIVE"})
     harness.webhook()
     assert harness.drain() == "skipped"
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert (record.reason, record.reason_code) == ("not won (status B_ACTIVE)", "not_won")
     assert harness.raynet.calls("company/") == []
@@ -74,7 +73,7 @@ def test_429_and_500_back_off_then_succeed(harness: Harness) -> None:
     harness.webhook()
     assert harness.drain(until_state="exported") == "exported"
     assert len(harness.raynet.calls("businessCase/")) == 4
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert record.attempts == 0  # reset on success
     assert harness.files() == ["OP-24-057.xml"]
@@ -89,7 +88,7 @@ def test_daily_limit_reschedules_at_the_reset(harness: Harness) -> None:
     )
     harness.webhook()
     assert harness.drain() == "failed"
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert record.next_try_at >= reset - 5
     assert "rate limit" in (record.reason or "")
@@ -107,7 +106,7 @@ def test_a_missing_right_is_dead_at_once_with_raynets_words(harness: Harness) ->
     )
     harness.webhook()
     assert harness.drain() == "dead"
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert "Nemáte dostatečná oprávnění pro čtení klienta" in (record.reason or "")
     assert len(harness.raynet.calls("company/")) == 1  # not retried ten times
@@ -121,13 +120,12 @@ def test_401_one_request_and_every_worker_stops_calling(
     wrong.webhook(999)
     wrong.drain()
     assert len(raynet.requests) == 1
-    record = wrong.store.case(1234)
+    record = wrong.records.case(1234)
     assert record is not None
     assert record.state == "failed"
     assert "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE" in (record.reason or "")
     assert "wrong-key" not in (record.reason or "")
-    other_store = StateStore(wrong.settings.state_db)
-    another_process = build_worker(wrong.settings, other_store, other_store)
+    another_process = build_worker(wrong.settings, open_state(wrong.settings))
     assert another_process.paused_because() is not None
     assert not another_process.run_once()
     assert len(raynet.requests) == 1
@@ -140,7 +138,7 @@ def test_wrong_totals_are_refused_without_retry(harness: Harness, won_case: dict
     harness.raynet.add_case({**won_case, "totalAmount": 99})
     harness.webhook()
     assert harness.drain() == "dead"
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert record.reason_code == "TotalsMismatch"
     assert len(harness.raynet.calls("businessCase/")) == 1
@@ -150,7 +148,7 @@ def test_wrong_totals_are_refused_without_retry(harness: Harness, won_case: dict
 def test_deleted_case_is_dead_with_reason(harness: Harness) -> None:
     harness.webhook(case_id=4242)
     assert harness.drain(case_id=4242) == "dead"
-    record = harness.store.case(4242)
+    record = harness.records.case(4242)
     assert record is not None
     assert "not found" in (record.reason or "")
 
@@ -161,12 +159,12 @@ def test_sync_switch_keeps_recording_but_exports_nothing(
     off = Harness(raynet, tmp_path, SYNC_ENABLED="0")
     off.webhook()
     assert not off.worker.run_once()
-    assert off.state() == "pending"
+    assert off.state_of() == "pending"
     assert raynet.requests == []
     on = Harness(raynet, tmp_path)
-    on.store.set_sync_enabled(False)
+    on.records.set_sync_enabled(False)
     assert on.worker.paused_because() == "sync switched off by an operator"
-    on.store.set_sync_enabled(True)
+    on.records.set_sync_enabled(True)
     assert on.drain() == "exported"
 
 
@@ -184,7 +182,7 @@ def test_two_workers_on_duplicate_events_make_exactly_one_file(
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 10
-    while first.state() != "exported" and time.monotonic() < deadline:
+    while first.state_of() != "exported" and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.2)
     stop.set()
@@ -207,7 +205,7 @@ def test_file_written_before_a_crash_counts_as_delivered(
     assert after_restart.drain() == "exported"
     assert after_restart.files() == ["OP-24-057.xml"]
     assert (after_restart.exports / "OP-24-057.xml").read_bytes() == original
-    record = after_restart.store.case(1234)
+    record = after_restart.records.case(1234)
     assert record is not None
     assert record.location == str(after_restart.exports / "OP-24-057.xml")
 
@@ -215,7 +213,7 @@ def test_file_written_before_a_crash_counts_as_delivered(
 def test_reexport_writes_the_next_file(harness: Harness) -> None:
     harness.webhook()
     harness.drain()
-    harness.store.request_reexport(1234)
+    harness.queue.request_reexport(1234)
     assert harness.drain() == "exported"
     assert harness.files() == ["OP-24-057-2.xml", "OP-24-057.xml"]
 
@@ -228,7 +226,7 @@ def test_every_file_of_a_case_carries_one_document_number_no_other_case_has(
     harness.webhook(1234)
     harness.webhook(4321)
     harness.drain()
-    harness.store.request_reexport(1234)
+    harness.queue.request_reexport(1234)
     harness.drain()
     numbers = {
         name: etree.parse(harness.exports / name).findtext("SeznamObjPrij/ObjPrij/Doklad")
@@ -248,7 +246,7 @@ def test_file_name_taken_by_another_case_is_a_conflict(
     (harness.exports / "OP-24-057.xml").write_bytes(b"<MoneyData/>")
     harness.webhook()
     assert harness.drain() == "dead"
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert "another case" in (record.reason or "")
     assert (harness.exports / "OP-24-057.xml").read_bytes() == b"<MoneyData/>"
@@ -262,7 +260,7 @@ def test_unsafe_case_code_stays_inside_the_target(
     assert harness.drain() == "exported"
     (name,) = harness.files()
     assert name.startswith("etc_passwd-")
-    record = harness.store.case(1234)
+    record = harness.records.case(1234)
     assert record is not None
     assert Path(record.location or "").parent == harness.exports
 
@@ -285,10 +283,10 @@ def test_unexpected_exception_is_retried_not_fatal(harness: Harness) -> None:
         calls += 1
         raise RuntimeError("bug")
 
-    worker = Worker(harness.store, harness.store, flaky, harness.settings.worker)
+    worker = Worker(harness.queue, harness.records, flaky, harness.settings.worker)
     harness.webhook()
     assert worker.run_once()
-    assert harness.state() == "failed"
+    assert harness.state_of() == "failed"
     assert calls == 1
 
 

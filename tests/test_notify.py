@@ -16,9 +16,9 @@ from aiosmtpd.controller import Controller
 from tests.harness import Harness
 from tests.servers import free_port
 from tests.support import S3Bucket
-from webhook.config import load_settings
 from webhook.errors import ConfigError
 from webhook.raynet.standin import RaynetStandIn
+from webhook.settings.environment import load_settings
 
 
 class Inbox:
@@ -109,15 +109,15 @@ def test_mail_server_down_never_holds_the_file_and_is_retried(
     assert harness.drain() == "exported"  # the file does not wait for the e-mail
     assert harness.files() == ["OP-24-057.xml"]
     harness.worker.send_due_emails()
-    assert harness.store.notifications_by_state() == {"pending": 1}
+    assert harness.outbox_counts() == {"pending": 1}
     controller, inbox = start_smtp(port)
     try:
-        harness.worker.clock = lambda: 10**10  # long after the retry time
+        harness.clock.advance(3600)  # long after the retry time
         harness.worker.send_due_emails()
     finally:
         controller.stop()
     assert len(inbox.messages) == 1
-    assert harness.store.notifications_by_state() == {"sent": 1}
+    assert harness.outbox_counts() == {"done": 1}
 
 
 def test_smtp_configuration_is_checked_and_masked() -> None:

@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import Harness
 from tests.support import TOKEN, webhook_body
-from webhook import create_app
 from webhook.observability import configure_logging
 from webhook.raynet.standin import RaynetStandIn
+from webhook.web import create_app
 
 URL = "/webhooks/raynet"
 

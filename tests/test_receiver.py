@@ -13,23 +13,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import TOKEN, webhook_body
-from webhook import create_app
-from webhook.config import Settings, load_settings
 from webhook.errors import ConfigError
-from webhook.jobs.store import StateStore
+from webhook.settings.environment import Settings, load_settings
+from webhook.state.ports import CaseRecords
+from webhook.web import create_app
+from webhook.web.registry import EXTENSION
 
 URL = "/webhooks/raynet"
 HEADERS = {"X-RAYNETCRM-Token": TOKEN}
 
 
-def state_of(app: Flask) -> StateStore:
-    """The SQLite state behind the app's one instance."""
-    store = app.extensions["bridge"][""].records
-    assert isinstance(store, StateStore)
-    return store
+def state_of(app: Flask) -> CaseRecords:
+    """The case records behind the app's one instance."""
+    records: CaseRecords = app.extensions[EXTENSION][""].state.records
+    return records
 
 
-def stored_events(app: Flask) -> int:
+def stored_events(app: Flask) -> int | None:
     return state_of(app).events_stored()
 
 
@@ -150,7 +150,6 @@ def test_refuses_to_start_without_token(tmp_path: Path) -> None:
 def test_state_store_failure_is_503_so_raynet_retries(
     app: Flask, client: FlaskClient, settings: Settings
 ) -> None:
-    state_of(app).close()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{settings.state_db}{suffix}").unlink(missing_ok=True)
     settings.state_db.write_bytes(b"this is not a database" * 100)

@@ -14,9 +14,10 @@ from click.testing import CliRunner
 from tests.harness import Harness
 from tests.servers import bridge, free_port, listening, wait_until
 from tests.support import TOKEN, AwsQueue, webhook_body, xsd_dir
-from webhook.cli import main
 from webhook.moneys3.validation import DocumentValidator
+from webhook.ops.cli import main
 from webhook.raynet.standin import RaynetStandIn
+from webhook.state.model import CaseState
 
 
 def sqs_harness(raynet: RaynetStandIn, tmp_path: Path, aws: AwsQueue, **extra: str) -> Harness:
@@ -43,9 +44,9 @@ def test_a_won_case_goes_through_the_queue_to_the_bucket(
     record = harness.records.case(1234)
     assert record is not None
     assert (record.state, record.file_name) == ("exported", "OP-24-057.xml")
-    assert harness.records.counts()["exported"] == 1
+    assert harness.records.counts()[CaseState.EXPORTED] == 1
     assert [e.file_name for e in harness.records.exports_of(1234)] == ["OP-24-057.xml"]
-    assert harness.records.due_count() == 0
+    assert harness.queue.due_count() == 0
 
 
 def test_not_won_is_skipped_and_a_reexport_writes_the_next_file(
@@ -58,7 +59,7 @@ def test_not_won_is_skipped_and_a_reexport_writes_the_next_file(
     raynet.add_case(won_case)
     harness.webhook()
     assert harness.drain(until_state="exported") == "exported"
-    harness.records.request_reexport(1234)
+    harness.queue.request_reexport(1234)
     assert harness.drain(until_state="exported") == "exported"
     assert objects(aws) == ["orders/OP-24-057-2.xml", "orders/OP-24-057.xml"]
 
@@ -94,7 +95,7 @@ def test_replay_sends_a_new_message(raynet: RaynetStandIn, tmp_path: Path, aws: 
     raynet.fail("businessCase/", 404)  # deleted, then restored in RAYNET
     harness.webhook()
     assert harness.drain() == "dead"
-    assert harness.records.replay(1234) == 1
+    assert harness.queue.replay(1234) == 1
     assert harness.drain(until_state="exported") == "exported"
 
 

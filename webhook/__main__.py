@@ -1,5 +1,5 @@
 """``python -m webhook``."""
 
-from webhook.cli import main
+from webhook.ops.cli import main
 
 main()

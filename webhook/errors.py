@@ -11,6 +11,8 @@ from __future__ import annotations
 class BridgeError(Exception):
     """Base of every failure the bridge reports with a message meant for people."""
 
+    case_code: str | None = None  # the RAYNET case it happened to, once the pipeline knows
+
 
 class PermanentError(BridgeError):
     """Retrying the same input cannot succeed."""

@@ -29,8 +29,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from webhook.jobs.interfaces import CaseRecords
 from webhook.raynet.client import RateLimitStatus
+from webhook.state.ports import CaseRecords, JobQueue
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 - never mutated
 
@@ -125,10 +125,10 @@ def record_raynet_request(status: int | None, seconds: float, limits: RateLimitS
 
 
 class StateCollector(Collector):
-    """Figures read from the case records at scrape time: exact whichever process worked."""
+    """Figures read from the state at scrape time: exact whichever process worked."""
 
-    def __init__(self, records: Mapping[str, CaseRecords]) -> None:
-        self.records = records
+    def __init__(self, states: Mapping[str, tuple[JobQueue, CaseRecords]]) -> None:
+        self.states = states
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         label = ["instance"]
@@ -144,19 +144,19 @@ class StateCollector(Collector):
         sync = GaugeMetricFamily(
             "bridge_sync_enabled", "1 while exports run, 0 when paused", labels=label
         )
-        for name, records in self.records.items():
+        for name, (queue, records) in self.states.items():
             for state, count in records.counts().items():
-                cases.add_metric([name, state], count)
-            depth.add_metric([name], records.due_count())
-            oldest.add_metric([name], records.oldest_due() or 0.0)
+                cases.add_metric([name, state.value], count)
+            depth.add_metric([name], queue.due_count())
+            oldest.add_metric([name], queue.oldest_due() or 0.0)
             sync.add_metric([name], 1.0 if records.sync_enabled() else 0.0)
         yield from (cases, depth, oldest, sync)
 
 
-def render_metrics(records: Mapping[str, CaseRecords]) -> bytes:
+def render_metrics(states: Mapping[str, tuple[JobQueue, CaseRecords]]) -> bytes:
     """The Prometheus text exposition: all processes' counters plus every instance's state."""
     registry = CollectorRegistry()
-    registry.register(StateCollector(records))
+    registry.register(StateCollector(states))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

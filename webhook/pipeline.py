@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from webhook.delivery import Target
 from webhook.delivery.naming import file_name
-from webhook.errors import InvalidOrder, PermanentError
+from webhook.errors import BridgeError, InvalidOrder, PermanentError
 from webhook.moneys3.builder import ExportOptions, build_order_document, case_code_in
 from webhook.moneys3.validation import DocumentValidator
 from webhook.order import Customer
@@ -98,8 +98,12 @@ def export_case(
     reason = skip_reason(case)
     if reason is not None:
         return Skipped(case.code, reason)
-    document = renderer.render(case, source)
-    return deliver(case, document, target, generation)
+    try:
+        document = renderer.render(case, source)
+        return deliver(case, document, target, generation)
+    except BridgeError as error:
+        error.case_code = case.code  # the dashboard shows which case, not just its id
+        raise
 
 
 def deliver(

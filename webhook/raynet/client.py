@@ -9,6 +9,9 @@ a 403 from ``security/checktoken`` says the button token is unknown, expired or 
 that our credentials are wrong; a 429 is the connection limit while the day's quota lasts
 and the quota itself only when ``X-Ratelimit-Remaining`` is 0; a 500 naming
 ``AttributeAccessDeniedException`` is a missing right, which no retry fixes.
+
+Longer than our usual module on purpose: RAYNET's meaning of each status, endpoint by
+endpoint, reads best next to the transport that receives it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ It binds to 127.0.0.1 only.
 
 Every answer follows RAYNET's published OpenAPI spec (``../shared/raynet-openapi``;
 ``tests/test_standin_contract.py`` checks it with openapi-core). Where the spec is silent,
-a comment says so and names the source of what the stand-in does instead.
+a comment says so and names the source of what the stand-in does instead. One module on
+purpose: the whole fake RAYNET, routes and data, is read side by side with the spec.
 """
 
 from __future__ import annotations

@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlparse
 
 from webhook.delivery import Target
 from webhook.errors import ConfigError, TransientError
-from webhook.jobs.store import StateStore
 from webhook.observability import NOTIFICATIONS
+from webhook.state.model import Clock
+from webhook.state.ports import Outbox
 
 LINK_SECONDS = 7 * 24 * 3600
 log = logging.getLogger(__name__)
@@ -128,48 +130,40 @@ def _describe(error: Exception) -> str:
 
 @dataclass
 class Notifier:
-    """Sends the due e-mails; called by the worker between exports."""
+    """Sends the due e-mails from the outbox; called by the worker between exports."""
 
     settings: SmtpSettings
-    store: StateStore
+    outbox: Outbox
     target: Target
-    max_attempts: int = 10
+    clock: Clock = time.time
     retry_base: float = 60.0
 
-    def send_due(self, owner: str, lease_seconds: float, now: float) -> bool:
+    def send_due(self, worker: str) -> bool:
         """Send one due e-mail; False when none is due."""
-        notification = self.store.claim_notification(owner, lease_seconds, now)
-        if notification is None:
+        item = self.outbox.claim(worker)
+        if item is None:
             return False
         try:
-            link = self.target.link(notification.file_name, LINK_SECONDS)
-            document = None if link else self.target.read(notification.file_name)
+            link = self.target.link(item.file_name, LINK_SECONDS)
+            document = None if link else self.target.read(item.file_name)
             send(
                 self.settings,
                 order_message(
                     self.settings,
-                    code=notification.code,
-                    file_name=notification.file_name,
-                    location=notification.location,
+                    code=item.code,
+                    file_name=item.file_name,
+                    location=item.location,
                     document=document,
                     link=link,
                 ),
             )
         except (TransientError, OSError) as error:
-            wait = self.retry_base * 2 ** min(notification.attempts, 6)
-            self.store.notification_failed(
-                notification,
-                error=str(error),
-                retry_at=now + wait,
-                max_attempts=self.max_attempts,
-                now=now,
-            )
+            wait = self.retry_base * 2 ** min(item.attempts, 6)
+            self.outbox.failed(item, str(error), self.clock() + wait)
             NOTIFICATIONS.labels(outcome="failed").inc()
-            log.warning("e-mail for %s not sent: %s", notification.code, error)
+            log.warning("e-mail for %s not sent: %s", item.code, error)
         else:
-            self.store.notification_sent(notification, now)
+            self.outbox.done(item)
             NOTIFICATIONS.labels(outcome="sent").inc()
-            log.info(
-                "e-mail for %s sent to %s", notification.code, ", ".join(self.settings.recipients)
-            )
+            log.info("e-mail for %s sent to %s", item.code, ", ".join(self.settings.recipients))
         return True

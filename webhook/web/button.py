@@ -20,7 +20,9 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from webhook.errors import BridgeError
 from webhook.observability import log_context
-from webhook.receiver import Services, services
+from webhook.settings.wiring import Instance
+from webhook.state.model import CaseState
+from webhook.web.registry import instance
 
 log = logging.getLogger(__name__)
 bp = Blueprint("button", __name__)
@@ -40,9 +42,9 @@ class ButtonRequestSchema(Schema):
 
 
 @bp.route("/raynet/button", methods=["GET", "POST"])
-@bp.route("/raynet/button/<instance>", methods=["GET", "POST"])
-def press(instance: str = "") -> tuple[Response, int]:
-    bridge = services(instance or None)  # 404 for an instance that is not served here
+@bp.route("/raynet/button/<name>", methods=["GET", "POST"])
+def press(name: str | None = None) -> tuple[Response, int]:
+    served = instance(name)  # 404 for an instance that is not served here
     try:
         pressed: dict[str, Any] = ButtonRequestSchema().load(
             {**request.args.to_dict(), **request.form.to_dict()}
@@ -52,35 +54,36 @@ def press(instance: str = "") -> tuple[Response, int]:
             success=False, message="not a RAYNET button request", fields=error.messages
         ), 400
     with log_context(case_id=pressed["entityId"], user=pressed["userName"]):
-        success, message = _export(bridge, pressed)
+        success, message = _export(served, pressed)
         log.info("button: %s", message)
     return jsonify(success=success, message=message), 200
 
 
-def _export(bridge: Services, pressed: dict[str, Any]) -> tuple[bool, str]:
-    refusal = _refusal(bridge, pressed)
+def _export(served: Instance, pressed: dict[str, Any]) -> tuple[bool, str]:
+    refusal = _refusal(served, pressed)
     if refusal is not None:
         return False, refusal
-    assert bridge.worker is not None
+    assert served.worker is not None
     case_id: int = pressed["entityId"]
-    record = bridge.records.case(case_id)
-    if record is not None and record.state == "exported":
-        bridge.records.request_reexport(case_id)
+    queue, records = served.state.queue, served.state.records
+    record = records.case(case_id)
+    if record is not None and record.state == CaseState.EXPORTED:
+        queue.request_reexport(case_id)
     else:
-        bridge.queue.enqueue(case_id)
-    if not bridge.worker.run_once(case_id=case_id):
+        queue.enqueue(case_id)
+    if not served.worker.run_once(case_id=case_id):
         return True, "Queued for export to Money S3; the file will be there in a moment."
-    return _outcome(bridge, case_id)
+    return _outcome(served, case_id)
 
 
-def _refusal(bridge: Services, pressed: dict[str, Any]) -> str | None:
+def _refusal(served: Instance, pressed: dict[str, Any]) -> str | None:
     """Why this press cannot export anything, or None."""
     if pressed["entityName"].casefold() != "businesscase":
         return "This button works on business cases only."
-    if bridge.raynet is None or bridge.worker is None:
+    if served.raynet is None or served.worker is None:
         return "The bridge has no RAYNET API access configured; tell your administrator."
     try:
-        confirmed = bridge.raynet.check_button_token(pressed["token"], pressed["personId"])
+        confirmed = served.raynet.check_button_token(pressed["token"], pressed["personId"])
     except BridgeError as error:
         log.warning("cannot verify a button token: %s", error)
         return "The bridge could not reach RAYNET to verify the request; try again."
@@ -89,16 +92,16 @@ def _refusal(bridge: Services, pressed: dict[str, Any]) -> str | None:
             "RAYNET did not confirm this request (a button link works once, for 60 "
             "seconds). Press the button again."
         )
-    paused = bridge.worker.paused_because()
+    paused = served.worker.paused_because()
     return f"Exports to Money S3 are paused ({paused})." if paused else None
 
 
-def _outcome(bridge: Services, case_id: int) -> tuple[bool, str]:
-    record = bridge.records.case(case_id)
+def _outcome(served: Instance, case_id: int) -> tuple[bool, str]:
+    record = served.state.records.case(case_id)
     assert record is not None
-    if record.state == "exported":
+    if record.state == CaseState.EXPORTED:
         again = " again" if record.exports_done > 1 else ""
         return True, f"Exported to Money S3{again} as {record.file_name}."
-    if record.state == "skipped":
+    if record.state == CaseState.SKIPPED:
         return False, f"Not exported: {record.reason}."
     return False, f"Not exported: {record.reason}"

@@ -22,10 +22,10 @@ from types import FrameType
 
 import click
 
-from webhook.config import Settings
+from webhook.settings.environment import Settings
 
 log = logging.getLogger(__name__)
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: webhook/ and deploy/
 GUNICORN_CONFIG = PACKAGE_ROOT / "deploy" / "gunicorn.conf.py"
 RESTART_DELAY = 5.0
 

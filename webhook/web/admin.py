@@ -31,14 +31,15 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from webhook.config import Settings
-from webhook.jobs.store import CaseRecord
-from webhook.operations import ActionRefused, find_case, reexport_case, retry_case
-from webhook.receiver import registry, services
+from webhook.ops.operations import ActionRefused, find_case, reexport_case, retry_case
+from webhook.settings.environment import Settings
+from webhook.state.model import CaseQuery, CaseState, TrackedCase
+from webhook.state.ports import CaseRecords, JobQueue
+from webhook.web.registry import instance, instances
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
-STATES = ("pending", "exported", "skipped", "failed", "dead")
+STATES = tuple(CaseState)
 OPEN_ENDPOINTS = ("admin.login",)
 
 
@@ -60,7 +61,7 @@ def init_admin(app: Flask, settings: Settings) -> None:
 
 
 def _token() -> str:
-    token = services().settings.admin_token
+    token = instance().settings.admin_token
     if token is None:
         abort(404)  # no token configured: the dashboard does not exist
     return token
@@ -83,7 +84,7 @@ def _keep_instance(endpoint: str, values: dict[str, Any]) -> None:
 
 @bp.app_context_processor
 def _instances() -> dict[str, Any]:
-    names = [name for name in registry() if name]
+    names = [name for name in instances() if name]
     return {"instances": names, "current_instance": request.args.get("instance") or ""}
 
 
@@ -130,11 +131,12 @@ def logout() -> BaseResponse:
 
 @bp.get("/")
 def index() -> str:
-    bridge = services()
+    served = instance()
     search = request.args.get("q", "").strip() or None
-    state = request.args.get("state") if request.args.get("state") in STATES else None
+    state = _state(request.args.get("state"))
     offset = max(0, request.args.get("offset", 0, type=int))
-    cases = bridge.records.cases(state=state, search=search, limit=PAGE_SIZE + 1, offset=offset)
+    records = served.state.records
+    cases = records.cases(CaseQuery(state, search, limit=PAGE_SIZE + 1, offset=offset))
     return render_template(
         "admin/index.html",
         cases=cases[:PAGE_SIZE],
@@ -144,16 +146,16 @@ def index() -> str:
         search=search or "",
         state=state,
         states=STATES,
-        counts=bridge.records.counts(),
+        counts=records.counts(),
         sync=_sync_state(),
-        config=bridge.settings.summary(),
+        config=served.settings.summary(),
         now=time.time(),
     )
 
 
 @bp.get("/cases/<int:case_id>")
 def case_page(case_id: int) -> str:
-    records = services().records
+    records = instance().state.records
     record = records.case(case_id)
     if record is None:
         abort(404, f"case {case_id} is unknown here")
@@ -169,25 +171,25 @@ def download(case_id: int, generation: int) -> Response:
 
 @bp.post("/cases/<int:case_id>/retry")
 def retry(case_id: int) -> BaseResponse:
-    return _act(lambda: retry_case(services().records, case_id), "queued again")
+    return _act(lambda: retry_case(*_queue_and_records(), case_id), "queued again")
 
 
 @bp.post("/cases/<int:case_id>/reexport")
 def reexport(case_id: int) -> BaseResponse:
-    return _act(lambda: reexport_case(services().records, case_id), "queued for another export")
+    return _act(lambda: reexport_case(*_queue_and_records(), case_id), "queued for another export")
 
 
 @bp.post("/sync")
 def sync() -> BaseResponse:
     enabled = request.form.get("enabled") == "1"
-    services().records.set_sync_enabled(enabled)
+    instance().state.records.set_sync_enabled(enabled)
     flash("Exports are running." if enabled else "Exports are paused; webhooks are still recorded.")
     return redirect(url_for("admin.index"))
 
 
 def _act(action: Any, done: str) -> BaseResponse:
     try:
-        record: CaseRecord = action()
+        record: TrackedCase = action()
         flash(f"Case {record.case_id} {done}.")
     except ActionRefused as refused:
         flash(str(refused), "error")
@@ -200,21 +202,23 @@ def _act(action: Any, done: str) -> BaseResponse:
 @bp.get("/api/cases")
 def api_cases() -> Response:
     state = request.args.get("state")
-    if state is not None and state not in STATES:
+    if state is not None and _state(state) is None:
         abort(400, f"state must be one of {', '.join(STATES)}")
     limit = min(500, max(1, request.args.get("limit", PAGE_SIZE, type=int)))
-    records = services().records.cases(
-        state=state,
-        search=request.args.get("q") or None,
-        limit=limit,
-        offset=max(0, request.args.get("offset", 0, type=int)),
+    records = instance().state.records.cases(
+        CaseQuery(
+            _state(state),
+            request.args.get("q") or None,
+            limit=limit,
+            offset=max(0, request.args.get("offset", 0, type=int)),
+        )
     )
     return jsonify(cases=[asdict(record) for record in records])
 
 
 @bp.get("/api/cases/<int:case_id>")
 def api_case(case_id: int) -> Response:
-    records = services().records
+    records = instance().state.records
     try:
         record = find_case(records, case_id)
     except ActionRefused as refused:
@@ -226,12 +230,12 @@ def api_case(case_id: int) -> Response:
 
 @bp.post("/api/cases/<int:case_id>/retry")
 def api_retry(case_id: int) -> tuple[Response, int]:
-    return _api_act(lambda: retry_case(services().records, case_id))
+    return _api_act(lambda: retry_case(*_queue_and_records(), case_id))
 
 
 @bp.post("/api/cases/<int:case_id>/reexport")
 def api_reexport(case_id: int) -> tuple[Response, int]:
-    return _api_act(lambda: reexport_case(services().records, case_id))
+    return _api_act(lambda: reexport_case(*_queue_and_records(), case_id))
 
 
 @bp.get("/api/cases/<int:case_id>/files/<int:generation>")
@@ -245,18 +249,18 @@ def api_sync() -> Response:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
             abort(400, 'send {"enabled": true} or {"enabled": false}')
-        services().records.set_sync_enabled(body["enabled"])
+        instance().state.records.set_sync_enabled(body["enabled"])
     return jsonify(_sync_state())
 
 
 @bp.get("/api/config")
 def api_config() -> Response:
-    return jsonify(config=dict(services().settings.summary()))
+    return jsonify(config=dict(instance().settings.summary()))
 
 
 def _api_act(action: Any) -> tuple[Response, int]:
     try:
-        record: CaseRecord = action()
+        record: TrackedCase = action()
     except ActionRefused as refused:
         return jsonify(error="refused", message=str(refused)), 409
     return jsonify(case=asdict(record)), 202
@@ -265,25 +269,35 @@ def _api_act(action: Any) -> tuple[Response, int]:
 # --- shared -----------------------------------------------------------------------------
 
 
+def _state(value: str | None) -> CaseState | None:
+    return CaseState(value) if value in STATES else None
+
+
+def _queue_and_records() -> tuple[JobQueue, CaseRecords]:
+    state = instance().state
+    return state.queue, state.records
+
+
 def _sync_state() -> dict[str, bool]:
-    bridge = services()
-    switch = bridge.records.sync_enabled()
+    served = instance()
+    switch = served.state.records.sync_enabled()
     return {
-        "enabled": switch and bridge.settings.sync_enabled,
+        "enabled": switch and served.settings.sync_enabled,
         "switch": switch,
-        "environment": bridge.settings.sync_enabled,
+        "environment": served.settings.sync_enabled,
     }
 
 
 def _file(case_id: int, generation: int) -> Response:
-    bridge = services()
+    served = instance()
     export = next(
-        (e for e in bridge.records.exports_of(case_id) if e.generation == generation), None
+        (e for e in served.state.records.exports_of(case_id) if e.generation == generation),
+        None,
     )
     if export is None:
         abort(404, f"case {case_id} has no export {generation}")
     try:
-        content = bridge.target.read(export.file_name)
+        content = served.target.read(export.file_name)
     except FileNotFoundError:
         abort(404, f"{export.location} is no longer there")
     return Response(

@@ -1,8 +1,8 @@
-"""The worker: claims due cases and runs them through the export pipeline.
+"""The worker: claims due cases, runs each through the export pipeline, settles it.
 
 Transient failures are retried with exponential backoff and full jitter; permanent ones
-stop at once with their reason. A 401/403 from RAYNET stops every worker on the same state
-file from calling RAYNET again with the same credentials (20 bad logins block the IP for an
+stop at once with their reason. A 401 from RAYNET stops every worker on the same state
+from calling RAYNET again with the same credentials (20 bad logins block the IP for an
 hour) until the credentials change or an operator replays.
 """
 
@@ -19,18 +19,37 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from webhook.config import WorkerSettings
 from webhook.errors import BridgeError, PermanentError, TransientError
-from webhook.jobs.interfaces import CaseRecords, JobQueue
-from webhook.jobs.reconcile import Reconciler
-from webhook.jobs.store import AUTH_REFUSED_FLAG, Job
-from webhook.notify import Notifier
 from webhook.observability import EXPORT_SECONDS, EXPORTS, FAILURES, SKIPS, log_context
 from webhook.pipeline import Exported, Outcome
 from webhook.raynet.client import RaynetAuthError, RaynetCredentials
+from webhook.state.model import (
+    AUTH_REFUSED_FLAG,
+    CaseState,
+    Clock,
+    DeliveredFile,
+    FollowUp,
+    Job,
+    Settlement,
+)
+from webhook.state.ports import CaseRecords, JobQueue
+from webhook.worker.mail import Notifier
+from webhook.worker.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 RunJob = Callable[[Job], Outcome]
+HOUSEKEEPING_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    max_attempts: int = 10
+    lease_seconds: float = 120.0
+    poll_seconds: float = 0.2
+    threads: int = 3
+    backoff_base: float = 5.0
+    backoff_max: float = 3600.0
+    reconcile_interval: float = 0.0  # 0: no periodic reconciliation
 
 
 def credentials_fingerprint(credentials: RaynetCredentials) -> str:
@@ -53,9 +72,9 @@ class Worker:
     records: CaseRecords
     run_job: RunJob
     settings: WorkerSettings
+    clock: Clock = time.time
     credentials_fingerprint: str | None = None
-    sync_enabled: bool = True  # SYNC_ENABLED; the store holds the runtime switch
-    clock: Callable[[], float] = time.time
+    sync_enabled: bool = True  # SYNC_ENABLED; the records hold the runtime switch
     rng: random.Random = field(default_factory=random.Random)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     instance: str = ""  # the RAYNET instance, as labelled in the metrics
@@ -78,9 +97,7 @@ class Worker:
         """Claim and process one due case (or ``case_id``); False when none (or paused)."""
         if self.paused_because() is not None:
             return False
-        job = self.queue.claim(
-            f"{self.name}/{slot}", self.settings.lease_seconds, self.clock(), case_id=case_id
-        )
+        job = self.queue.claim(f"{self.name}/{slot}", case_id=case_id)
         if job is None:
             return False
         self.process(job)
@@ -89,103 +106,70 @@ class Worker:
     def process(self, job: Job) -> None:
         started = time.perf_counter()
         with log_context(case_id=job.case_id, generation=job.generation):
-            self._process(job)
+            settlement = self._settlement(job)
+            state = self.queue.settle(job, settlement)
+            if state is None:
+                log.warning("case %s: lease lapsed; another worker's result counts", job.case_id)
+            else:
+                self._count(settlement, state)
         EXPORT_SECONDS.observe(time.perf_counter() - started)
 
-    def _process(self, job: Job) -> None:
+    def _settlement(self, job: Job) -> Settlement:
+        """What became of the job: the pipeline's outcome, or its error sorted by whether a
+        retry can help."""
         try:
             outcome = self.run_job(job)
         except RaynetAuthError as error:
             if self.credentials_fingerprint is not None:
                 self.records.set_flag(AUTH_REFUSED_FLAG, self.credentials_fingerprint)
-            self._transient(job, error, retry_at=self.clock(), reason_code="raynet_auth")
+            return Settlement.failed(str(error), "raynet_auth", self.clock(), _code(error))
         except PermanentError as error:
-            self.queue.failed_permanently(
-                job, reason=str(error), reason_code=type(error).__name__, now=self.clock()
-            )
-            FAILURES.labels(
-                instance=self.instance, kind="permanent", error=type(error).__name__
-            ).inc()
-            self._report(job, "dead", str(error))
+            return Settlement.dead(str(error), type(error).__name__, _code(error))
         except TransientError as error:
-            self._transient(job, error)
+            return self._retry(job, error, type(error).__name__, error.retry_after)
         except Exception as error:  # a bug must not kill the worker; retry, then give up
             log.exception("unexpected error exporting case %s", job.case_id)
-            self._transient(job, error, reason_code="unexpected")
-        else:
-            self._settle(job, outcome)
-
-    def _settle(self, job: Job, outcome: Outcome) -> None:
-        now = self.clock()
+            return self._retry(job, error, "unexpected", None)
         if isinstance(outcome, Exported):
             if outcome.created:
-                EXPORTS.labels(instance=self.instance).inc()
-            self.queue.exported(
-                job,
-                code=outcome.case_code,
-                file_name=outcome.file_name,
-                location=outcome.location,
-                sha256=outcome.sha256,
-                notify=self.notifier is not None,
-                now=now,
-            )
-            with log_context(case_code=outcome.case_code):
-                self._report(job, "exported", outcome.location)
-        else:
-            SKIPS.labels(instance=self.instance, reason=outcome.reason.code).inc()
-            self.queue.skipped(
-                job,
-                code=outcome.case_code,
-                reason=str(outcome.reason),
-                reason_code=outcome.reason.code,
-                now=now,
-            )
-            self._report(job, "skipped", str(outcome.reason))
+                EXPORTS.labels(instance=self.instance).inc()  # files, not re-deliveries
+            file = DeliveredFile(outcome.file_name, outcome.location, outcome.sha256)
+            follow_ups = (FollowUp.EMAIL,) if self.notifier is not None else ()
+            return Settlement.exported(outcome.case_code, file, follow_ups)
+        return Settlement.skipped(outcome.case_code, str(outcome.reason), outcome.reason.code)
 
-    def _transient(
-        self,
-        job: Job,
-        error: Exception,
-        *,
-        retry_at: float | None = None,
-        reason_code: str | None = None,
-    ) -> None:
-        now = self.clock()
-        if retry_at is None:
-            wait = backoff(
-                job.attempts + 1, self.settings.backoff_base, self.settings.backoff_max, self.rng
-            )
-            if isinstance(error, TransientError) and error.retry_after:
-                wait = max(wait, error.retry_after)
-            retry_at = now + wait
-        FAILURES.labels(
-            instance=self.instance, kind="transient", error=reason_code or type(error).__name__
-        ).inc()
-        state = self.queue.failed_transiently(
-            job,
-            reason=str(error) or type(error).__name__,
-            reason_code=reason_code or type(error).__name__,
-            retry_at=retry_at,
-            max_attempts=self.settings.max_attempts,
-            now=now,
+    def _retry(
+        self, job: Job, error: Exception, reason_code: str, retry_after: float | None
+    ) -> Settlement:
+        wait = backoff(
+            job.attempts + 1, self.settings.backoff_base, self.settings.backoff_max, self.rng
         )
-        self._report(job, state, str(error))
+        retry_at = self.clock() + max(wait, retry_after or 0.0)
+        return Settlement.failed(
+            str(error) or type(error).__name__, reason_code, retry_at, _code(error)
+        )
 
-    def _report(self, job: Job, state: str, detail: str | None) -> None:
-        log.log(
-            logging.WARNING if state in ("failed", "dead") else logging.INFO,
-            "case %s %s: %s",
-            job.case_id,
-            state,
-            detail,
-        )
+    def _count(self, settlement: Settlement, state: CaseState) -> None:
+        """Metrics and one log line for the case's new state."""
+        if settlement.state == CaseState.SKIPPED:
+            SKIPS.labels(instance=self.instance, reason=settlement.reason_code).inc()
+        elif settlement.state != CaseState.EXPORTED:
+            kind = "permanent" if settlement.state == CaseState.DEAD else "transient"
+            FAILURES.labels(instance=self.instance, kind=kind, error=settlement.reason_code).inc()
+        detail = settlement.file.location if settlement.file else settlement.reason
+        with log_context(case_code=settlement.code):
+            log.log(
+                logging.WARNING if state in (CaseState.FAILED, CaseState.DEAD) else logging.INFO,
+                "case %s %s: %s",
+                settlement.code or "?",
+                state.value,
+                detail,
+            )
 
     def send_due_emails(self, most: int = 5) -> None:
         """A few due e-mails per round, so that exports are never kept waiting long."""
         for _ in range(most):
-            if self.notifier is None or not self.notifier.send_due(
-                f"{self.name}/mail", self.settings.lease_seconds, self.clock()
-            ):
+            if self.notifier is None or not self.notifier.send_due(f"{self.name}/mail"):
                 return
 
     def reconcile_if_due(self) -> None:
@@ -207,10 +191,10 @@ class Worker:
         with ThreadPoolExecutor(threads, thread_name_prefix="export") as pool:
             while not stop.is_set():
                 if self.clock() >= next_maintenance:
-                    self.queue.maintain(self.clock())
+                    self.queue.maintain()
                     if self.housekeeping is not None:
                         self.housekeeping(self.clock())
-                    next_maintenance = self.clock() + 3600
+                    next_maintenance = self.clock() + HOUSEKEEPING_SECONDS
                 self.reconcile_if_due()
                 self.send_due_emails()
                 for future in [f for f in running if f.done()]:
@@ -219,9 +203,7 @@ class Worker:
                 claimed = False
                 while idle_slots and self.paused_because() is None:
                     slot = idle_slots.pop()
-                    job = self.queue.claim(
-                        f"{self.name}/{slot}", self.settings.lease_seconds, self.clock()
-                    )
+                    job = self.queue.claim(f"{self.name}/{slot}")
                     if job is None:
                         idle_slots.append(slot)
                         break
@@ -231,3 +213,8 @@ class Worker:
                     stop.wait(self.settings.poll_seconds)
             for future in running:
                 future.result()
+
+
+def _code(error: Exception) -> str | None:
+    """The RAYNET case code the pipeline attached to an error, if it got that far."""
+    return error.case_code if isinstance(error, BridgeError) else None

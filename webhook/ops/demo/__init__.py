@@ -21,10 +21,12 @@ from typing import Any
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from webhook import create_app
-from webhook.config import load_settings
 from webhook.delivery.naming import file_name
 from webhook.raynet.standin import RaynetStandIn
+from webhook.settings.environment import load_settings
+from webhook.state.model import CaseState
+from webhook.web import create_app
+from webhook.web.registry import EXTENSION
 
 SAMPLES = Path(__file__).resolve().parent
 CASE_FILE = SAMPLES / "business_case.json"  # GET businessCase/1234/ as RAYNET answers it
@@ -98,14 +100,14 @@ def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = p
                 f"2. RAYNET's webhook for case {case['id']} went to {url}: "
                 f"{answer.status_code} {answer.json()['status']}."
             )
-            bridge = app.extensions["bridge"][""]
-            while bridge.worker.run_once():
+            served = app.extensions[EXTENSION][""]
+            while served.worker.run_once():
                 pass
         finally:
             server.shutdown()
             thread.join()
-        record = bridge.records.case(case["id"])
-    if record is None or record.state != "exported" or record.location is None:
+        record = served.state.records.case(case["id"])
+    if record is None or record.state != CaseState.EXPORTED or record.location is None:
         raise RuntimeError(f"the demo case was not exported: {record}")
     written = "found the same order already there from an earlier run" if existed else "wrote it"
     say(

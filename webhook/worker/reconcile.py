@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from webhook.jobs.interfaces import CaseRecords, JobQueue
 from webhook.raynet.client import RaynetClient
 from webhook.raynet.schemas import CaseChange
+from webhook.state.model import CaseState, Clock
+from webhook.state.ports import CaseRecords, JobQueue
 
 log = logging.getLogger(__name__)
 TURN_FLAG = "reconcile_next_at"
@@ -49,7 +50,7 @@ def queue_unexported(
         record = records.case(change.id)
         stale = (
             record is not None
-            and record.state in ("skipped", "dead")
+            and record.state in (CaseState.SKIPPED, CaseState.DEAD)
             and (change.modified_at is None or change.modified_at.timestamp() > record.updated_at)
         )
         if record is None or stale:
@@ -64,11 +65,11 @@ class Reconciler:
     records: CaseRecords
     client: RaynetClient
     interval: float
-    clock: Callable[[], float] = time.time
+    clock: Clock = time.time
 
     def due(self) -> bool:
         """True for exactly one worker per interval, across all workers on the state file."""
-        return self.records.take_turn(TURN_FLAG, self.clock(), self.interval)
+        return self.records.take_turn(TURN_FLAG, self.interval)
 
     def sweep(self) -> Sweep | None:
         """List recently changed won cases and queue the missing ones; None if skipped."""

@@ -13,59 +13,26 @@ import json
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webhook.config import Settings
-from webhook.delivery import Target
 from webhook.errors import BridgeError, QueueUnavailable
-from webhook.jobs.interfaces import CaseRecords, JobQueue
-from webhook.jobs.store import Recorded
-from webhook.jobs.worker import Worker
 from webhook.observability import WEBHOOK_SECONDS, WEBHOOKS, log_context, render_metrics
-from webhook.raynet.client import RaynetClient
 from webhook.raynet.schemas import WebhookEvent, WebhookEventSchema
+from webhook.settings.environment import Settings
+from webhook.settings.wiring import Instance
+from webhook.state.model import CaseEvent, Recorded
+from webhook.state.ports import JobQueue
+from webhook.web.registry import instance, instances
 
 TOKEN_HEADER = "X-RAYNETCRM-Token"  # noqa: S105 - a header name, not a secret
 log = logging.getLogger(__name__)
 bp = Blueprint("receiver", __name__)
 _event_schema = WebhookEventSchema()
-
-
-@dataclass(frozen=True)
-class Services:
-    """What the web app needs at hand, attached as ``app.extensions["bridge"]``."""
-
-    settings: Settings
-    queue: JobQueue
-    records: CaseRecords
-    target: Target
-    worker: Worker | None = None  # exports on demand (the RAYNET button); None without API access
-    raynet: RaynetClient | None = None
-
-
-def registry() -> dict[str, Services]:
-    """Every instance's services, by instance name ("" for the environment's own)."""
-    found: dict[str, Services] = current_app.extensions["bridge"]
-    return found
-
-
-def services(instance: str | None = None) -> Services:
-    """The services of ``instance``, or of the instance the request names (404 if none)."""
-    everyone = registry()
-    if instance is None:
-        instance = (request.view_args or {}).get("instance") or request.args.get("instance")
-    if instance is None:
-        instance = "" if "" in everyone else next(iter(everyone))
-    found = everyone.get(instance)
-    if found is None:
-        abort(404, f"no instance {instance!r} here")
-    return found
 
 
 def _answer(code: int, **body: Any) -> tuple[Response, int]:
@@ -83,11 +50,11 @@ class _Refusal(Exception):
 
 
 @bp.post("/webhooks/raynet")
-@bp.post("/webhooks/raynet/<instance>")
-def receive_event(instance: str = "") -> tuple[Response, int]:
+@bp.post("/webhooks/raynet/<name>")
+def receive_event(name: str = "") -> tuple[Response, int]:
     started = time.perf_counter()
-    code, body = _receive(services(instance))
-    WEBHOOKS.labels(instance=instance, outcome=body.get("status") or body["error"]).inc()
+    code, body = _receive(instance(name))
+    WEBHOOKS.labels(instance=name, outcome=body.get("status") or body["error"]).inc()
     WEBHOOK_SECONDS.observe(time.perf_counter() - started)
     response, code = _answer(code, **body)
     if code == 503:
@@ -95,16 +62,16 @@ def receive_event(instance: str = "") -> tuple[Response, int]:
     return response, code
 
 
-def _receive(bridge: Services) -> tuple[int, dict[str, Any]]:
+def _receive(served: Instance) -> tuple[int, dict[str, Any]]:
     """The status and JSON body for the webhook in the current request."""
     try:
-        event = _authentic_event(bridge.settings)
+        event = _authentic_event(served.settings)
         with log_context(event_id=event.event_id, case_id=event.entity_id):
             if not event.is_business_case:
                 return 200, {"status": "ignored", "reason": f"entity {event.entity_name}"}
             if event.type == "record.deleted":
                 return 200, {"status": "ignored", "reason": "deleted record"}
-            recorded = _record(bridge.queue, event)
+            recorded = _record(served.state.queue, event)
             log.info("webhook %s", recorded.value)
     except _Refusal as refusal:
         return refusal.code, refusal.body
@@ -141,7 +108,7 @@ def _token_ok(settings: Settings) -> bool:
 
 def _record(queue: JobQueue, event: WebhookEvent) -> Recorded:
     try:
-        return queue.record_event(event)
+        return queue.record_event(CaseEvent(event.event_id, event.entity_id, event.type))
     except QueueUnavailable:
         log.exception("cannot store the event")
         raise _Refusal(503, error="unavailable", message="state store unavailable") from None
@@ -150,8 +117,10 @@ def _record(queue: JobQueue, event: WebhookEvent) -> Recorded:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format: counters of every process, case states from the state file."""
-    records = {name: bridge.records for name, bridge in registry().items()}
-    return Response(render_metrics(records), mimetype=CONTENT_TYPE_LATEST)
+    states = {
+        name: (served.state.queue, served.state.records) for name, served in instances().items()
+    }
+    return Response(render_metrics(states), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/healthz")
@@ -164,11 +133,11 @@ def healthz() -> tuple[Response, int]:
 def readyz() -> tuple[Response, int]:
     """Ready: every instance's state store takes writes and its export target takes files."""
     checks: dict[str, str] = {}
-    for name, bridge in registry().items():
+    for name, served in instances().items():
         prefix = f"{name}: " if name else ""
         for check, probe in (
-            ("state_store", bridge.records.ping),
-            ("export_target", bridge.target.check),
+            ("state_store", served.state.records.ping),
+            ("export_target", served.target.check),
         ):
             try:
                 probe()

@@ -1,0 +1,181 @@
+"""The state model: one vocabulary for every backend.
+
+Case states::
+
+    pending  --export-->    exported   (a re-export request makes it pending again)
+             --not won-->   skipped    (a new event makes it pending again)
+             --transient--> failed     (retried at next_try_at; dead after the last attempt)
+             --permanent--> dead       (waits for a replay, or for a new event)
+
+The unit of work is the case, not the event: any number of events for one case become one
+job, and a case already exported costs nothing more.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Clock = Callable[[], float]  # seconds since the epoch; time.time in production
+
+SYNC_FLAG = "sync_enabled"  # the operator's switch: "0" pauses exports
+AUTH_REFUSED_FLAG = "raynet_auth_refused"  # the fingerprint of credentials RAYNET refused
+
+
+class CaseState(enum.StrEnum):
+    PENDING = "pending"
+    EXPORTED = "exported"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+DUE_STATES = (CaseState.PENDING, CaseState.FAILED)  # taken by a worker once next_try_at is due
+RETRYABLE_STATES = (CaseState.FAILED, CaseState.DEAD, CaseState.SKIPPED)  # an operator may retry
+
+
+@dataclass(frozen=True)
+class WorkPolicy:
+    """How long a claim lasts, and how many attempts a case or a follow-up gets."""
+
+    lease_seconds: float = 120.0
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """Which cases to list: most recently changed first; ``search`` matches code or id."""
+
+    state: CaseState | None = None
+    search: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    """A business-case webhook as the state keeps it: RAYNET's event id de-duplicates it."""
+
+    event_id: str
+    case_id: int
+    kind: str  # record.created, record.updated
+
+
+class Recorded(enum.Enum):
+    """What became of an incoming event."""
+
+    ACCEPTED = "accepted"  # stored; the case will be (re)examined
+    DUPLICATE = "duplicate"  # this eventId was seen before; nothing new
+    ALREADY_EXPORTED = "already_exported"  # stored, but the case's file exists: no work
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed case: export ``generation`` (1 = ``<code>.xml``) of ``case_id``.
+
+    ``claim`` is the backend's proof of the lease, opaque to everyone else: a token in
+    SQLite, the receipt handle in SQS. A settlement with a claim that lapsed does not count.
+    """
+
+    case_id: int
+    generation: int
+    attempts: int  # failed attempts before this one
+    claim: str
+
+
+class FollowUp(enum.StrEnum):
+    """Side jobs recorded together with a delivered file, done after it, retried on their own."""
+
+    EMAIL = "email"  # the file to the accountant
+
+
+@dataclass(frozen=True)
+class DeliveredFile:
+    file_name: str
+    location: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What became of a claimed case; built with one of the four constructors."""
+
+    state: CaseState
+    code: str | None = None
+    reason: str | None = None
+    reason_code: str | None = None
+    file: DeliveredFile | None = None
+    retry_at: float | None = None  # FAILED: the earliest next attempt
+    follow_ups: tuple[FollowUp, ...] = ()
+
+    @classmethod
+    def exported(
+        cls, code: str, file: DeliveredFile, follow_ups: tuple[FollowUp, ...] = ()
+    ) -> Settlement:
+        return cls(CaseState.EXPORTED, code=code, file=file, follow_ups=follow_ups)
+
+    @classmethod
+    def skipped(cls, code: str, reason: str, reason_code: str) -> Settlement:
+        """Not exportable now; a case changed meanwhile is looked at again."""
+        return cls(CaseState.SKIPPED, code=code, reason=reason, reason_code=reason_code)
+
+    @classmethod
+    def failed(
+        cls, reason: str, reason_code: str, retry_at: float, code: str | None = None
+    ) -> Settlement:
+        """May succeed later: retried at ``retry_at``, dead after the queue's last attempt."""
+        return cls(
+            CaseState.FAILED, code=code, reason=reason, reason_code=reason_code, retry_at=retry_at
+        )
+
+    @classmethod
+    def dead(cls, reason: str, reason_code: str, code: str | None = None) -> Settlement:
+        """Retrying cannot help: dead until replayed, or until the case changes."""
+        return cls(CaseState.DEAD, code=code, reason=reason, reason_code=reason_code)
+
+
+@dataclass(frozen=True)
+class TrackedCase:
+    """A business case as the bridge tracks it: state, reason, latest file."""
+
+    case_id: int
+    state: CaseState
+    code: str | None
+    attempts: int
+    next_try_at: float
+    exports_wanted: int  # files asked for: 1, plus one per re-export request
+    exports_done: int
+    reason: str | None
+    reason_code: str | None
+    file_name: str | None
+    location: str | None
+    sha256: str | None
+    exported_at: float | None
+    events: int | None  # webhooks received for it; None where the backend does not count
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    case_id: int
+    generation: int
+    file_name: str
+    location: str
+    sha256: str
+    exported_at: float
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A claimed follow-up of export ``generation`` of ``case_id``, with the file it is about."""
+
+    kind: FollowUp
+    case_id: int
+    generation: int
+    attempts: int
+    claim: str
+    code: str
+    file_name: str
+    location: str

@@ -1,0 +1,104 @@
+"""The three seams between the bridge and wherever its state lives.
+
+``JobQueue`` is what receivers, workers and operators need: events in, cases claimed and
+settled, work asked for again. ``CaseRecords`` is what the dashboard, ``status`` and metrics
+read: each case's state and files, and a few shared switches. ``Outbox`` holds the follow-ups
+of a delivered file (the e-mail to the accountant). The SQLite state file implements all
+three; SQS (the queue) and DynamoDB (the records) do on many hosts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Protocol
+
+from webhook.state.model import (
+    SYNC_FLAG,
+    CaseEvent,
+    CaseQuery,
+    CaseState,
+    ExportRecord,
+    Job,
+    OutboxItem,
+    Recorded,
+    Settlement,
+    TrackedCase,
+)
+
+
+class JobQueue(Protocol):
+    def record_event(self, event: CaseEvent) -> Recorded:
+        """Accept a business-case event durably (the receiver answers after this)."""
+
+    def enqueue(self, case_id: int) -> None:
+        """Ask for a look at a case without a webhook (backfill, reconciliation, a button)."""
+
+    def claim(self, worker: str, case_id: int | None = None) -> Job | None:
+        """A due case (or ``case_id`` if it is due) for ``worker`` alone until its lease
+        ends, or None."""
+
+    def settle(self, job: Job, settlement: Settlement) -> CaseState | None:
+        """Record what became of ``job``: the case's new state, None if the lease had
+        lapsed (another worker has the case now, and its result is the one that counts)."""
+
+    def replay(self, case_id: int | None = None) -> int:
+        """Queue one failed, dead or skipped case, or every failed and dead one, again (and
+        lift a RAYNET credentials stop); how many."""
+
+    def request_reexport(self, case_id: int) -> None:
+        """Ask for one more file of an exported case (``<code>-2.xml``, ...)."""
+
+    def due_count(self) -> int:
+        """Cases waiting for a worker now."""
+
+    def oldest_due(self) -> float | None:
+        """Seconds the longest-waiting due case has waited since it became due."""
+
+    def maintain(self) -> None:
+        """Periodic housekeeping (forgetting event ids RAYNET can no longer redeliver)."""
+
+
+class CaseRecords(Protocol):
+    def case(self, case_id: int) -> TrackedCase | None: ...
+
+    def cases(self, query: CaseQuery) -> list[TrackedCase]: ...
+
+    def counts(self) -> dict[CaseState, int]: ...
+
+    def exports_of(self, case_id: int) -> list[ExportRecord]: ...
+
+    def events_stored(self) -> int | None:
+        """Webhook event ids kept for de-duplication; None where the queue keeps them."""
+
+    def flag(self, name: str) -> str | None: ...
+
+    def set_flag(self, name: str, value: str | None) -> None: ...
+
+    def take_turn(self, name: str, every: float) -> bool:
+        """True once per ``every`` seconds for everyone sharing the records."""
+
+    # Built on the flags; a backend inherits these by subclassing the port.
+
+    def sync_enabled(self) -> bool:
+        """The operator's runtime switch (the dashboard); on unless turned off."""
+        return self.flag(SYNC_FLAG) != "0"
+
+    def set_sync_enabled(self, enabled: bool) -> None:
+        self.set_flag(SYNC_FLAG, "1" if enabled else "0")
+
+    def ping(self) -> None:
+        """Raise unless the records can be read and written."""
+        self.set_flag("last_ping", secrets.token_hex(4))
+
+
+class Outbox(Protocol):
+    def claim(self, worker: str) -> OutboxItem | None:
+        """The follow-up that is due longest, for ``worker`` alone for a while."""
+
+    def done(self, item: OutboxItem) -> None: ...
+
+    def failed(self, item: OutboxItem, error: str, retry_at: float) -> bool:
+        """Try again at ``retry_at``; False when that was the last attempt."""
+
+    def counts(self) -> dict[str, int]:
+        """Follow-ups by state: pending, done, dead."""

@@ -1,0 +1,32 @@
+"""All three ports on one SQLite state file (the embedded default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from webhook.state.model import Clock, WorkPolicy
+from webhook.state.sqlite.database import StateDatabase
+from webhook.state.sqlite.outbox import SqliteOutbox
+from webhook.state.sqlite.queue import SqliteJobQueue
+from webhook.state.sqlite.records import SqliteCaseRecords
+
+
+@dataclass(frozen=True)
+class SqliteState:
+    database: StateDatabase
+    queue: SqliteJobQueue
+    records: SqliteCaseRecords
+    outbox: SqliteOutbox
+
+
+def open_state(path: Path, clock: Clock, policy: WorkPolicy | None = None) -> SqliteState:
+    """The state file at ``path``, created or brought up to date."""
+    database = StateDatabase(path)
+    policy = policy or WorkPolicy()
+    return SqliteState(
+        database=database,
+        queue=SqliteJobQueue(database, clock, policy),
+        records=SqliteCaseRecords(database, clock),
+        outbox=SqliteOutbox(database, clock, policy),
+    )

@@ -1,0 +1,335 @@
+"""The job queue on the state file: the ``cases`` table is the queue.
+
+Events are stored with their case in one transaction; concurrent receivers in one process
+share it and its fsync (group commit). A worker claims the case due longest with a lease;
+a case whose worker died is claimed again once the lease runs out.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+
+from webhook.errors import QueueUnavailable
+from webhook.state.model import (
+    AUTH_REFUSED_FLAG,
+    CaseEvent,
+    CaseState,
+    Clock,
+    FollowUp,
+    Job,
+    Recorded,
+    Settlement,
+    WorkPolicy,
+)
+from webhook.state.ports import JobQueue
+from webhook.state.sqlite.database import StateDatabase
+
+EVENT_RETENTION = 30 * 24 * 3600.0  # RAYNET stops redelivering after 7 days
+DUE = "state IN ('pending', 'failed') AND next_try_at <= :now"
+# A new event (or an enqueue) makes a skipped or dead case due again; an exported one
+# stays exported. ``excluded.events`` is 1 for a webhook event, 0 for an enqueue.
+UPSERT_CASE = """
+    ON CONFLICT (case_id) DO UPDATE SET
+        events = events + excluded.events,
+        revision = revision + 1,
+        state = CASE WHEN state IN ('skipped', 'dead') THEN 'pending' ELSE state END,
+        attempts = CASE WHEN state IN ('skipped', 'dead') THEN 0 ELSE attempts END,
+        next_try_at = CASE WHEN state IN ('skipped', 'dead') THEN excluded.next_try_at
+                           ELSE next_try_at END,
+        updated_at = excluded.updated_at
+    RETURNING case_id, state
+"""
+# One statement settles every outcome. A skip or a permanent failure of a case that changed
+# while it was worked on (revision moved past the claim) makes it pending: look again.
+SETTLE = """
+UPDATE cases SET
+    state = CASE
+        WHEN :state = 'exported' THEN
+            CASE WHEN exports_wanted > :generation THEN 'pending' ELSE 'exported' END
+        WHEN :state = 'failed' THEN
+            CASE WHEN attempts + 1 >= :max_attempts THEN 'dead' ELSE 'failed' END
+        WHEN revision != claimed_revision THEN 'pending'
+        ELSE :state END,
+    attempts = CASE WHEN :state IN ('failed', 'dead') THEN attempts + 1 ELSE 0 END,
+    next_try_at = :next_try_at, reason = :reason, reason_code = :reason_code,
+    code = COALESCE(:code, code),
+    exports_done = CASE WHEN :state = 'exported' THEN MAX(exports_done, :generation)
+                        ELSE exports_done END,
+    file_name = COALESCE(:file_name, file_name), location = COALESCE(:location, location),
+    sha256 = COALESCE(:sha256, sha256),
+    exported_at = CASE WHEN :state = 'exported' THEN :now ELSE exported_at END,
+    lease_owner = NULL, lease_until = 0, updated_at = :now
+WHERE case_id = :case AND lease_owner = :claim
+RETURNING state
+"""
+
+
+class SqliteJobQueue(JobQueue):
+    def __init__(self, database: StateDatabase, clock: Clock, policy: WorkPolicy) -> None:
+        self._db, self._clock, self._policy = database, clock, policy
+        self._committer: _GroupCommitter | None = None
+        self._committer_guard = threading.Lock()
+
+    # --- ingest -------------------------------------------------------------------------
+
+    def record_event(self, event: CaseEvent) -> Recorded:
+        """Store a business-case event durably; the case becomes due unless exported.
+
+        Concurrent callers in one process share a transaction and its fsync (group commit);
+        each returns only once its event is on disk.
+        """
+        with self._committer_guard:
+            if self._committer is None or not self._committer.serves_this_process():
+                self._committer = _GroupCommitter(self.record_events)
+            committer = self._committer
+        try:
+            return committer.submit(event, self._clock())
+        except sqlite3.Error as error:
+            raise QueueUnavailable(f"the state file cannot take the event: {error}") from error
+
+    def record_events(self, events: Sequence[tuple[CaseEvent, float]]) -> list[Recorded]:
+        """Store events with their arrival times in one transaction of two statements.
+
+        However many events, the batch costs the same few calls into SQLite: that is what
+        keeps a busy receiver fast while every commit waits for its fsync.
+        """
+        with self._db.transaction() as db:
+            stored = {
+                row[0]
+                for row in db.execute(
+                    "INSERT INTO events (event_id, case_id, type, received_at) VALUES "  # noqa: S608 - placeholders only
+                    + ", ".join(["(?, ?, ?, ?)"] * len(events))
+                    + " ON CONFLICT DO NOTHING RETURNING event_id",
+                    [v for e, now in events for v in (e.event_id, e.case_id, e.kind, now)],
+                ).fetchall()
+            }
+            fresh = []  # the first arrival of each stored event id, in order
+            for event, now in events:
+                if event.event_id in stored:
+                    stored.discard(event.event_id)
+                    fresh.append((event, now))
+            states = dict(
+                db.execute(
+                    "INSERT INTO cases (case_id, state, next_try_at, events, created_at, "  # noqa: S608 - placeholders only
+                    "updated_at) VALUES "
+                    + ", ".join(["(?, 'pending', ?, 1, ?, ?)"] * len(fresh))
+                    + UPSERT_CASE,
+                    [v for e, now in fresh for v in (e.case_id, now, now, now)],
+                ).fetchall()
+                if fresh
+                else ()
+            )
+        fresh_ids = {id(event) for event, _ in fresh}
+        return [
+            Recorded.DUPLICATE
+            if id(event) not in fresh_ids
+            else Recorded.ALREADY_EXPORTED
+            if states[event.case_id] == CaseState.EXPORTED
+            else Recorded.ACCEPTED
+            for event, _ in events
+        ]
+
+    def enqueue(self, case_id: int) -> None:
+        now = self._clock()
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO cases (case_id, state, next_try_at, events, created_at, updated_at) "
+                "VALUES (?, 'pending', ?, 0, ?, ?)" + UPSERT_CASE,
+                (case_id, now, now, now),
+            ).fetchall()
+
+    # --- work ---------------------------------------------------------------------------
+
+    def claim(self, worker: str, case_id: int | None = None) -> Job | None:
+        now = self._clock()
+        token = f"{worker}#{secrets.token_hex(4)}"  # unique: a lapsed claim never matches
+        with self._db.transaction() as db:
+            row = db.execute(
+                f"""
+                UPDATE cases SET lease_owner = :claim, lease_until = :until,
+                    claimed_revision = revision
+                WHERE case_id = (
+                    SELECT case_id FROM cases
+                    WHERE {DUE} AND lease_until < :now AND (:case IS NULL OR case_id = :case)
+                    ORDER BY next_try_at LIMIT 1
+                )
+                RETURNING case_id, exports_done, attempts
+                """,  # noqa: S608 - constant clauses
+                {
+                    "claim": token,
+                    "until": now + self._policy.lease_seconds,
+                    "now": now,
+                    "case": case_id,
+                },
+            ).fetchone()
+        if row is None:
+            return None
+        return Job(row["case_id"], row["exports_done"] + 1, row["attempts"], token)
+
+    def settle(self, job: Job, settlement: Settlement) -> CaseState | None:
+        now = self._clock()
+        delivered = settlement.file
+        with self._db.transaction() as db:
+            row = db.execute(
+                SETTLE,
+                {
+                    "state": settlement.state.value,
+                    "generation": job.generation,
+                    "max_attempts": self._policy.max_attempts,
+                    "next_try_at": settlement.retry_at or now,
+                    "reason": settlement.reason,
+                    "reason_code": settlement.reason_code,
+                    "code": settlement.code,
+                    "file_name": delivered.file_name if delivered else None,
+                    "location": delivered.location if delivered else None,
+                    "sha256": delivered.sha256 if delivered else None,
+                    "now": now,
+                    "case": job.case_id,
+                    "claim": job.claim,
+                },
+            ).fetchone()
+            if delivered is not None:  # the file exists, whoever holds the lease now
+                db.execute(
+                    "INSERT INTO exports (case_id, generation, file_name, location, sha256, "
+                    "exported_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (
+                        job.case_id,
+                        job.generation,
+                        delivered.file_name,
+                        delivered.location,
+                        delivered.sha256,
+                        now,
+                    ),
+                )
+            if row is not None:
+                self._add_follow_ups(db, job, settlement.follow_ups, now)
+        return None if row is None else CaseState(row["state"])
+
+    @staticmethod
+    def _add_follow_ups(
+        db: sqlite3.Connection, job: Job, follow_ups: Sequence[FollowUp], now: float
+    ) -> None:
+        db.executemany(
+            "INSERT INTO outbox (kind, case_id, generation, state, next_try_at) "
+            "VALUES (?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+            [(kind.value, job.case_id, job.generation, now) for kind in follow_ups],
+        )
+
+    # --- operators ----------------------------------------------------------------------
+
+    def replay(self, case_id: int | None = None) -> int:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM flags WHERE name = ?", (AUTH_REFUSED_FLAG,))
+            if case_id is None:
+                where, parameters = "state IN ('failed', 'dead')", {}
+            else:
+                where = "case_id = :case AND state IN ('failed', 'dead', 'skipped')"
+                parameters = {"case": case_id}
+            return db.execute(
+                f"UPDATE cases SET state = 'pending', attempts = 0, next_try_at = :now, "  # noqa: S608 - fixed clauses
+                f"updated_at = :now WHERE {where}",
+                {"now": self._clock(), **parameters},
+            ).rowcount
+
+    def request_reexport(self, case_id: int) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                """
+                UPDATE cases SET exports_wanted = exports_done + 1, state = 'pending',
+                    attempts = 0, next_try_at = :now, updated_at = :now
+                WHERE case_id = :case AND state = 'exported'
+                """,
+                {"now": self._clock(), "case": case_id},
+            )
+
+    # --- watching -----------------------------------------------------------------------
+
+    def due_count(self) -> int:
+        row = (
+            self._db.connection()
+            .execute(f"SELECT COUNT(*) AS n FROM cases WHERE {DUE}", {"now": self._clock()})  # noqa: S608 - constant clause
+            .fetchone()
+        )
+        return int(row["n"])
+
+    def oldest_due(self) -> float | None:
+        now = self._clock()
+        row = (
+            self._db.connection()
+            .execute(f"SELECT MIN(next_try_at) AS due FROM cases WHERE {DUE}", {"now": now})  # noqa: S608 - constant clause
+            .fetchone()
+        )
+        return None if row["due"] is None else max(0.0, now - float(row["due"]))
+
+    def maintain(self) -> None:
+        """Forget event ids older than RAYNET could ever redeliver (it gives up after 7 days)."""
+        with self._db.transaction() as db:
+            db.execute(
+                "DELETE FROM events WHERE received_at < ?", (self._clock() - EVENT_RETENTION,)
+            )
+
+
+class _Waiting:
+    """One caller's event in the group-commit queue."""
+
+    __slots__ = ("done", "error", "event", "now", "result")
+
+    def __init__(self, event: CaseEvent, now: float) -> None:
+        self.event = event
+        self.now = now
+        self.done = threading.Event()
+        self.result: Recorded | None = None
+        self.error: BaseException | None = None
+
+
+class _GroupCommitter:
+    """A thread that writes whatever events have queued up in one transaction.
+
+    While one commit waits for its fsync, the next events gather; they go out together in
+    the next commit. Under load this turns many fsyncs into few, without ever answering
+    before the event is on disk.
+    """
+
+    def __init__(
+        self, write: Callable[[Sequence[tuple[CaseEvent, float]]], list[Recorded]]
+    ) -> None:
+        self._write = write
+        self._queue: list[_Waiting] = []
+        self._wake = threading.Condition()
+        self._pid = os.getpid()
+        threading.Thread(target=self._run, name="group-commit", daemon=True).start()
+
+    def serves_this_process(self) -> bool:
+        return self._pid == os.getpid()  # a forked child needs a thread of its own
+
+    def submit(self, event: CaseEvent, now: float) -> Recorded:
+        waiting = _Waiting(event, now)
+        with self._wake:
+            self._queue.append(waiting)
+            self._wake.notify()
+        waiting.done.wait()
+        if waiting.error is not None:
+            raise waiting.error
+        assert waiting.result is not None
+        return waiting.result
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue:
+                    self._wake.wait()
+                batch, self._queue = self._queue, []
+            try:
+                results = self._write([(waiting.event, waiting.now) for waiting in batch])
+            except Exception as error:  # noqa: BLE001 - re-raised in every waiting caller
+                for waiting in batch:
+                    waiting.error = error
+            else:
+                for waiting, result in zip(batch, results, strict=True):
+                    waiting.result = result
+            for waiting in batch:
+                waiting.done.set()
