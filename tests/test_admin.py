@@ -114,7 +114,7 @@ def test_retry_reexport_sync_and_download_from_the_pages(
     assert 'filename="OP-24-057.xml"' in download.headers["Content-Disposition"]
     client.post("/admin/cases/1234/reexport", data={"csrf": csrf})
     assert harness.drain() == "exported"
-    assert harness.files() == ["OP-24-057-2.xml", "OP-24-057.xml"]
+    assert harness.files() == ["OP-24-057+2.xml", "OP-24-057.xml"]
     client.post("/admin/sync", data={"csrf": csrf, "enabled": "0"})
     assert not harness.records.sync_enabled()
     assert "paused" in client.get("/admin/").get_data(as_text=True)

@@ -64,8 +64,8 @@ def test_pressing_again_exports_again(
 ) -> None:
     press(button, raynet)
     _, body = press(button, raynet)
-    assert body == {"success": True, "message": "Exported to Money S3 again as OP-24-057-2.xml."}
-    assert harness.files() == ["OP-24-057-2.xml", "OP-24-057.xml"]
+    assert body == {"success": True, "message": "Exported to Money S3 again as OP-24-057+2.xml."}
+    assert harness.files() == ["OP-24-057+2.xml", "OP-24-057.xml"]
 
 
 def test_a_reused_or_unknown_token_is_refused(

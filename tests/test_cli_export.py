@@ -36,8 +36,8 @@ def test_export_writes_a_valid_file_and_a_second_export_never_overwrites(
     second = run(["export", "1234", "--output", str(tmp_path)], env)
     assert second.exit_code == 0, second.output
     assert (tmp_path / "OP-24-057.xml").read_bytes() == before
-    assert (tmp_path / "OP-24-057-2.xml").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["OP-24-057-2.xml", "OP-24-057.xml"]
+    assert (tmp_path / "OP-24-057+2.xml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["OP-24-057+2.xml", "OP-24-057.xml"]
 
 
 def test_export_to_stdout_in_the_stock_variant(raynet: RaynetStandIn) -> None:

@@ -164,7 +164,7 @@ def test_reexport_asks_for_the_next_generation(state: SqliteState) -> None:
     state.queue.request_reexport(7)
     job = claim(state)
     assert job.generation == 2
-    state.queue.settle(job, exported("OP-1-2.xml"))
+    state.queue.settle(job, exported("OP-1+2.xml"))
     assert [e.generation for e in state.records.exports_of(7)] == [1, 2]
     assert state.records.case(7).state == CaseState.EXPORTED  # type: ignore[union-attr]
 

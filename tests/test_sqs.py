@@ -61,7 +61,7 @@ def test_not_won_is_skipped_and_a_reexport_writes_the_next_file(
     assert harness.drain(until_state="exported") == "exported"
     harness.queue.request_reexport(1234)
     assert harness.drain(until_state="exported") == "exported"
-    assert objects(aws) == ["orders/OP-24-057-2.xml", "orders/OP-24-057.xml"]
+    assert objects(aws) == ["orders/OP-24-057+2.xml", "orders/OP-24-057.xml"]
 
 
 def test_a_message_that_always_fails_ends_in_the_dead_letter_queue_as_dead(

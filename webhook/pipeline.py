@@ -92,7 +92,7 @@ def export_case(
     """Export one business case.
 
     ``generation`` n delivers the n-th file of the case exactly once (``<code>.xml``,
-    ``<code>-2.xml``, ...); None takes the first free name, for a deliberate manual export.
+    ``<code>+2.xml``, ...); None takes the first free name, for a deliberate manual export.
     """
     case = source.business_case(case_id)
     reason = skip_reason(case)

@@ -195,7 +195,7 @@ def worker() -> None:
 @click.option(
     "--again",
     is_flag=True,
-    help="With --case on an exported case: export it once more (<code>-2.xml, ...).",
+    help="With --case on an exported case: export it once more (<code>+2.xml, ...).",
 )
 @reports_errors
 def replay(case_id: int | None, all_failed: bool, again: bool) -> None:

@@ -31,7 +31,7 @@ def retry_case(queue: JobQueue, records: CaseRecords, case_id: int) -> TrackedCa
 
 
 def reexport_case(queue: JobQueue, records: CaseRecords, case_id: int) -> TrackedCase:
-    """Ask for one more file of an exported case (``<code>-2.xml``, ...)."""
+    """Ask for one more file of an exported case (``<code>+2.xml``, ...)."""
     record = find_case(records, case_id)
     if record.state != CaseState.EXPORTED:
         raise ActionRefused(

@@ -46,7 +46,7 @@ class JobQueue(Protocol):
         lift a RAYNET credentials stop); how many."""
 
     def request_reexport(self, case_id: int) -> None:
-        """Ask for one more file of an exported case (``<code>-2.xml``, ...)."""
+        """Ask for one more file of an exported case (``<code>+2.xml``, ...)."""
 
     def due_count(self) -> int:
         """Cases waiting for a worker now."""

@@ -5,7 +5,7 @@ An administrator adds a custom action button (AJAX) to the business-case detail 
 RAYNET calls it with a one-time token, which is verified with
 ``GET security/checktoken/{token}/{personId}/`` (valid once, for 60 seconds), so RAYNET's
 own permissions decide who may press it. The case is exported at once (or exported again,
-as ``<code>-2.xml``, if it already was) and the answer tells the salesperson the outcome:
+as ``<code>+2.xml``, if it already was) and the answer tells the salesperson the outcome:
 ``{"success": true, "message": "..."}`` or ``{"success": false, "message": "..."}``, HTTP 200
 as RAYNET expects. Only a request that cannot come from RAYNET gets a 400.
 """
