@@ -1,6 +1,7 @@
 """gunicorn settings for the receiver; ``python -m webhook serve`` runs gunicorn with them.
 
-``--bind`` and ``--workers`` come from the ``serve`` command line.
+``--bind`` and ``--workers`` come from the ``serve`` command line. One service per port:
+``reuse_port`` stays off, so a second copy cannot quietly share the port and its webhooks.
 """
 
 import os
@@ -9,19 +10,15 @@ from typing import Any
 from prometheus_client import multiprocess
 
 wsgi_app = "webhook.wsgi:app"
-worker_class = "gthread"
+worker_class = "webhook.web.serving.BufferingWorker"  # gthread that slow clients cannot starve
 threads = 4
-reuse_port = True  # the kernel spreads connections over the workers
 timeout = 30  # RAYNET waits 10 s for an answer; a request stuck 30 s is restarted
 graceful_timeout = 20  # on SIGTERM, finish the requests in hand
 keepalive = 5
 control_socket_disable = True  # serve supervises gunicorn; no socket in $HOME to collide on
 limit_request_line = 8190
 accesslog = "-"
-access_log_format = (
-    '{"time": "%(t)s", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '
-    '"status": %(s)s, "bytes": %(B)s, "duration_ms": %(M)s}'
-)
+logger_class = "webhook.web.serving.JsonAccessLogger"  # one valid JSON object a line
 
 
 def child_exit(server: Any, worker: Any) -> None:

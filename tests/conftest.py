@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.servers import create_aws_resources, free_port, moto_server
+from tests.servers import Service, create_aws_resources, free_port, moto_server
 from tests.support import TOKEN, AwsQueue, S3Bucket, s3_environment, xsd_dir
 from webhook.moneys3.validation import DocumentValidator
 from webhook.ops.demo import sample_case, sample_company
@@ -109,6 +109,34 @@ def app(settings: Settings) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def env(raynet: RaynetStandIn, tmp_path: Path) -> dict[str, str]:
+    return {
+        **raynet.environment(),
+        "WEBHOOK_TOKEN": TOKEN,
+        "STATE_DB": str(tmp_path / "var" / "state.db"),
+        "EXPORT_TARGET": str(tmp_path / "exports"),
+        "MONEY_S3_XSD_DIR": str(xsd_dir()),
+        "WORKER_POLL_SECONDS": "0.05",
+        "WORKER_BACKOFF_BASE": "0.1",
+        "WORKER_BACKOFF_MAX": "0.5",
+        "WORKER_LEASE_SECONDS": "5",
+    }
+
+
+@pytest.fixture
+def service(env: dict[str, str], tmp_path: Path) -> Any:
+    started: list[Service] = []
+
+    def start(*extra: str, **overrides: str) -> Service:
+        started.append(Service({**env, **overrides}, tmp_path, *extra))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.process.stop()
 
 
 @pytest.fixture(scope="session")

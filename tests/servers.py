@@ -13,9 +13,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import boto3
+import requests
+
+from tests.support import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,6 +97,25 @@ class Process:
 def bridge(command: list[str], env: Mapping[str, str], log: Path) -> Process:
     """``python -m webhook <command>`` as a child process."""
     return Process([sys.executable, "-m", "webhook", *command], env, log)
+
+
+class Service:
+    def __init__(self, env: dict[str, str], tmp_path: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = bridge(
+            ["serve", "--port", str(self.port), *extra], env, tmp_path / f"serve-{self.port}.log"
+        )
+        wait_until(lambda: listening(self.port) or not self.process.alive(), 30, "gunicorn")
+        assert self.process.alive(), self.process.output()
+
+    def post(self, body: dict[str, Any] | bytes, token: str = TOKEN) -> requests.Response:
+        headers = {"X-RAYNETCRM-Token": token}
+        if isinstance(body, bytes):
+            return requests.post(
+                f"{self.url}/webhooks/raynet", data=body, headers=headers, timeout=10
+            )
+        return requests.post(f"{self.url}/webhooks/raynet", json=body, headers=headers, timeout=10)
 
 
 def moto_server(port: int, log: Path) -> Process:

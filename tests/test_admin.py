@@ -162,3 +162,24 @@ def test_configuration_summary_hides_secrets(admin_app: Flask, harness: Harness)
     for secret in (harness.raynet.api_key, TOKEN, ADMIN):
         assert secret not in page
         assert secret not in str(config)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/api/cases/9223372036854775808",
+        "/admin/api/cases/1/files/99999999999999999999",
+        "/admin/api/cases?offset=99999999999999999999",
+        "/admin/api/cases?offset=-5",
+    ],
+)
+def test_numbers_past_64_bits_are_400_in_the_api(admin_app: Flask, path: str) -> None:
+    response = admin_app.test_client().get(path, headers=BEARER)
+    assert response.status_code == 400
+    assert response.json is not None
+
+
+def test_numbers_past_64_bits_are_400_on_the_pages(admin_app: Flask) -> None:
+    client, _ = logged_in(admin_app)
+    assert client.get("/admin/cases/9223372036854775808").status_code == 400
+    assert client.get("/admin/?offset=10000000000000000000000").status_code == 400

@@ -125,6 +125,8 @@ def test_paused_exports_and_other_entities(
         {"token": "x", "entityId": "abc", "personId": "1"},
         {"token": "x", "entityId": "1"},
         {"token": "", "entityId": "1", "personId": "1"},
+        {"token": "x", "entityId": str(2**63), "personId": "1"},
+        {"token": "x", "entityId": "1", "personId": "1" + "0" * 30},
     ],
 )
 def test_requests_that_are_not_from_raynet_are_400(

@@ -92,7 +92,8 @@ def test_gunicorn_configuration_is_what_serve_uses() -> None:
     assert GUNICORN_CONFIG == DEPLOY / "gunicorn.conf.py"
     settings: dict[str, Any] = {}
     exec(compile(GUNICORN_CONFIG.read_text(), str(GUNICORN_CONFIG), "exec"), settings)  # noqa: S102
-    assert settings["worker_class"] == "gthread"
+    assert settings["worker_class"] == "webhook.web.serving.BufferingWorker"
+    assert "reuse_port" not in settings  # one service per port
     assert settings["control_socket_disable"] is True
     assert settings["wsgi_app"] == "webhook.wsgi:app"
 
@@ -123,6 +124,20 @@ def test_compose_builds_the_image_and_wires_the_s3_store() -> None:
         assert volume.split(":")[0] in compose()["volumes"]
 
 
+def test_compose_puts_the_buffering_proxy_in_front() -> None:
+    proxy = compose()["services"]["proxy"]
+    assert proxy["ports"] == ["80:80"]
+    mounted = {volume.split(":")[0]: volume.split(":")[1] for volume in proxy["volumes"]}
+    for source in mounted:
+        assert (DEPLOY / source).is_file(), source
+    site = (DEPLOY / "nginx" / "compose.conf").read_text()
+    assert "server bridge:8000" in site
+    assert (
+        mounted["./nginx/bridge-locations.conf"] in site.replace("include ", "")
+        or "/etc/nginx/snippets/bridge-locations.conf" in site
+    )
+
+
 def manifests() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
@@ -133,7 +148,14 @@ def manifests() -> dict[str, dict[str, Any]]:
 
 def test_kubernetes_manifests_fit_together_and_fit_the_app() -> None:
     kinds = manifests()
-    assert set(kinds) == {"Deployment", "Service", "Secret", "ConfigMap", "PersistentVolumeClaim"}
+    assert set(kinds) == {
+        "Deployment",
+        "Service",
+        "Secret",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "Ingress",
+    }
     deployment = kinds["Deployment"]
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"]["type"] == "Recreate"  # SQLite on a RWO volume
@@ -175,6 +197,18 @@ def test_kubernetes_manifests_fit_together_and_fit_the_app() -> None:
     service = kinds["Service"]["spec"]
     assert service["selector"] == pod["metadata"]["labels"]
     assert service["ports"][0]["targetPort"] == "http"
+    ingress = kinds["Ingress"]
+    (rule,) = ingress["spec"]["rules"]
+    published = {path["path"] for path in rule["http"]["paths"]}
+    assert published == {"/webhooks/raynet", "/raynet/button"}  # not /admin, not /metrics
+    assert all(
+        path["backend"]["service"]["name"] == kinds["Service"]["metadata"]["name"]
+        for path in rule["http"]["paths"]
+    )
+    assert (
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-request-buffering"]
+        == "on"
+    )
 
 
 def test_systemd_unit_runs_serve_with_an_environment_file() -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import bridge, free_port, listening, wait_until
-from tests.support import TOKEN, S3Bucket, TestClock, webhook_body, xsd_dir
+from tests.servers import Service, bridge, free_port, listening, wait_until
+from tests.support import TOKEN, S3Bucket, TestClock, webhook_body
 from webhook.delivery.folder import FolderTarget
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
@@ -25,53 +25,6 @@ from webhook.state.model import CaseState
 from webhook.state.sqlite import open_state
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def env(raynet: RaynetStandIn, tmp_path: Path) -> dict[str, str]:
-    return {
-        **raynet.environment(),
-        "WEBHOOK_TOKEN": TOKEN,
-        "STATE_DB": str(tmp_path / "var" / "state.db"),
-        "EXPORT_TARGET": str(tmp_path / "exports"),
-        "MONEY_S3_XSD_DIR": str(xsd_dir()),
-        "WORKER_POLL_SECONDS": "0.05",
-        "WORKER_BACKOFF_BASE": "0.1",
-        "WORKER_BACKOFF_MAX": "0.5",
-        "WORKER_LEASE_SECONDS": "5",
-    }
-
-
-class Service:
-    def __init__(self, env: dict[str, str], tmp_path: Path, *extra: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = bridge(
-            ["serve", "--port", str(self.port), *extra], env, tmp_path / f"serve-{self.port}.log"
-        )
-        wait_until(lambda: listening(self.port) or not self.process.alive(), 30, "gunicorn")
-        assert self.process.alive(), self.process.output()
-
-    def post(self, body: dict[str, Any] | bytes, token: str = TOKEN) -> requests.Response:
-        headers = {"X-RAYNETCRM-Token": token}
-        if isinstance(body, bytes):
-            return requests.post(
-                f"{self.url}/webhooks/raynet", data=body, headers=headers, timeout=10
-            )
-        return requests.post(f"{self.url}/webhooks/raynet", json=body, headers=headers, timeout=10)
-
-
-@pytest.fixture
-def service(env: dict[str, str], tmp_path: Path) -> Any:
-    started: list[Service] = []
-
-    def start(*extra: str, **overrides: str) -> Service:
-        started.append(Service({**env, **overrides}, tmp_path, *extra))
-        return started[-1]
-
-    yield start
-    for running in started:
-        running.process.stop()
 
 
 def exported_count(state_db: Path) -> int:

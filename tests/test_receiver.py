@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +231,30 @@ def test_fuzzed_requests_never_5xx_and_invalid_bodies_store_nothing(
     assert response.is_json
     if response.status_code != 202:
         assert stored_events(app) == before
+
+
+@pytest.mark.parametrize("entity_id", [2**63, 10**30, -1, 0])
+def test_ids_outside_64_bits_are_400(client: FlaskClient, entity_id: int) -> None:
+    response = client.post(URL, json=webhook_body(case_id=entity_id), headers=HEADERS)
+    assert response.status_code == 400
+    assert response.json is not None
+    assert "entityId" in str(response.json["fields"])
+
+
+def test_a_huge_id_never_spoils_the_commit_it_shares(app: Flask) -> None:
+    """Events that arrive together share a transaction: one bad id must not fail the rest."""
+    results: list[int] = []
+
+    def post(case_id: int) -> None:
+        answer = app.test_client().post(URL, json=webhook_body(case_id=case_id), headers=HEADERS)
+        results.append(answer.status_code)
+
+    threads = [
+        threading.Thread(target=post, args=(2**63 if n % 5 == 0 else n + 1,)) for n in range(100)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [202] * 80 + [400] * 20
+    assert stored_events(app) == 80

@@ -26,7 +26,7 @@ from webhook.ops.console import (
     reports_errors,
 )
 from webhook.ops.operations import find_case, reexport_case, retry_case
-from webhook.ops.serve import ServeOptions
+from webhook.ops.serve import ServeOptions, port_taken
 from webhook.ops.serve import serve as run_server
 from webhook.pipeline import CaseSource, Skipped, export_case
 from webhook.raynet.saved import SavedResponses
@@ -148,6 +148,9 @@ def serve(host: str, port: int, http_workers: int, no_worker: bool, dev: bool) -
     options = ServeOptions(
         host=host, port=port, http_workers=http_workers, run_worker=not no_worker, dev=dev
     )
+    taken = port_taken(host, port)
+    if taken:
+        fail(f"cannot listen on {host}:{port}: {taken} (another copy of the bridge?)", EXIT_CONFIG)
     click.echo(
         f"listening on http://{host}:{port}/webhooks/raynet; state {settings.state_db}, "
         f"files to {settings.export_target}",

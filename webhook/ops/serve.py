@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,18 @@ class ServeOptions:
     http_workers: int = 2
     run_worker: bool = True
     dev: bool = False
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None. Only one service per port: with
+    SO_REUSEADDR (as gunicorn binds) a port in TIME_WAIT is free, a listening one is not."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or type(error).__name__
+    return None
 
 
 def dev_token(state_dir: Path) -> str:

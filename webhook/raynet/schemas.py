@@ -29,11 +29,14 @@ class Amount(fields.Decimal):
         return super()._validated(value)
 
 
+MAX_ID = 2**63 - 1  # RAYNET's ids are int64, and so are SQLite's integers
+
+
 class Id(fields.Integer):
-    """A RAYNET record id: a positive JSON integer."""
+    """A RAYNET record id: a positive JSON integer that fits 64 bits."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, validate=validate.Range(min=1), **kwargs)
+        super().__init__(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 class _Lenient(Schema):

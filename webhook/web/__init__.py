@@ -18,7 +18,7 @@ from webhook.settings.wiring import build_instance
 from webhook.web.admin import init_admin
 from webhook.web.button import bp as button_bp
 from webhook.web.receiver import bp as receiver_bp
-from webhook.web.registry import EXTENSION
+from webhook.web.registry import EXTENSION, IdConverter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def create_app(*served: Settings) -> Flask:
     """
     settings_by_name = {s.instance: s for s in served or load_instances().values()}
     app = Flask(__name__)
+    app.url_map.converters["id"] = IdConverter
     for settings in settings_by_name.values():
         settings.check_receiver()
         if settings.webhook_token is None:

@@ -35,7 +35,7 @@ from webhook.ops.operations import ActionRefused, find_case, reexport_case, retr
 from webhook.settings.environment import Settings
 from webhook.state.model import CaseQuery, CaseState, TrackedCase
 from webhook.state.ports import CaseRecords, JobQueue
-from webhook.web.registry import instance, instances
+from webhook.web.registry import bounded, instance, instances
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -134,7 +134,7 @@ def index() -> str:
     served = instance()
     search = request.args.get("q", "").strip() or None
     state = _state(request.args.get("state"))
-    offset = max(0, request.args.get("offset", 0, type=int))
+    offset = bounded("offset", 0)
     records = served.state.records
     cases = records.cases(CaseQuery(state, search, limit=PAGE_SIZE + 1, offset=offset))
     return render_template(
@@ -153,7 +153,7 @@ def index() -> str:
     )
 
 
-@bp.get("/cases/<int:case_id>")
+@bp.get("/cases/<id:case_id>")
 def case_page(case_id: int) -> str:
     records = instance().state.records
     record = records.case(case_id)
@@ -164,17 +164,17 @@ def case_page(case_id: int) -> str:
     )
 
 
-@bp.get("/cases/<int:case_id>/files/<int:generation>")
+@bp.get("/cases/<id:case_id>/files/<id:generation>")
 def download(case_id: int, generation: int) -> Response:
     return _file(case_id, generation)
 
 
-@bp.post("/cases/<int:case_id>/retry")
+@bp.post("/cases/<id:case_id>/retry")
 def retry(case_id: int) -> BaseResponse:
     return _act(lambda: retry_case(*_queue_and_records(), case_id), "queued again")
 
 
-@bp.post("/cases/<int:case_id>/reexport")
+@bp.post("/cases/<id:case_id>/reexport")
 def reexport(case_id: int) -> BaseResponse:
     return _act(lambda: reexport_case(*_queue_and_records(), case_id), "queued for another export")
 
@@ -204,19 +204,19 @@ def api_cases() -> Response:
     state = request.args.get("state")
     if state is not None and _state(state) is None:
         abort(400, f"state must be one of {', '.join(STATES)}")
-    limit = min(500, max(1, request.args.get("limit", PAGE_SIZE, type=int)))
+    limit = min(500, max(1, bounded("limit", PAGE_SIZE)))
     records = instance().state.records.cases(
         CaseQuery(
             _state(state),
             request.args.get("q") or None,
             limit=limit,
-            offset=max(0, request.args.get("offset", 0, type=int)),
+            offset=bounded("offset", 0),
         )
     )
     return jsonify(cases=[asdict(record) for record in records])
 
 
-@bp.get("/api/cases/<int:case_id>")
+@bp.get("/api/cases/<id:case_id>")
 def api_case(case_id: int) -> Response:
     records = instance().state.records
     try:
@@ -228,17 +228,17 @@ def api_case(case_id: int) -> Response:
     )
 
 
-@bp.post("/api/cases/<int:case_id>/retry")
+@bp.post("/api/cases/<id:case_id>/retry")
 def api_retry(case_id: int) -> tuple[Response, int]:
     return _api_act(lambda: retry_case(*_queue_and_records(), case_id))
 
 
-@bp.post("/api/cases/<int:case_id>/reexport")
+@bp.post("/api/cases/<id:case_id>/reexport")
 def api_reexport(case_id: int) -> tuple[Response, int]:
     return _api_act(lambda: reexport_case(*_queue_and_records(), case_id))
 
 
-@bp.get("/api/cases/<int:case_id>/files/<int:generation>")
+@bp.get("/api/cases/<id:case_id>/files/<id:generation>")
 def api_download(case_id: int, generation: int) -> Response:
     return _file(case_id, generation)
 

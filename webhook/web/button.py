@@ -20,6 +20,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from webhook.errors import BridgeError
 from webhook.observability import log_context
+from webhook.raynet.schemas import MAX_ID
 from webhook.settings.wiring import Instance
 from webhook.state.model import CaseState
 from webhook.web.registry import instance
@@ -35,8 +36,8 @@ class ButtonRequestSchema(Schema):
         unknown = EXCLUDE
 
     token = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    entityId = fields.Integer(required=True, validate=validate.Range(min=1))  # query text
-    personId = fields.Integer(required=True, validate=validate.Range(min=1))
+    entityId = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
+    personId = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
     userName = fields.String(load_default=None, validate=validate.Length(max=200))
     entityName = fields.String(load_default="BusinessCase")
 

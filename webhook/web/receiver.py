@@ -18,7 +18,6 @@ from typing import Any
 from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhook.errors import BridgeError, QueueUnavailable
 from webhook.observability import WEBHOOK_SECONDS, WEBHOOKS, log_context, render_metrics
@@ -85,9 +84,7 @@ def _authentic_event(settings: Settings) -> WebhookEvent:
     if not _token_ok(settings):
         raise _Refusal(401, error="unauthorized", message=f"missing or wrong {TOKEN_HEADER}")
     try:
-        body = json.loads(request.get_data(cache=False))
-    except RequestEntityTooLarge:
-        raise _Refusal(413, error="too_large", message="body over WEBHOOK_MAX_BODY") from None
+        body = json.loads(_body(settings.webhook_max_body))
     except (ValueError, RecursionError):
         raise _Refusal(400, error="invalid_json", message="the body is not JSON") from None
     try:
@@ -97,6 +94,22 @@ def _authentic_event(settings: Settings) -> WebhookEvent:
             400, error="invalid_event", message="not a RAYNET webhook event", fields=error.messages
         ) from None
     return event
+
+
+def _body(limit: int) -> bytes:
+    """The whole body, or a 413 refusal. A chunked body has no Content-Length to check, and
+    werkzeug's limited stream stops at the limit without a word: one byte more is read from
+    the stream the server ends (gunicorn's), and a body that has it is too large."""
+    too_large = _Refusal(413, error="too_large", message="body over WEBHOOK_MAX_BODY")
+    length = request.content_length
+    if length is not None and length > limit:
+        raise too_large
+    if length is not None or "wsgi.input_terminated" not in request.environ:
+        return request.get_data(cache=False)
+    body: bytes = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise too_large
+    return body
 
 
 def _token_ok(settings: Settings) -> bool:

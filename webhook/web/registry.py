@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, request
+from typing import Any
 
+from flask import abort, current_app, request
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
+
+from webhook.raynet.schemas import MAX_ID
 from webhook.settings.wiring import Instance
 
 EXTENSION = "instances"
+
+
+class IdConverter(IntegerConverter):
+    """``<id:case_id>``: a record id; one past 64 bits is a 400, not a crash in SQLite."""
+
+    def to_python(self, value: str) -> Any:
+        number = super().to_python(value)
+        if number > MAX_ID:
+            raise BadRequest(f"{value} is not an id: larger than 64 bits")
+        return number
+
+
+def bounded(name: str, default: int, most: int = MAX_ID) -> int:
+    """A non-negative integer query parameter, or a 400 that names it."""
+    value = request.args.get(name, default, type=int)
+    if not 0 <= value <= most:
+        abort(400, f"{name} must be between 0 and {most}")
+    return value
 
 
 def instances() -> dict[str, Instance]:
