@@ -49,7 +49,7 @@ def main() -> None:
                 **api.environment(),
                 "WEBHOOK_TOKEN": "bench-token-0123",
                 "STATE_DB": str(Path(folder) / "state.db"),
-                "EXPORT_TARGET": str(Path(folder) / "exports"),
+                "EXPORT_TARGET": str(Path(folder)),
             }
         )
         app = create_app(settings)

@@ -66,6 +66,7 @@ def measure(
     """Seconds from posting each webhook to its file being there."""
     token = secrets.token_hex(16)
     exports = folder / mode / "exports"
+    exports.mkdir(parents=True)
     env = {
         **api.environment(),
         "WEBHOOK_TOKEN": token,

@@ -92,7 +92,7 @@ def main() -> None:
         env = {
             "WEBHOOK_TOKEN": token,
             "STATE_DB": str(work / "state.db"),
-            "EXPORT_TARGET": str(work / "exports"),
+            "EXPORT_TARGET": str(work),
         }
         for mix in ("business cases only", "realistic"):
             figures = {}

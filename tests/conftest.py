@@ -17,8 +17,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.servers import Service, create_aws_resources, free_port, moto_server
-from tests.support import TOKEN, AwsQueue, S3Bucket, s3_environment, xsd_dir
+from tests.servers import (
+    Inbox,
+    Service,
+    create_aws_resources,
+    free_port,
+    moto_server,
+    start_smtp,
+)
+from tests.support import TOKEN, AwsQueue, S3Bucket, s3_environment, share, xsd_dir
 from webhook.moneys3.validation import DocumentValidator
 from webhook.ops.demo import sample_case, sample_company
 from webhook.raynet.standin import RaynetStandIn
@@ -95,7 +102,7 @@ def settings(tmp_path: Path) -> Settings:
         {
             "WEBHOOK_TOKEN": TOKEN,
             "STATE_DB": str(tmp_path / "var" / "state.db"),
-            "EXPORT_TARGET": str(tmp_path / "exports"),
+            "EXPORT_TARGET": share(tmp_path / "exports"),
             "MONEY_S3_XSD_DIR": str(xsd_dir()),
         }
     )
@@ -117,7 +124,7 @@ def env(raynet: RaynetStandIn, tmp_path: Path) -> dict[str, str]:
         **raynet.environment(),
         "WEBHOOK_TOKEN": TOKEN,
         "STATE_DB": str(tmp_path / "var" / "state.db"),
-        "EXPORT_TARGET": str(tmp_path / "exports"),
+        "EXPORT_TARGET": share(tmp_path / "exports"),
         "MONEY_S3_XSD_DIR": str(xsd_dir()),
         "WORKER_POLL_SECONDS": "0.05",
         "WORKER_BACKOFF_BASE": "0.1",
@@ -137,6 +144,14 @@ def service(env: dict[str, str], tmp_path: Path) -> Any:
     yield start
     for running in started:
         running.process.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    port = free_port()
+    controller, inbox = start_smtp(port)
+    yield port, inbox
+    controller.stop()
 
 
 @pytest.fixture(scope="session")

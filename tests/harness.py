@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.support import TestClock, xsd_dir
+from tests.support import TestClock, share, xsd_dir
 from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import Settings, load_settings
 from webhook.settings.wiring import build_worker, open_state
@@ -17,7 +17,7 @@ def worker_settings(raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> Sett
         {
             **raynet.environment(),
             "STATE_DB": str(tmp_path / "state.db"),
-            "EXPORT_TARGET": str(tmp_path / "exports"),
+            "EXPORT_TARGET": share(tmp_path / "exports"),
             "MONEY_S3_XSD_DIR": str(xsd_dir()),
             "WORKER_BACKOFF_BASE": "0.05",
             "WORKER_BACKOFF_MAX": "0.2",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import secrets
@@ -12,11 +14,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, Any
 
 import boto3
 import requests
+from aiosmtpd.controller import Controller
 
 from tests.support import TOKEN
 
@@ -116,6 +120,25 @@ class Service:
                 f"{self.url}/webhooks/raynet", data=body, headers=headers, timeout=10
             )
         return requests.post(f"{self.url}/webhooks/raynet", json=body, headers=headers, timeout=10)
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(parsed)
+        return "250 OK"
+
+
+def start_smtp(port: int) -> tuple[Controller, Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, inbox
 
 
 def moto_server(port: int, log: Path) -> Process:

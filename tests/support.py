@@ -102,3 +102,9 @@ class TestClock:
 
     def advance(self, seconds: float) -> None:
         self._offset += seconds
+
+
+def share(folder: Path) -> str:
+    """An export folder that exists, as a mounted share does (the bridge creates none)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder)

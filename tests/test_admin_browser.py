@@ -11,7 +11,7 @@ import requests
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.servers import bridge, free_port, listening, wait_until
-from tests.support import TOKEN, webhook_body, xsd_dir
+from tests.support import TOKEN, share, webhook_body, xsd_dir
 from webhook.raynet.standin import RaynetStandIn
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -53,7 +53,7 @@ def test_log_in_see_a_failed_case_retry_it_and_download_the_file(
         "WEBHOOK_TOKEN": TOKEN,
         "ADMIN_TOKEN": ADMIN,
         "STATE_DB": str(tmp_path / "state.db"),
-        "EXPORT_TARGET": str(tmp_path / "exports"),
+        "EXPORT_TARGET": share(tmp_path / "exports"),
         "MONEY_S3_XSD_DIR": str(xsd_dir()),
         "WORKER_POLL_SECONDS": "0.05",
         "WORKER_BACKOFF_BASE": "3600",

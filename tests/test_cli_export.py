@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 from tests.harness import Harness
-from tests.support import ROOT
+from tests.support import ROOT, share
 from webhook.moneys3.validation import DocumentValidator
 from webhook.ops.cli import main
 from webhook.ops.console import EXIT_CONFIG, EXIT_FAILED, EXIT_NOT_EXPORTABLE
@@ -55,7 +55,7 @@ def test_export_to_stdout_in_the_stock_variant(raynet: RaynetStandIn) -> None:
 
 
 def test_export_defaults_to_export_target(raynet: RaynetStandIn, tmp_path: Path) -> None:
-    env = {**raynet.environment(), "EXPORT_TARGET": str(tmp_path / "accountant")}
+    env = {**raynet.environment(), "EXPORT_TARGET": share(tmp_path / "accountant")}
     assert run(["export", "1234"], env).exit_code == 0
     assert (tmp_path / "accountant" / "OP-24-057.xml").is_file()
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.harness import Harness
-from tests.support import TOKEN
+from tests.support import TOKEN, share
 from webhook.ops.cli import main
 from webhook.ops.console import EXIT_CONFIG, EXIT_FAILED
 from webhook.raynet.standin import RaynetStandIn
@@ -27,7 +27,7 @@ def env_for(raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> dict[str, st
         **raynet.environment(),
         "WEBHOOK_TOKEN": TOKEN,
         "STATE_DB": str(tmp_path / "state.db"),
-        "EXPORT_TARGET": str(tmp_path / "exports"),
+        "EXPORT_TARGET": share(tmp_path / "exports"),
         **extra,
     }
 
@@ -146,7 +146,7 @@ def test_register_webhook_for_an_instance_and_its_technical_contact(
         "[instances.firma-a]\n"
         f'WEBHOOK_TOKEN = "{TOKEN}"\n'
         f'STATE_DB = "{tmp_path / "a.db"}"\n'
-        f'EXPORT_TARGET = "{tmp_path / "a"}"\n'
+        f'EXPORT_TARGET = "{share(tmp_path / "a")}"\n'
     )
     env = {
         **env_for(raynet, tmp_path, RAYNET_TECHNICAL_CONTACT="ops@firma.cz"),

@@ -15,7 +15,7 @@ from webhook.delivery.s3 import S3Target
 
 
 def test_publish_creates_then_reports_taken(tmp_path: Path) -> None:
-    target = FolderTarget(tmp_path / "out")
+    target = FolderTarget(tmp_path / "out", create=True)
     first = target.publish("A.xml", b"<first/>", {})
     assert first.created
     assert first.location == str(tmp_path / "out" / "A.xml")
@@ -55,9 +55,9 @@ def test_folder_that_is_a_file_is_a_transient_delivery_error(tmp_path: Path) -> 
     blocker = tmp_path / "exports"
     blocker.write_text("not a folder")
     target = FolderTarget(blocker)
-    with pytest.raises(DeliveryUnavailable, match="cannot write"):
+    with pytest.raises(DeliveryUnavailable, match="does not exist"):
         target.publish("A.xml", b"x", {})
-    with pytest.raises(DeliveryUnavailable, match="not usable"):
+    with pytest.raises(DeliveryUnavailable, match="does not exist"):
         target.check()
 
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.servers import Service, bridge, free_port, listening, wait_until
-from tests.support import TOKEN, S3Bucket, TestClock, webhook_body
+from tests.support import TOKEN, S3Bucket, TestClock, share, webhook_body
 from webhook.delivery.folder import FolderTarget
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
@@ -156,7 +156,7 @@ def test_serve_refuses_to_start_without_token(env: dict[str, str], tmp_path: Pat
 def test_dev_mode_runs_without_secrets_and_says_so(tmp_path: Path) -> None:
     port = free_port()
     state = tmp_path / "var" / "state.db"
-    env = {"STATE_DB": str(state), "EXPORT_TARGET": str(tmp_path / "exports")}
+    env = {"STATE_DB": str(state), "EXPORT_TARGET": share(tmp_path / "exports")}
     process = bridge(["serve", "--dev", "--port", str(port)], env, tmp_path / "dev.log")
     try:
         wait_until(lambda: listening(port), 30, "gunicorn")

@@ -11,7 +11,7 @@ import requests
 from click.testing import CliRunner
 
 from tests.servers import bridge, free_port, listening, wait_until
-from tests.support import webhook_body, xsd_dir
+from tests.support import share, webhook_body, xsd_dir
 from webhook.errors import ConfigError
 from webhook.ops.cli import main
 from webhook.ops.console import EXIT_CONFIG
@@ -40,6 +40,7 @@ def bridge_config(tmp_path: Path, a: RaynetStandIn, b: RaynetStandIn) -> Path:
     path = tmp_path / "bridge.toml"
     tables = []
     for name, api, token in (("a", a, TOKEN_A), ("b", b, TOKEN_B)):
+        share(tmp_path / name / "exports")
         tables.append(f"""
 [instances.{name}]
 WEBHOOK_TOKEN = "{token}"
@@ -127,10 +128,9 @@ def test_each_instance_has_its_own_path_token_state_and_target(
     ready = client.get("/readyz").json
     assert ready is not None
     assert set(ready["checks"]) == {
-        "a: state_store",
-        "a: export_target",
-        "b: state_store",
-        "b: export_target",
+        f"{name}: {check}"
+        for name in ("a", "b")
+        for check in ("state_store", "export_target", "worker")
     }
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'bridge_cases{instance="a",state="exported"} 1.0' in metrics

@@ -23,6 +23,7 @@ from webhook.state.model import (
     WorkPolicy,
 )
 from webhook.state.sqlite import SqliteState, open_state
+from webhook.state.sqlite.database import StateUnavailable
 
 LEASE = 60.0
 
@@ -370,3 +371,15 @@ def test_a_state_file_of_the_previous_version_is_brought_up_to_date(
     job = claim(state)
     assert state.queue.settle(job, skipped()) is CaseState.SKIPPED
     assert open_state(path, clock).records.counts()[CaseState.EXPORTED] == 1  # opens again
+
+
+def test_a_deleted_state_file_is_not_made_anew_unasked(tmp_path: Path, clock: TestClock) -> None:
+    """A process started after the file was deleted would answer 202 into an empty file."""
+    path = tmp_path / "state.db"
+    open_state(path, clock).queue.record_event(event("a"))
+    path.unlink()
+    with pytest.raises(StateUnavailable, match=r"missing, but the bridge kept its state there"):
+        open_state(path, clock)
+    assert not path.exists()
+    (tmp_path / "state.db.lock").unlink()  # what the message says to do to start afresh
+    assert open_state(path, clock).records.counts()[CaseState.PENDING] == 0

@@ -242,7 +242,6 @@ def test_every_file_of_a_case_carries_one_document_number_no_other_case_has(
 def test_file_name_taken_by_another_case_is_a_conflict(
     harness: Harness, won_case: dict[str, Any]
 ) -> None:
-    harness.exports.mkdir()
     (harness.exports / "OP-24-057.xml").write_bytes(b"<MoneyData/>")
     harness.webhook()
     assert harness.drain() == "dead"
@@ -291,7 +290,6 @@ def test_unexpected_exception_is_retried_not_fatal(harness: Harness) -> None:
 
 
 def test_housekeeping_removes_what_a_killed_writer_left(harness: Harness) -> None:
-    harness.exports.mkdir()
     stale = harness.exports / ".OP-1.xml.abc123.tmp"
     stale.write_bytes(b"<MoneyData>")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))

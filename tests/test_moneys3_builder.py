@@ -391,3 +391,27 @@ def test_a_line_without_a_positive_quantity_is_refused_naming_the_item(
     won_case["totalAmount"] = won_case["totalAmountWithTax"] = Decimal(0)
     with pytest.raises(InvalidOrder, match=r"item 2 \(Instalace a zaškolení\): quantity"):
         build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+
+
+@pytest.mark.parametrize("code", ["OP-24\u2028057", "OP-24\r\n057", "OP\x85057"])
+def test_a_case_code_with_a_line_break_is_refused(
+    won_case: dict[str, Any], company: dict[str, Any], code: str
+) -> None:
+    won_case["code"] = code
+    with pytest.raises(InvalidOrder, match="line breaks"):
+        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+
+
+def test_single_line_fields_keep_one_line(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
+    company["name"] = "Stavební\r\nfirma\u2028Novák"
+    company["primaryAddress"]["contactInfo"]["email"] = "ucetni@firma.cz\r\nBcc: x@y.cz"
+    company["primaryAddress"]["address"]["city"] = "Brno\nsever"
+    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    validator.validate(document)
+    customer = etree.fromstring(document).find("SeznamObjPrij/ObjPrij/DodOdb")
+    assert customer is not None
+    assert customer.findtext("ObchNazev") == "Stavební firma Novák"
+    assert customer.findtext("FaktAdresa/Misto") == "Brno sever"
+    assert customer.find("EMail") is None  # a broken address is left out, never guessed

@@ -2,50 +2,17 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 
 from tests.harness import Harness
-from tests.servers import free_port
+from tests.servers import Inbox, free_port, start_smtp
 from tests.support import S3Bucket
 from webhook.errors import ConfigError
 from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import load_settings
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(parsed)
-        return "250 OK"
-
-
-def start_smtp(port: int) -> tuple[Controller, Inbox]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller, inbox
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    port = free_port()
-    controller, inbox = start_smtp(port)
-    yield port, inbox
-    controller.stop()
 
 
 def mail_harness(raynet: RaynetStandIn, tmp_path: Path, port: int, **extra: str) -> Harness:

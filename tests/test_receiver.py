@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import TOKEN, webhook_body
+from tests.support import TOKEN, share, webhook_body
 from webhook.errors import ConfigError
 from webhook.settings.environment import Settings, load_settings
 from webhook.state.ports import CaseRecords
@@ -141,7 +141,7 @@ def test_refuses_to_start_without_token(tmp_path: Path) -> None:
         {
             "STATE_DB": str(tmp_path / "s.db"),
             "WEBHOOK_ALLOW_NO_TOKEN": "1",
-            "EXPORT_TARGET": str(tmp_path / "e"),
+            "EXPORT_TARGET": share(tmp_path / "e"),
         }
     )
     response = create_app(relaxed).test_client().post(URL, json=webhook_body())
@@ -164,13 +164,16 @@ def test_health_and_readiness(client: FlaskClient, settings: Settings) -> None:
     assert client.get("/healthz").json == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json == {"status": "ready", "checks": {"state_store": "ok", "export_target": "ok"}}
+    assert ready.json == {
+        "status": "ready",
+        "checks": {"state_store": "ok", "export_target": "ok", "worker": "ok"},
+    }
     Path(settings.export_target).rmdir()
     Path(settings.export_target).write_text("now a file, not a folder")
     broken = client.get("/readyz")
     assert broken.status_code == 503
     assert broken.json is not None
-    assert "not usable" in broken.json["checks"]["export_target"]
+    assert "does not exist (is the share mounted?)" in broken.json["checks"]["export_target"]
 
 
 json_values = st.recursive(

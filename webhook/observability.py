@@ -29,9 +29,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from webhook.errors import BridgeError
 from webhook.raynet.client import RateLimitStatus
 from webhook.state.ports import CaseRecords, JobQueue
 
+log = logging.getLogger(__name__)
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 - never mutated
 
 # --- logs -------------------------------------------------------------------------------
@@ -111,6 +113,9 @@ RAYNET_REMAINING = Gauge(
     "Requests left today as RAYNET last reported (X-Ratelimit-Remaining)",
     multiprocess_mode="livemostrecent",
 )
+WORKER_RESTARTS = Counter(
+    "bridge_worker_restarts_total", "Worker threads that died and were started again", ["instance"]
+)
 NOTIFICATIONS = Counter(
     "bridge_notifications_total", "E-mails to the accountant, by outcome", ["outcome"]
 )
@@ -144,13 +149,24 @@ class StateCollector(Collector):
         sync = GaugeMetricFamily(
             "bridge_sync_enabled", "1 while exports run, 0 when paused", labels=label
         )
+        available = GaugeMetricFamily(
+            "bridge_state_available", "1 while the state can be read, 0 when not", labels=label
+        )
         for name, (queue, records) in self.states.items():
-            for state, count in records.counts().items():
+            try:
+                counts = records.counts()
+                figures = (queue.due_count(), queue.oldest_due() or 0.0, records.sync_enabled())
+            except BridgeError as error:  # a deleted or damaged state file: say so, go on
+                log.warning("state of instance %r unavailable for metrics: %s", name, error)
+                available.add_metric([name], 0.0)
+                continue
+            available.add_metric([name], 1.0)
+            for state, count in counts.items():
                 cases.add_metric([name, state.value], count)
-            depth.add_metric([name], queue.due_count())
-            oldest.add_metric([name], queue.oldest_due() or 0.0)
-            sync.add_metric([name], 1.0 if records.sync_enabled() else 0.0)
-        yield from (cases, depth, oldest, sync)
+            depth.add_metric([name], figures[0])
+            oldest.add_metric([name], figures[1])
+            sync.add_metric([name], 1.0 if figures[2] else 0.0)
+        yield from (cases, depth, oldest, sync, available)
 
 
 def render_metrics(states: Mapping[str, tuple[JobQueue, CaseRecords]]) -> bytes:

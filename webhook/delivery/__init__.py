@@ -43,10 +43,20 @@ class Target(Protocol):
         """A URL that lets someone download ``name`` for ``seconds``, if the target has one."""
 
 
+DEFAULT_FOLDER = "./exports"  # the one folder the bridge creates itself
+
+
 def target_from_setting(
-    value: str, *, s3_sse: str | None = None, s3_kms_key_id: str | None = None
+    value: str,
+    *,
+    s3_sse: str | None = None,
+    s3_kms_key_id: str | None = None,
+    create: bool | None = None,
 ) -> Target:
-    """``EXPORT_TARGET``: ``s3://bucket/prefix``, or a folder path (``file://`` allowed)."""
+    """``EXPORT_TARGET``: ``s3://bucket/prefix``, or a folder path (``file://`` allowed).
+
+    A folder is created only if ``create`` says so; by default only ``DEFAULT_FOLDER``.
+    """
     parsed = urlparse(value)
     if parsed.scheme == "s3":
         from webhook.delivery.s3 import S3Target  # noqa: PLC0415 - boto3 is slow to import
@@ -62,4 +72,4 @@ def target_from_setting(
         raise ConfigError(f"EXPORT_TARGET: unsupported scheme {parsed.scheme!r} in {value!r}")
     from webhook.delivery.folder import FolderTarget  # noqa: PLC0415 - it imports this module
 
-    return FolderTarget(Path(value))
+    return FolderTarget(Path(value), create=value == DEFAULT_FOLDER if create is None else create)

@@ -4,6 +4,10 @@ The document is written to a hidden temporary file in the same folder and fsynce
 hard-linked to its final name. ``link`` fails when the name exists, so an existing file is
 never replaced, and the final name appears only once the content is complete. The folder
 is fsynced so the new name survives a power cut.
+
+Only the bridge's own default folder is created. A configured folder that is missing is
+most likely a share that is not mounted: files written there would pile up on the local
+disk where the accountant never looks, so the target reports it instead.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import shutil
 import time
 from pathlib import Path
 
@@ -18,17 +23,19 @@ from webhook.delivery import DeliveryUnavailable, Publication
 
 TEMP_SUFFIX = ".tmp"
 STALE_TEMP_AGE = 3600.0
+MIN_FREE_BYTES = 16 * 1024 * 1024  # room for the largest orders, many times over
 
 
 class FolderTarget:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, create: bool = False) -> None:
         self.directory = directory
         self.description = f"folder {directory}"
+        self._create = create  # only the bridge's own default folder
 
     def publish(self, name: str, document: bytes, metadata: dict[str, str]) -> Publication:
         final = self._path(name)
+        self._require_folder()
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
             temporary = self._write_temporary(name, document)
             try:
                 os.link(temporary, final)
@@ -49,10 +56,15 @@ class FolderTarget:
         return None
 
     def check(self) -> None:
-        """Prove that the folder takes a file the way ``publish`` writes one."""
+        """Prove that the folder takes a file the way ``publish`` writes one, with room."""
+        self._require_folder()
         probe = f".probe-{secrets.token_hex(4)}"
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self.directory).free
+            if free < MIN_FREE_BYTES:
+                raise DeliveryUnavailable(
+                    f"export folder {self.directory} has only {free // 1024} KB free"
+                )
             temporary = self._write_temporary(probe, b"")
             linked = self.directory / probe
             try:
@@ -82,6 +94,20 @@ class FolderTarget:
             except FileNotFoundError:
                 continue
         return removed
+
+    def _require_folder(self) -> None:
+        if self._create:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise DeliveryUnavailable(
+                    f"cannot create {self.directory}: {_describe(error)}"
+                ) from None
+        elif not self.directory.is_dir():
+            raise DeliveryUnavailable(
+                f"EXPORT_TARGET {self.directory} does not exist (is the share mounted?); "
+                "the bridge creates only its own default ./exports"
+            )
 
     def _path(self, name: str) -> Path:
         if "/" in name or "\\" in name or name in ("", ".", ".."):

@@ -113,7 +113,7 @@ def _note(order: Order) -> str:
 
 
 def _customer(parent: etree._Element, customer: Customer) -> None:
-    name = clip(customer.name, 255)
+    name = clip_line(customer.name, 255)
     _text(parent, "ObchNazev", name)
     if customer.address:
         _address(etree.SubElement(parent, "ObchAdresa"), customer.address)

@@ -55,8 +55,10 @@ def identifier(value: str, limit: int, what: str, *, squeeze: bool = False) -> s
     ``squeeze`` removes inner whitespace (``"271 82 818"`` is the IČO ``27182818``).
     """
     text = _WHITESPACE.sub("", value) if squeeze else value.strip()
-    if not text.isprintable() and _NOT_XML_CHAR.search(text):
-        raise InvalidOrder(f"{what} {text!r} contains control characters; fix it in RAYNET")
+    if not text.isprintable():  # control characters, line or paragraph breaks
+        raise InvalidOrder(
+            f"{what} {text!r} contains control characters or line breaks; fix it in RAYNET"
+        )
     if len(text) > limit:
         raise InvalidOrder(
             f"{what} {text!r} has {len(text)} characters, Money S3 allows {limit}; "
@@ -66,8 +68,10 @@ def identifier(value: str, limit: int, what: str, *, squeeze: bool = False) -> s
 
 
 def fits(value: str | None, limit: int) -> str | None:
-    """The value if it fits as it is, else None: for contact details a cut would falsify."""
+    """A contact detail (an e-mail address) as it is, else None: one that needs cutting,
+    or holds a space, a line break or a control character, would only be wrong."""
     if value is None:
         return None
-    text = xml_safe(value).strip()
-    return text if text and len(text) <= limit else None
+    text = value.strip()
+    usable = text and len(text) <= limit and text.isprintable() and " " not in text
+    return text if usable else None

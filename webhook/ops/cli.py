@@ -40,6 +40,7 @@ from webhook.settings.wiring import (
     open_state,
 )
 from webhook.state.model import CaseQuery, CaseState
+from webhook.worker.loop import run_workers
 
 
 @click.group()
@@ -182,14 +183,7 @@ def worker() -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    threads = [
-        threading.Thread(target=w.run, args=(stop,), name=f"worker-{n}")
-        for n, w in enumerate(workers)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_workers(workers, stop)
 
 
 @main.command()

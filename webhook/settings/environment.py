@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from webhook.delivery import DEFAULT_FOLDER
 from webhook.errors import ConfigError
 from webhook.moneys3.builder import ExportOptions, Warehouse
 from webhook.moneys3.numbering import DEFAULT_PREFIX, OrderNumbering
@@ -38,7 +39,7 @@ class Settings:
     order_numbering: OrderNumbering = OrderNumbering.CASE
     order_prefix: str = DEFAULT_PREFIX
     xsd_dir: Path | None = None
-    export_target: str = "./exports"
+    export_target: str = DEFAULT_FOLDER
     s3_sse: str | None = None
     s3_kms_key_id: str | None = None
     state_db: Path = Path("./var/state.db")
@@ -168,7 +169,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raynet=_raynet(read),
         **_money_s3(read),
         xsd_dir=_xsd_dir(read),
-        export_target=read.text("EXPORT_TARGET", "./exports") or "./exports",
+        export_target=read.text("EXPORT_TARGET") or DEFAULT_FOLDER,
         s3_sse=_sse(read),
         s3_kms_key_id=read.text("S3_SSE_KMS_KEY_ID"),
         state_db=Path(read.text("STATE_DB", "./var/state.db") or "./var/state.db"),

@@ -69,11 +69,13 @@ def open_state(settings: Settings, clock: Clock = time.time) -> State:
 
 
 def build_target(settings: Settings, location: str | None = None) -> Target:
-    """EXPORT_TARGET, or ``location`` (a folder or ``s3://`` URL) in its place."""
+    """EXPORT_TARGET, or ``location`` (a folder or ``s3://`` URL someone typed for one
+    command, created if need be) in its place."""
     return target_from_setting(
         location or settings.export_target,
         s3_sse=settings.s3_sse,
         s3_kms_key_id=settings.s3_kms_key_id,
+        create=True if location else None,
     )
 
 
@@ -120,6 +122,7 @@ def build_worker(
         notifier=Notifier(settings.smtp, state.outbox, destination, clock)
         if settings.smtp and state.outbox
         else None,
+        target_check=destination.check,
     )
 
 

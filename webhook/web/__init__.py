@@ -12,6 +12,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from webhook.errors import QueueUnavailable
 from webhook.settings.environment import Settings
 from webhook.settings.instances import load_instances
 from webhook.settings.wiring import build_instance
@@ -45,7 +46,16 @@ def create_app(*served: Settings) -> Flask:
     app.register_blueprint(button_bp)
     init_admin(app, first)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(QueueUnavailable, _unavailable)
     return app
+
+
+def _unavailable(error: QueueUnavailable) -> tuple[Response, int]:
+    """The state cannot be read or written (a deleted or damaged file, SQS down): 503."""
+    log.error("state unavailable: %s", error)
+    response = jsonify(error="unavailable", message=str(error))
+    response.headers["Retry-After"] = "30"
+    return response, 503
 
 
 def _http_error(error: HTTPException) -> tuple[Response, int]:

@@ -25,8 +25,9 @@ from webhook.raynet.schemas import WebhookEvent, WebhookEventSchema
 from webhook.settings.environment import Settings
 from webhook.settings.wiring import Instance
 from webhook.state.model import CaseEvent, Recorded
-from webhook.state.ports import JobQueue
+from webhook.state.ports import CaseRecords, JobQueue
 from webhook.web.registry import instance, instances
+from webhook.worker.loop import HEARTBEAT_SILENCE, silence
 
 TOKEN_HEADER = "X-RAYNETCRM-Token"  # noqa: S105 - a header name, not a secret
 log = logging.getLogger(__name__)
@@ -142,15 +143,23 @@ def healthz() -> tuple[Response, int]:
     return _answer(200, status="ok")
 
 
+def _worker_heard_from(records: CaseRecords) -> None:
+    quiet = silence(records, time.time())
+    if quiet is not None and quiet > HEARTBEAT_SILENCE:
+        raise BridgeError(f"no worker has been alive for {quiet:.0f} s")
+
+
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready: every instance's state store takes writes and its export target takes files."""
+    """Ready: every instance's state takes writes, its export target takes files, and its
+    worker (wherever it runs) has been heard from."""
     checks: dict[str, str] = {}
     for name, served in instances().items():
         prefix = f"{name}: " if name else ""
         for check, probe in (
             ("state_store", served.state.records.ping),
             ("export_target", served.target.check),
+            ("worker", lambda records=served.state.records: _worker_heard_from(records)),
         ):
             try:
                 probe()

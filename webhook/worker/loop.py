@@ -3,7 +3,13 @@
 Transient failures are retried with exponential backoff and full jitter; permanent ones
 stop at once with their reason. A 401 from RAYNET stops every worker on the same state
 from calling RAYNET again with the same credentials (20 bad logins block the IP for an
-hour) until the credentials change or an operator replays.
+hour) until the credentials change or an operator replays; an export target that cannot
+take a file pauses exports until it can, so that cases do not spend their attempts on it.
+
+No error ends a worker thread: an export, an e-mail or a round of the loop that fails is
+recorded or logged, and the loop goes on. Should a thread die all the same, ``run_workers``
+starts it again and counts it; a heartbeat in the state tells ``/readyz`` whether a worker
+is alive.
 """
 
 from __future__ import annotations
@@ -19,8 +25,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from webhook.delivery import DeliveryUnavailable
 from webhook.errors import BridgeError, PermanentError, TransientError
-from webhook.observability import EXPORT_SECONDS, EXPORTS, FAILURES, SKIPS, log_context
+from webhook.observability import (
+    EXPORT_SECONDS,
+    EXPORTS,
+    FAILURES,
+    SKIPS,
+    WORKER_RESTARTS,
+    log_context,
+)
 from webhook.pipeline import Exported, Outcome
 from webhook.raynet.client import RaynetAuthError, RaynetCredentials
 from webhook.state.model import (
@@ -39,6 +53,11 @@ from webhook.worker.reconcile import Reconciler
 log = logging.getLogger(__name__)
 RunJob = Callable[[Job], Outcome]
 HOUSEKEEPING_SECONDS = 3600.0
+TARGET_CHECK_SECONDS = (30.0, 5.0)  # while it takes files, and while it does not
+HEARTBEAT_FLAG = "worker_heartbeat"
+HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_SILENCE = 60.0  # no heartbeat for this long: no worker is alive
+RESTART_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -81,11 +100,16 @@ class Worker:
     housekeeping: Callable[[float], object] | None = None  # hourly, e.g. stale temporaries
     reconciler: Reconciler | None = None
     notifier: Notifier | None = None
+    target_check: Callable[[], None] | None = None  # raises while no file can be written
+    _target_problem: str | None = field(default=None, init=False)
+    _next: dict[str, float] = field(default_factory=dict, init=False)
 
     def paused_because(self) -> str | None:
         """Why this worker takes no jobs right now, or None."""
         if not self.sync_enabled:
             return "SYNC_ENABLED=0"
+        if self._target_problem is not None:
+            return f"the export target cannot take files: {self._target_problem}"
         if not self.records.sync_enabled():
             return "sync switched off by an operator"
         refused = self.records.flag(AUTH_REFUSED_FLAG)
@@ -107,7 +131,13 @@ class Worker:
         started = time.perf_counter()
         with log_context(case_id=job.case_id, generation=job.generation):
             settlement = self._settlement(job)
-            state = self.queue.settle(job, settlement)
+            try:
+                state = self.queue.settle(job, settlement)
+            except BridgeError as error:  # the state cannot take it: the lease will run out
+                log.error(
+                    "case %s: outcome not recorded (%s); it is taken again", job.case_id, error
+                )
+                return
             if state is None:
                 log.warning("case %s: lease lapsed; another worker's result counts", job.case_id)
             else:
@@ -126,6 +156,8 @@ class Worker:
         except PermanentError as error:
             return Settlement.dead(str(error), type(error).__name__, _code(error))
         except TransientError as error:
+            if isinstance(error, DeliveryUnavailable):
+                self._next["target"] = 0.0  # look at the target before the next claim
             return self._retry(job, error, type(error).__name__, error.retry_after)
         except Exception as error:  # a bug must not kill the worker; retry, then give up
             log.exception("unexpected error exporting case %s", job.case_id)
@@ -184,35 +216,95 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set, up to ``settings.threads`` cases at a time."""
-        threads = self.settings.threads
-        idle_slots = list(range(threads))
+        idle_slots = list(range(self.settings.threads))
         running: dict[Future[None], int] = {}
-        next_maintenance = 0.0
-        with ThreadPoolExecutor(threads, thread_name_prefix="export") as pool:
+        with ThreadPoolExecutor(self.settings.threads, thread_name_prefix="export") as pool:
             while not stop.is_set():
-                if self.clock() >= next_maintenance:
-                    self.queue.maintain()
-                    if self.housekeeping is not None:
-                        self.housekeeping(self.clock())
-                    next_maintenance = self.clock() + HOUSEKEEPING_SECONDS
-                self.reconcile_if_due()
-                self.send_due_emails()
-                for future in [f for f in running if f.done()]:
-                    idle_slots.append(running.pop(future))
-                    future.result()
-                claimed = False
-                while idle_slots and self.paused_because() is None:
-                    slot = idle_slots.pop()
-                    job = self.queue.claim(f"{self.name}/{slot}")
-                    if job is None:
-                        idle_slots.append(slot)
-                        break
-                    claimed = True
-                    running[pool.submit(self.process, job)] = slot
+                try:
+                    claimed = self._round(pool, idle_slots, running)
+                except Exception:
+                    log.exception("a worker round failed; the worker goes on")
+                    claimed = False
                 if not claimed:
                     stop.wait(self.settings.poll_seconds)
             for future in running:
                 future.result()
+
+    def _round(
+        self, pool: ThreadPoolExecutor, idle_slots: list[int], running: dict[Future[None], int]
+    ) -> bool:
+        """Side jobs when they are due, then claims for every idle slot; True if any."""
+        if self._every("heartbeat", HEARTBEAT_SECONDS):
+            self.records.set_flag(HEARTBEAT_FLAG, repr(self.clock()))
+        if self._every("housekeeping", HOUSEKEEPING_SECONDS):
+            self.queue.maintain()
+            if self.housekeeping is not None:
+                self.housekeeping(self.clock())
+        every = TARGET_CHECK_SECONDS[self._target_problem is not None]
+        if self.target_check is not None and self._every("target", every):
+            self._watch_target(self.target_check)
+        self.reconcile_if_due()
+        self.send_due_emails()
+        for future in [f for f in running if f.done()]:
+            idle_slots.append(running.pop(future))
+            if future.exception() is not None:
+                log.error("an export thread failed", exc_info=future.exception())
+        claimed = False
+        while idle_slots and self.paused_because() is None:
+            slot = idle_slots.pop()
+            job = self.queue.claim(f"{self.name}/{slot}")
+            if job is None:
+                idle_slots.append(slot)
+                break
+            claimed = True
+            running[pool.submit(self.process, job)] = slot
+        return claimed
+
+    def _every(self, task: str, seconds: float) -> bool:
+        """True when ``task`` is due, and then not again for ``seconds``."""
+        now = self.clock()
+        if now < self._next.get(task, 0.0):
+            return False
+        self._next[task] = now + seconds
+        return True
+
+    def _watch_target(self, check: Callable[[], None]) -> None:
+        try:
+            check()
+        except BridgeError as error:
+            if self._target_problem is None:
+                log.error("exports paused: %s", error)
+            self._target_problem = str(error)
+        else:
+            if self._target_problem is not None:
+                log.info("the export target takes files again; exports resume")
+            self._target_problem = None
+
+
+def silence(records: CaseRecords, now: float) -> float | None:
+    """Seconds since a worker last beat its heart in these records; None if none ever did."""
+    beat = records.flag(HEARTBEAT_FLAG)
+    return None if beat is None else max(0.0, now - float(beat))
+
+
+def run_workers(workers: list[Worker], stop: threading.Event) -> None:
+    """Run each worker in a thread of its own until ``stop``; a thread that dies all the same
+    is started again (and counted in ``bridge_worker_restarts_total``)."""
+
+    def start(worker: Worker) -> threading.Thread:
+        thread = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{worker.instance}")
+        thread.start()
+        return thread
+
+    threads = [start(worker) for worker in workers]
+    while not stop.wait(1.0):
+        for number, worker in enumerate(workers):
+            if not threads[number].is_alive() and not stop.wait(RESTART_SECONDS):
+                WORKER_RESTARTS.labels(instance=worker.instance).inc()
+                log.error("the worker of instance %r died; starting it again", worker.instance)
+                threads[number] = start(worker)
+    for thread in threads:
+        thread.join()
 
 
 def _code(error: Exception) -> str | None:

@@ -12,6 +12,7 @@ import logging
 import smtplib
 import ssl
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlparse
@@ -23,6 +24,7 @@ from webhook.state.model import Clock
 from webhook.state.ports import Outbox
 
 LINK_SECONDS = 7 * 24 * 3600
+BREAKS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # Unicode categories: controls, breaks
 log = logging.getLogger(__name__)
 
 
@@ -77,8 +79,8 @@ def order_message(
     link: str | None,
 ) -> EmailMessage:
     """The e-mail for one order file: attached, or linked when it lives in S3."""
-    message = EmailMessage()
-    message["Subject"] = f"Objednávka z RAYNET CRM: {code}"
+    message = EmailMessage()  # refuses CR/LF in a header, which one_line has taken out
+    message["Subject"] = f"Objednávka z RAYNET CRM: {one_line(code)}"
     message["From"] = settings.sender
     message["To"] = ", ".join(settings.recipients)
     where = (
@@ -96,6 +98,15 @@ def order_message(
     if document is not None:
         message.add_attachment(document, maintype="application", subtype="xml", filename=file_name)
     return message
+
+
+def one_line(text: str) -> str:
+    """Text from RAYNET fit for a header: control characters and line or paragraph breaks
+    become spaces, and runs of spaces one."""
+    spaced = "".join(
+        " " if unicodedata.category(char) in BREAKS or char.isspace() else char for char in text
+    )
+    return " ".join(spaced.split())
 
 
 def send(settings: SmtpSettings, message: EmailMessage, timeout: float = 30.0) -> None:
@@ -157,11 +168,12 @@ class Notifier:
                     link=link,
                 ),
             )
-        except (TransientError, OSError) as error:
+        except Exception as error:
+            unexpected = not isinstance(error, TransientError | OSError)
             wait = self.retry_base * 2 ** min(item.attempts, 6)
-            self.outbox.failed(item, str(error), self.clock() + wait)
+            self.outbox.failed(item, str(error) or type(error).__name__, self.clock() + wait)
             NOTIFICATIONS.labels(outcome="failed").inc()
-            log.warning("e-mail for %s not sent: %s", item.code, error)
+            log.warning("e-mail for %s not sent: %s", item.code, error, exc_info=unexpected)
         else:
             self.outbox.done(item)
             NOTIFICATIONS.labels(outcome="sent").inc()

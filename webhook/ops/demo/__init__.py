@@ -62,6 +62,7 @@ class DemoResult:
 def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = print) -> DemoResult:
     """Run the flow once and narrate it through ``say``."""
     case, company = sample_case(), sample_company()
+    exports.mkdir(parents=True, exist_ok=True)  # the folder asked for on the command line
     existed = (exports / file_name(case["code"])).exists()
     token = secrets.token_urlsafe(16)
     with RaynetStandIn() as raynet, tempfile.TemporaryDirectory() as state:

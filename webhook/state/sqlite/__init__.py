@@ -14,7 +14,6 @@ from webhook.state.sqlite.records import SqliteCaseRecords
 
 @dataclass(frozen=True)
 class SqliteState:
-    database: StateDatabase
     queue: SqliteJobQueue
     records: SqliteCaseRecords
     outbox: SqliteOutbox
@@ -25,7 +24,6 @@ def open_state(path: Path, clock: Clock, policy: WorkPolicy | None = None) -> Sq
     database = StateDatabase(path)
     policy = policy or WorkPolicy()
     return SqliteState(
-        database=database,
         queue=SqliteJobQueue(database, clock, policy),
         records=SqliteCaseRecords(database, clock),
         outbox=SqliteOutbox(database, clock, policy),

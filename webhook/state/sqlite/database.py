@@ -3,6 +3,11 @@
 When the receiver answers 202, the event is on disk. Workers in any number of processes on
 this host share the file; writers queue on an ``flock`` beside it rather than in SQLite's
 busy handler, which sleeps a millisecond or more before it tries again.
+
+Before every write the file is checked to be the one that was opened, and still a SQLite
+file: deleted, replaced or overwritten, SQLite would go on writing into a file nobody will
+read again, and a 202 would promise what a restart loses. ``StateUnavailable`` then makes
+the receiver answer 503 (RAYNET retries) and ``/readyz`` fail.
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from webhook.errors import QueueUnavailable
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+CREATED = b"created\n"  # in the lock file, once this folder has held a state file
 
 SCHEMA_VERSION = 3
 SCHEMA = """
@@ -91,63 +102,133 @@ MIGRATIONS = {
 }
 
 
+class StateUnavailable(QueueUnavailable):
+    """The state file is gone, replaced, damaged or cannot take a write right now."""
+
+
 class StateDatabase:
-    """Thread-safe access to the state file; each thread keeps its own connection."""
+    """Thread-safe access to the state file; each thread keeps its own connection.
+
+    The lock file beside it says ``created`` once a state file was made: a missing state
+    file is then one that was deleted, and is never quietly made anew (a process started
+    later, a gunicorn worker restarted, would otherwise answer 202 into an empty file).
+    """
 
     def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
         self.path = path
         self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._lock_path = path.with_name(path.name + ".lock")
+        self._identity: tuple[int, int] | None = None  # then it must stay that very file
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = self.connection()
-        with self.writer_lock():
-            upgrades = self._upgrades(db)
-            db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {upgrades} COMMIT;")
+        try:
+            with self.writer_lock():  # one process at a time decides, and creates
+                self._refuse_a_deleted_or_damaged_file()
+                db = self._connect()
+                upgrades = self._upgrades(db)
+                db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {upgrades} COMMIT;")
+                os.pwrite(self._lock_fd(), CREATED, 0)
+        except sqlite3.DatabaseError as error:
+            raise StateUnavailable(
+                f"STATE_DB {path} is not a state file the bridge can use ({error}); "
+                "restore it from a backup, or move it away to start afresh"
+            ) from None
+        self._local.connection = db
+        stat = path.stat()
+        self._identity = (stat.st_dev, stat.st_ino)
+
+    def _refuse_a_deleted_or_damaged_file(self) -> None:
+        if self.path.exists() and self.path.stat().st_size:
+            self.verify()  # before SQLite: it would checkpoint the WAL's page 1 over damage
+        elif not self.path.exists() and os.pread(self._lock_fd(), len(CREATED), 0) == CREATED:
+            raise StateUnavailable(
+                f"STATE_DB {self.path} is missing, but the bridge kept its state there before "
+                f"({self._lock_path.name} says so): restore it from a backup, or delete "
+                f"{self._lock_path} to start afresh"
+            )
+
+    def verify(self) -> None:
+        """Raise ``StateUnavailable`` unless the file is still the one opened, and SQLite's."""
+        try:
+            stat = self.path.stat()
+            with self.path.open("rb") as file:
+                header = file.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            raise StateUnavailable(
+                f"the state file {self.path} was deleted while the bridge ran; "
+                "restore it from a backup and restart"
+            ) from None
+        if self._identity is not None and (stat.st_dev, stat.st_ino) != self._identity:
+            raise StateUnavailable(
+                f"the state file {self.path} was replaced while the bridge ran; restart it"
+            )
+        if header != SQLITE_HEADER:
+            raise StateUnavailable(
+                f"the state file {self.path} is damaged: not a SQLite file any more; "
+                "restore it from a backup and restart"
+            )
 
     def connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None or self._local.pid != os.getpid():
-            self._local.pid = os.getpid()
-            self._local.writer_lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             with self.writer_lock():  # switching a new file to WAL must not race
-                connection = sqlite3.connect(
-                    self.path, timeout=self._busy_timeout, isolation_level=None
-                )
-                connection.row_factory = sqlite3.Row
-                connection.execute("PRAGMA journal_mode = WAL")
-                connection.execute("PRAGMA synchronous = FULL")  # a 202 means: on disk
+                self.verify()  # connecting to a deleted file would create an empty one
+                connection = self._connect()
             self._local.connection = connection
         return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")  # a 202 means: on disk
+        self._local.pid = os.getpid()
+        return connection
+
+    def _lock_fd(self) -> int:
+        """This thread's descriptor of the lock file (flock locks belong to descriptors)."""
+        if getattr(self._local, "lock_pid", None) != os.getpid():
+            self._local.lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._local.lock_pid = os.getpid()
+        descriptor: int = self._local.lock_fd
+        return descriptor
 
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
         """One writer at a time on this host, across threads and processes."""
-        fcntl.flock(self._local.writer_lock, fcntl.LOCK_EX)
+        descriptor = self._lock_fd()
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(self._local.writer_lock, fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+    def read(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
+        """A query on a state file that is verified still to be the one opened (a connection
+        made before it was deleted would go on reading the deleted one)."""
+        try:
+            self.verify()
+            return self.connection().execute(sql, parameters)
+        except sqlite3.DatabaseError as error:
+            raise StateUnavailable(f"the state file {self.path}: {error}") from error
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``) under the host-wide writer lock."""
-        db = self.connection()
-        with self.writer_lock():
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            os.close(self._local.writer_lock)
-            self._local.connection = None
+        """A write transaction (``BEGIN IMMEDIATE``) under the host-wide writer lock, on a
+        state file that is verified still to be the one opened."""
+        try:
+            db = self.connection()
+            with self.writer_lock():
+                self.verify()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            raise StateUnavailable(f"the state file {self.path}: {error}") from error
 
     @staticmethod
     def _upgrades(db: sqlite3.Connection) -> str:

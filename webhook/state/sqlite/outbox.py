@@ -58,11 +58,7 @@ class SqliteOutbox(Outbox):
         return self._finish(item, state, error=error, retry_at=retry_at) == "pending"
 
     def counts(self) -> dict[str, int]:
-        rows = (
-            self._db.connection()
-            .execute("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
-            .fetchall()
-        )
+        rows = self._db.read("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state").fetchall()
         return {row["state"]: row["n"] for row in rows}
 
     def _finish(

@@ -13,7 +13,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 
-from webhook.errors import QueueUnavailable
 from webhook.state.model import (
     AUTH_REFUSED_FLAG,
     CaseEvent,
@@ -86,10 +85,7 @@ class SqliteJobQueue(JobQueue):
             if self._committer is None or not self._committer.serves_this_process():
                 self._committer = _GroupCommitter(self.record_events)
             committer = self._committer
-        try:
-            return committer.submit(event, self._clock())
-        except sqlite3.Error as error:
-            raise QueueUnavailable(f"the state file cannot take the event: {error}") from error
+        return committer.submit(event, self._clock())
 
     def record_events(self, events: Sequence[tuple[CaseEvent, float]]) -> list[Recorded]:
         """Store events with their arrival times in one transaction of two statements.
@@ -249,20 +245,13 @@ class SqliteJobQueue(JobQueue):
     # --- watching -----------------------------------------------------------------------
 
     def due_count(self) -> int:
-        row = (
-            self._db.connection()
-            .execute(f"SELECT COUNT(*) AS n FROM cases WHERE {DUE}", {"now": self._clock()})  # noqa: S608 - constant clause
-            .fetchone()
-        )
-        return int(row["n"])
+        sql = f"SELECT COUNT(*) AS n FROM cases WHERE {DUE}"  # noqa: S608 - constant clause
+        return int(self._db.read(sql, {"now": self._clock()}).fetchone()["n"])
 
     def oldest_due(self) -> float | None:
         now = self._clock()
-        row = (
-            self._db.connection()
-            .execute(f"SELECT MIN(next_try_at) AS due FROM cases WHERE {DUE}", {"now": now})  # noqa: S608 - constant clause
-            .fetchone()
-        )
+        sql = f"SELECT MIN(next_try_at) AS due FROM cases WHERE {DUE}"  # noqa: S608 - constant clause
+        row = self._db.read(sql, {"now": now}).fetchone()
         return None if row["due"] is None else max(0.0, now - float(row["due"]))
 
     def maintain(self) -> None:

@@ -94,7 +94,7 @@ class SqliteCaseRecords(CaseRecords):
         return True
 
     def _read(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
-        return self._db.connection().execute(sql, parameters)
+        return self._db.read(sql, parameters)
 
 
 def _put_flag(db: sqlite3.Connection, name: str, value: str) -> None:

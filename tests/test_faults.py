@@ -1,0 +1,199 @@
+"""Faults the machine or an operator brings: a deleted or damaged state file, a full or
+unmounted export folder, a worker thread that dies, RAYNET text that breaks e-mail headers.
+Through real processes wherever the fault was seen in one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from tests.harness import Harness
+from tests.servers import ROOT, Inbox, Service, wait_until
+from tests.support import TOKEN, TestClock, webhook_body
+from webhook.ops.cli import main
+from webhook.raynet.standin import RaynetStandIn
+from webhook.state.model import CaseState
+from webhook.state.sqlite import open_state
+from webhook.web import create_app
+from webhook.worker.loop import HEARTBEAT_FLAG, run_workers
+from webhook.worker.mail import one_line
+
+
+def ready(running: Service) -> requests.Response:
+    return requests.get(f"{running.url}/readyz", timeout=10)
+
+
+@pytest.mark.slow
+def test_a_deleted_state_file_is_503_not_a_202_into_nothing(
+    service: Any, env: dict[str, str]
+) -> None:
+    running: Service = service("--no-worker")
+    assert running.post(webhook_body()).status_code == 202
+    Path(env["STATE_DB"]).unlink()
+    answers = [running.post(webhook_body()).status_code for _ in range(5)]
+    assert answers == [503] * 5  # RAYNET retries; nothing was promised and lost
+    check = ready(running)
+    assert check.status_code == 503
+    assert "was deleted while the bridge ran" in check.json()["checks"]["state_store"]
+    metrics = requests.get(f"{running.url}/metrics", timeout=10)
+    assert metrics.status_code == 200
+    assert 'bridge_state_available{instance=""} 0.0' in metrics.text
+
+
+@pytest.mark.slow
+def test_a_damaged_state_file_is_503_and_status_says_so_in_one_line(
+    service: Any, env: dict[str, str]
+) -> None:
+    running: Service = service("--no-worker")
+    assert running.post(webhook_body()).status_code == 202
+    with Path(env["STATE_DB"]).open("r+b") as state:  # damaged in place: the same file
+        state.write(b"this is no database" * 300)
+    assert running.post(webhook_body()).status_code == 503
+    assert ready(running).status_code == 503
+    status = subprocess.run(
+        [sys.executable, "-m", "webhook", "status"],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert status.returncode == 1
+    assert status.stderr.count("\n") == 1, status.stderr  # one line, no traceback
+    assert "is damaged: not a SQLite file any more" in status.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MB file system (tmpfs) for the export folder."""
+    folder = tmp_path / "share"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert mounted.returncode == 0, f"these tests mount a tmpfs (as root): {mounted.stderr}"
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.mark.slow
+def test_a_full_export_folder_pauses_exports_instead_of_killing_cases(
+    service: Any, small_disk: Path
+) -> None:
+    running: Service = service(EXPORT_TARGET=str(small_disk))
+    check = ready(running)
+    assert check.status_code == 503
+    assert "KB free" in check.json()["checks"]["export_target"]
+    assert running.post(webhook_body()).status_code == 202
+    time.sleep(2)
+    assert list(small_disk.iterdir()) == []
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    wait_until((small_disk / "OP-24-057.xml").exists, 30, "the file, once room is back")
+    assert ready(running).status_code == 200
+
+
+@pytest.mark.slow
+def test_an_unmounted_share_is_never_created_on_the_local_disk(
+    service: Any, env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "mnt" / "ucetni"
+    result = CliRunner().invoke(main, ["check"], env={**env, "EXPORT_TARGET": str(missing)})
+    assert result.exit_code == 1
+    assert "FAIL  export target: EXPORT_TARGET" in result.output
+    assert "does not exist (is the share mounted?)" in result.output
+    running: Service = service(EXPORT_TARGET=str(missing))
+    assert running.post(webhook_body()).status_code == 202
+    time.sleep(2)
+    assert not missing.exists()
+    assert "does not exist" in ready(running).json()["checks"]["export_target"]
+
+
+@pytest.mark.slow
+def test_raynet_text_that_breaks_e_mail_headers_breaks_nothing(
+    service: Any,
+    env: dict[str, str],
+    raynet: RaynetStandIn,
+    won_case: dict[str, Any],
+    smtp: tuple[int, Inbox],
+) -> None:
+    """A case code with a line separator used to raise while the e-mail was built, outside
+    any error handling: the worker died, restarted, and claimed the e-mail again."""
+    port, inbox = smtp
+    raynet.add_case({**won_case, "id": 5, "code": "OP-24\u2028057"})
+    running: Service = service(SMTP_URL=f"smtp://127.0.0.1:{port}", NOTIFY_EMAIL="ucetni@firma.cz")
+    assert running.post(webhook_body(case_id=5)).status_code == 202
+    state = open_state(Path(env["STATE_DB"]), TestClock())
+
+    def refused() -> bool:
+        found = state.records.case(5)
+        return found is not None and found.state == CaseState.DEAD
+
+    wait_until(refused, 20, "case 5 refused")
+    record = state.records.case(5)
+    assert record is not None
+    assert "line breaks" in (record.reason or "")
+    assert running.post(webhook_body(case_id=1234)).status_code == 202
+    wait_until(lambda: len(inbox.messages) == 1, 20, "the e-mail of the next case")
+    assert inbox.messages[0]["Subject"] == "Objednávka z RAYNET CRM: OP-24-057"
+    assert "worker exited" not in running.process.output()
+
+
+def test_e_mail_header_text_is_one_line() -> None:
+    assert one_line("OP-24\u2028057\r\nBcc: x@y.cz\x00\t") == "OP-24 057 Bcc: x@y.cz"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_worker_thread_is_started_again_and_counted(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path)
+    crashes: list[int] = []
+    worker = harness.worker
+    original = worker.run
+
+    def crash_once(stop: threading.Event) -> None:
+        if not crashes:
+            crashes.append(1)
+            raise SystemExit("a thread dying as no error handling catches")
+        original(stop)
+
+    worker.run = crash_once  # type: ignore[method-assign]
+    harness.webhook()
+    stop = threading.Event()
+    supervisor = threading.Thread(target=run_workers, args=([worker], stop))
+    supervisor.start()
+    try:
+        wait_until(lambda: harness.state_of() == "exported", 20, "the export after a restart")
+    finally:
+        stop.set()
+        supervisor.join(timeout=10)
+    assert crashes == [1]
+    assert harness.records.flag(HEARTBEAT_FLAG) is not None
+
+
+def test_readyz_fails_while_no_worker_is_alive(raynet: RaynetStandIn, tmp_path: Path) -> None:
+    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN)
+    client = create_app(harness.settings).test_client()
+    assert client.get("/readyz").status_code == 200  # no worker ever: nothing to miss
+    harness.records.set_flag(HEARTBEAT_FLAG, repr(time.time() - 300))
+    stale = client.get("/readyz")
+    assert stale.status_code == 503
+    assert stale.json is not None
+    assert "no worker has been alive for 300 s" in stale.json["checks"]["worker"]
+    harness.records.set_flag(HEARTBEAT_FLAG, repr(time.time()))
+    assert client.get("/readyz").status_code == 200
