@@ -102,6 +102,28 @@ MIGRATIONS = {
 }
 
 
+_readers: dict[tuple[int, int], int] = {}
+_readers_lock = threading.Lock()
+
+
+def _reader(stat: os.stat_result, path: Path) -> int:
+    """A descriptor of the state file for reading its header, opened once per file and
+    process and never closed: closing any descriptor of a file drops every POSIX lock this
+    process holds on it, SQLite's too (https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_),
+    and its connections then read stale pages or corrupt the file. Held open, the inode
+    cannot be reused by another file either."""
+    key = (stat.st_dev, stat.st_ino)
+    with _readers_lock:
+        if key not in _readers:
+            descriptor = os.open(path, os.O_RDONLY)
+            opened = os.fstat(descriptor)
+            if (opened.st_dev, opened.st_ino) != key:  # replaced between stat and open
+                os.close(descriptor)  # not the file SQLite has open: closing it is harmless
+                raise FileNotFoundError(path)
+            _readers[key] = descriptor
+        return _readers[key]
+
+
 class StateUnavailable(QueueUnavailable):
     """The state file is gone, replaced, damaged or cannot take a write right now."""
 
@@ -151,8 +173,7 @@ class StateDatabase:
         """Raise ``StateUnavailable`` unless the file is still the one opened, and SQLite's."""
         try:
             stat = self.path.stat()
-            with self.path.open("rb") as file:
-                header = file.read(len(SQLITE_HEADER))
+            header = os.pread(_reader(stat, self.path), len(SQLITE_HEADER), 0)
         except FileNotFoundError:
             raise StateUnavailable(
                 f"the state file {self.path} was deleted while the bridge ran; "
