@@ -36,6 +36,7 @@ bench: $(VENV)/.dev  ## the benchmarks under bench/, each prints a table (ingest
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.end_to_end
 	$(BIN)/python -m bench.api_calls
+	$(BIN)/python -m bench.attack
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results

@@ -183,3 +183,79 @@ def test_numbers_past_64_bits_are_400_on_the_pages(admin_app: Flask) -> None:
     client, _ = logged_in(admin_app)
     assert client.get("/admin/cases/9223372036854775808").status_code == 400
     assert client.get("/admin/?offset=10000000000000000000000").status_code == 400
+
+
+def _cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie("bridge_admin")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_a_saved_cookie_is_dead_after_logout(admin_app: Flask) -> None:
+    """Row 11: logout ends the session on the server, not only in the browser."""
+    client, csrf = logged_in(admin_app)
+    saved = _cookie(client)
+    assert client.post("/admin/logout", data={"csrf": csrf}).status_code == 302
+    replay = admin_app.test_client()
+    replay.set_cookie("bridge_admin", saved)
+    assert replay.get("/admin/").status_code == 401
+
+
+def test_an_idle_session_is_over_after_30_minutes(admin_app: Flask) -> None:
+    client, _ = logged_in(admin_app)
+    serializer = admin_app.session_interface.get_signing_serializer(admin_app)  # type: ignore[attr-defined]
+    session = serializer.loads(_cookie(client))
+    assert client.get("/admin/").status_code == 200
+    idle = {**session, "seen": session["seen"] - 31 * 60}
+    client.set_cookie("bridge_admin", serializer.dumps(idle))
+    assert client.get("/admin/").status_code == 401
+    recent = {**session, "seen": session["seen"] - 29 * 60}
+    client.set_cookie("bridge_admin", serializer.dumps(recent))
+    assert client.get("/admin/").status_code == 200
+
+
+def test_login_tries_are_limited_per_address(admin_app: Flask) -> None:
+    client = admin_app.test_client()
+    for n in range(5):
+        assert client.post("/admin/login", data={"token": f"guess-{n}"}).status_code == 401
+    assert client.post("/admin/login", data={"token": ADMIN}).status_code == 429
+    elsewhere = admin_app.test_client()
+    answer = elsewhere.post(
+        "/admin/login", data={"token": ADMIN}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+    )
+    assert answer.status_code == 302
+
+
+def test_every_answer_carries_the_security_headers(admin_app: Flask) -> None:
+    client, _ = logged_in(admin_app)
+    for path in ("/admin/", "/admin/login", "/healthz", "/admin/cases/1"):
+        headers = client.get(path).headers
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Cache-Control"] == "no-store"
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "<style" not in page
+    assert " on" + "submit=" not in page
+    with client.get("/admin/static/admin.css") as stylesheet:
+        assert stylesheet.status_code == 200
+        assert "no-store" not in stylesheet.headers.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "secure"),
+    [("0", "https", False), ("1", "https", True), ("1", "http", False)],
+)
+def test_the_cookie_is_secure_when_the_proxy_says_https(
+    raynet: RaynetStandIn, tmp_path: Path, proxies: str, forwarded: str, secure: bool
+) -> None:
+    harness = Harness(
+        raynet, tmp_path, WEBHOOK_TOKEN=TOKEN, ADMIN_TOKEN=ADMIN, TRUSTED_PROXIES=proxies
+    )
+    client = create_app(harness.settings).test_client()
+    answer = client.post(
+        "/admin/login", data={"token": ADMIN}, headers={"X-Forwarded-Proto": forwarded}
+    )
+    assert answer.status_code == 302
+    assert ("Secure" in answer.headers["Set-Cookie"]) is secure

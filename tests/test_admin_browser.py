@@ -76,6 +76,8 @@ def test_log_in_see_a_failed_case_retry_it_and_download_the_file(
         wait_until(lambda: len(raynet.calls("businessCase/")) == 1, 20, "the failed attempt")
 
         page = browser.new_page(accept_downloads=True)
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
         response = page.goto(f"{url}/admin/")
         assert response is not None
         assert response.status == 401
@@ -109,5 +111,16 @@ def test_log_in_see_a_failed_case_retry_it_and_download_the_file(
         download.save_as(saved)
         assert saved.read_bytes() == (tmp_path / "exports" / "OP-24-057.xml").read_bytes()
         assert (tmp_path / "dashboard-exported.png").stat().st_size > 10_000
+
+        # The stylesheet and the confirmation script load under the CSP (no inline code).
+        header = page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor")
+        assert header == "rgb(255, 255, 255)"
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.locator("#case-1234").get_by_role("button", name="Re-export").click()
+        assert page.get_by_role("status").count() == 0  # dismissed: nothing was sent
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("#case-1234").get_by_role("button", name="Re-export").click()
+        assert "Case 1234 queued for another export." in page.get_by_role("status").inner_text()
+        assert not [line for line in console if "Content Security Policy" in line], console
     finally:
         service.stop()

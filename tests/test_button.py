@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,9 @@ from tests.harness import Harness
 from tests.support import TOKEN
 from webhook.raynet.standin import RaynetStandIn
 from webhook.web import create_app
+from webhook.web.button import BUSY, QUEUED
 
-PERSON = 902
+PERSON = 12  # the owner of case 1234, as RAYNET sends the pressing user
 
 
 @pytest.fixture
@@ -29,6 +32,7 @@ def button(harness: Harness) -> FlaskClient:
 def press(
     client: FlaskClient,
     raynet: RaynetStandIn,
+    *,
     case_id: int = 1234,
     token: str | None = None,
     **extra: str,
@@ -59,13 +63,19 @@ def test_a_valid_token_exports_and_says_the_file_name(
     assert len(raynet.calls("security/checktoken/")) == 1
 
 
-def test_pressing_again_exports_again(
+def test_an_exported_case_is_exported_again_only_on_a_second_press(
     button: FlaskClient, harness: Harness, raynet: RaynetStandIn
 ) -> None:
     press(button, raynet)
+    status, asked = press(button, raynet)
+    assert (status, asked["success"]) == (200, False)
+    assert asked["message"].startswith("Already exported to Money S3 as OP-24-057.xml (")
+    assert "Press the button again within 2 minutes" in asked["message"]
+    assert harness.files() == ["OP-24-057.xml"]
     _, body = press(button, raynet)
     assert body == {"success": True, "message": "Exported to Money S3 again as OP-24-057+2.xml."}
     assert harness.files() == ["OP-24-057+2.xml", "OP-24-057.xml"]
+    assert press(button, raynet)[1]["success"] is False  # and asks again for a third file
 
 
 def test_a_reused_or_unknown_token_is_refused(
@@ -81,6 +91,8 @@ def test_a_reused_or_unknown_token_is_refused(
     assert harness.files() == ["OP-24-057.xml"]
     other_person = raynet.issue_button_token(PERSON + 1)
     assert press(button, raynet, token=other_person)[1]["success"] is False
+    # The reused token was not worth a question: RAYNET saw each other token once.
+    assert len(raynet.calls("security/checktoken/")) == 3
 
 
 def test_a_forged_token_does_not_switch_the_button_off(
@@ -136,3 +148,138 @@ def test_requests_that_are_not_from_raynet_are_400(
     assert response.status_code == 400
     assert response.json is not None
     assert response.json["success"] is False
+
+
+def test_a_token_for_one_case_cannot_export_another_persons_case(
+    button: FlaskClient, harness: Harness, raynet: RaynetStandIn, won_case: dict[str, Any]
+) -> None:
+    """RAYNET's token proves the person, not the record: the case must be theirs."""
+    raynet.add_case(
+        {**won_case, "id": 77, "code": "OP-24-077", "owner": {"id": 13, "fullName": "Jana Malá"}}
+    )
+    status, body = press(button, raynet, case_id=77)
+    assert (status, body["success"]) == (200, False)
+    assert body["message"].startswith("Only the case's owner (Jana Malá) can send it")
+    _, missing = press(button, raynet, case_id=999_999)
+    assert missing == {"success": False, "message": "This business case does not exist in RAYNET."}
+    assert harness.files() == []
+    assert harness.records.case(77) is None
+    assert harness.records.case(999_999) is None
+
+
+def test_unauthenticated_presses_never_reach_raynet(
+    button: FlaskClient, harness: Harness, raynet: RaynetStandIn
+) -> None:
+    """Row 2: 200 presses with made-up tokens cost RAYNET's quota nothing."""
+    answers = [press(button, raynet, token=f"bogus{n}")[1] for n in range(200)]
+    assert all(answer["success"] is False for answer in answers)
+    assert raynet.calls() == []
+    assert harness.files() == []
+
+
+def test_presses_are_rate_limited_per_address(button: FlaskClient, raynet: RaynetStandIn) -> None:
+    for _ in range(30):
+        press(button, raynet, token="x")
+    _, body = press(button, raynet)
+    assert body == {
+        "success": False,
+        "message": "Too many presses in a short time; wait a minute and press again.",
+    }
+    other_address = button.get(
+        "/raynet/button",
+        query_string={"token": "x", "entityId": 1, "personId": 1},
+        environ_base={"REMOTE_ADDR": "10.0.0.7"},
+    )
+    assert other_address.json is not None
+    assert "Too many" not in other_address.json["message"]
+    assert raynet.calls() == []
+
+
+def test_the_limits_count_across_processes(raynet: RaynetStandIn, harness: Harness) -> None:
+    """Two gunicorn workers are two apps on one storage: 30 presses in all, not 60."""
+    first, second = (create_app(harness.settings).test_client() for _ in range(2))
+    for _ in range(15):
+        press(first, raynet, token="x")
+        press(second, raynet, token="x")
+    assert "Too many" in press(first, raynet, token="x")[1]["message"]
+    assert "Too many" in press(second, raynet, token="x")[1]["message"]
+
+
+def test_the_button_key_is_checked_before_anything_else(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN, BUTTON_KEY="k" * 24)
+    client = create_app(harness.settings).test_client()
+    answers = [press(client, raynet)] + [
+        press(client, raynet, key=key) for key in ("", "wrong", "k" * 23)
+    ]
+    for status, body in answers:
+        assert status == 403
+        assert body["success"] is False
+    assert raynet.calls() == []
+    assert press(client, raynet, key="k" * 24)[1]["success"] is True
+    assert harness.files() == ["OP-24-057.xml"]
+
+
+def test_the_last_tenth_of_the_daily_quota_is_kept_for_exports(
+    button: FlaskClient, harness: Harness, raynet: RaynetStandIn
+) -> None:
+    raynet.remaining = 3_000
+    press(button, raynet)  # RAYNET reports what is left with every answer
+    calls = len(raynet.calls())
+    raynet.remaining = 2_000
+    harness.records.set_flag("unused", None)
+    press(button, raynet, case_id=1234)
+    assert len(raynet.calls()) > calls  # 2,000 was not known yet: still asked
+    calls = len(raynet.calls())
+    _, body = press(button, raynet)
+    assert body["success"] is False
+    assert "running low" in body["message"]
+    assert len(raynet.calls()) == calls
+
+
+def test_slow_raynet_busies_two_threads_at_most(button: FlaskClient, raynet: RaynetStandIn) -> None:
+    """Twenty presses at once while RAYNET takes a second: two are verified at a time, two
+    exports run on, the rest hear "busy" at once; RAYNET never sees more than its 4
+    connections from one process."""
+    raynet.latency = 1.0
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: press(button, raynet)[1]["message"], range(20)))
+    assert answers.count(BUSY) >= 10
+    assert raynet.max_concurrent <= 4
+
+
+@pytest.mark.slow
+def test_the_answer_comes_within_raynets_patience(
+    button: FlaskClient, harness: Harness, raynet: RaynetStandIn
+) -> None:
+    """RAYNET at 2.5 s a request: verifying takes 5 s, the export 7.5 s more. The button
+    answers at 8 s that the case is queued, and the export finishes behind it."""
+    raynet.latency = 2.5
+    started = time.monotonic()
+    _, body = press(button, raynet)
+    answered = time.monotonic() - started
+    assert body == {"success": True, "message": QUEUED}
+    assert answered < 10
+    deadline = time.monotonic() + 30
+    while harness.files() != ["OP-24-057.xml"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert harness.files() == ["OP-24-057.xml"]
+
+
+def test_forged_tokens_cost_raynet_three_requests_per_address(
+    button: FlaskClient, raynet: RaynetStandIn
+) -> None:
+    """Well-formed tokens RAYNET never issued: it is asked about 3 from one address in 10
+    minutes, then not again; another address still gets its own 3."""
+    for n in range(10):
+        assert press(button, raynet, token=f"forged-token-{n:04d}")[1]["success"] is False
+    assert len(raynet.calls("security/checktoken/")) == 3
+    elsewhere = button.get(
+        "/raynet/button",
+        query_string={"token": "forged-token-9999", "entityId": 1234, "personId": PERSON},
+        environ_base={"REMOTE_ADDR": "10.0.0.8"},
+    )
+    assert elsewhere.json is not None
+    assert "did not confirm" in elsewhere.json["message"]
+    assert len(raynet.calls("security/checktoken/")) == 4

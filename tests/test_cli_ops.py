@@ -67,6 +67,7 @@ def test_check_passes_item_by_item(raynet: RaynetStandIn, tmp_path: Path) -> Non
     assert [line.split(":")[0] for line in lines] == [
         "PASS  configuration",
         "PASS  webhook token",
+        "WARN  Export button",
         "PASS  state file",
         "PASS  export target",
         "PASS  Money S3 schema",
@@ -75,7 +76,11 @@ def test_check_passes_item_by_item(raynet: RaynetStandIn, tmp_path: Path) -> Non
     ]
     assert "24,000 requests left" in lines[-2] or "23," in lines[-2]
     assert "PUBLIC_URL not set" in lines[-1]
+    assert "BUTTON_KEY not set" in lines[2]
     assert len(raynet.requests) == 1
+    keyed = run(["check"], env_for(raynet, tmp_path, BUTTON_KEY="b" * 20))
+    assert "PASS  Export button: BUTTON_KEY set" in keyed.output
+    assert "b" * 20 not in keyed.output
 
 
 def test_check_fails_when_raynet_has_no_webhook_for_this_bridge(

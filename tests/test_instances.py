@@ -146,9 +146,9 @@ def test_the_button_of_each_instance_has_its_own_url(
         answer = client.get(
             f"/raynet/button/{name}",
             query_string={
-                "token": api.issue_button_token(902),
+                "token": api.issue_button_token(12),
                 "entityId": 1234,
-                "personId": 902,
+                "personId": 12,  # the owner of case 1234
             },
         ).json
         assert answer == {"success": True, "message": f"Exported to Money S3 as {code}.xml."}

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import requests
 
 from tests.servers import ROOT, Process, Service, free_port, listening, wait_until
 from tests.support import TOKEN, webhook_body
+from webhook.raynet.standin import RaynetStandIn
 from webhook.web.serving import RequestRefused, request_end
 
 HEAD = b"POST /webhooks/raynet HTTP/1.1\r\nHost: bridge\r\nX-RAYNETCRM-Token: " + TOKEN.encode()
@@ -258,3 +260,27 @@ def test_behind_the_deploy_proxy_stalled_sockets_wait_at_nginx(nginx_in_front: i
             assert time.monotonic() - started < 2.0
     assert requests.get(f"{url}/healthz", timeout=5).status_code == 404  # not for RAYNET
     assert requests.get(f"{url}/raynet/button", timeout=5).status_code == 400  # the bridge's
+
+
+@pytest.mark.slow
+def test_presses_while_raynet_is_slow_leave_threads_for_webhooks(
+    service: Any, raynet: RaynetStandIn
+) -> None:
+    """Row 2: 40 presses at once with RAYNET answering in 3 s; RAYNET's next webhook is still
+    answered within the 10 s it waits, and every press is answered within 10 s too."""
+    running: Service = service("--no-worker")
+    raynet.latency = 3.0
+
+    def press(_: int) -> int:
+        query: dict[str, str | int] = {
+            "token": raynet.issue_button_token(12),
+            "entityId": 1234,
+            "personId": 12,
+        }
+        return requests.get(f"{running.url}/raynet/button", params=query, timeout=10).status_code
+
+    with ThreadPoolExecutor(40) as pool:
+        presses = [pool.submit(press, n) for n in range(40)]
+        time.sleep(1.0)  # the presses hold whatever threads they can get
+        assert running.post(webhook_body()).status_code == 202  # requests' timeout: 10 s
+        assert [answer.result() for answer in presses] == [200] * 40

@@ -92,8 +92,17 @@ def check() -> None:
         webhooks = build_raynet_client(settings).webhooks()
         return webhook_problem(webhooks, expected, settings.webhook_token)
 
+    def button() -> str:
+        if settings.button_key is None:
+            raise _Warning(
+                "BUTTON_KEY not set: anyone can press the Export button's URL (rate-limited, "
+                "RAYNET verifies each press)"
+            )
+        return "BUTTON_KEY set: presses without it never reach RAYNET"
+
     for name, test in (
         ("webhook token", webhook_token),
+        ("Export button", button),
         ("state file", state_store),
         ("export target", export_target),
         ("Money S3 schema", xsd),

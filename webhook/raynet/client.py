@@ -51,6 +51,7 @@ from webhook.raynet.schemas import (
 
 DEFAULT_API_URL = "https://app.raynet.cz/api/v2/"
 PAGE_SIZE = 1000  # RAYNET's largest page
+DAILY_LIMIT = 24_000  # requests a day, unless RAYNET's headers say otherwise
 CREDENTIAL_VARIABLES = "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE"
 PERMISSION_DENIED = "AttributeAccessDeniedException"
 MAX_BODY = 32 * 1024 * 1024  # a business case with thousands of items is far below this
@@ -95,6 +96,11 @@ class RateLimitStatus:
 
     limit: int | None = None
     remaining: int | None = None
+
+    def running_low(self, reserve: float = 0.1) -> bool:
+        """Whether less than ``reserve`` of the day's requests is left: what is left is kept
+        for exports (sweeps and button checks stop)."""
+        return self.remaining is not None and self.remaining < (self.limit or DAILY_LIMIT) * reserve
 
 
 @dataclass(frozen=True)

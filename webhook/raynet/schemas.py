@@ -184,6 +184,7 @@ class BusinessCase:
     total_gross: Decimal | None
     closed_on: dt.date | None
     exchange_rate: Decimal | None
+    owner_id: int | None  # the owner's person id, as RAYNET's button sends the presser's
     owner_name: str | None
 
     def to_order(self, customer: Customer, currency: CaseCurrency, today: dt.date) -> Order:
@@ -237,6 +238,7 @@ class BusinessCaseSchema(_Lenient):
             total_gross=data["totalAmountWithTax"],
             closed_on=data["validTill"],
             exchange_rate=data["exchangeRate"],
+            owner_id=data["owner"]["id"] if data["owner"] else None,
             owner_name=data["owner"]["fullName"] if data["owner"] else None,
         )
 

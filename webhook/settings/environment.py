@@ -52,6 +52,9 @@ class Settings:
     log_json: bool = True
     admin_token: str | None = field(default=None, repr=False)
     admin_cookie_secure: bool = False
+    button_key: str | None = field(default=None, repr=False)  # ?key= in the button's URL
+    rate_limit_storage: str | None = None  # RATE_LIMIT_STORAGE; None: SQLite by the state
+    trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For/-Proto are believed
     smtp: SmtpSettings | None = None  # e-mail to the accountant, when configured
     queue_url: str | None = None  # SQS FIFO: receivers and workers on many hosts
     state_table: str | None = None  # DynamoDB table of case states, with QUEUE_URL
@@ -69,6 +72,10 @@ class Settings:
             numbering=self.order_numbering,
             number_prefix=self.order_prefix,
         )
+
+    def rate_limit_storage_uri(self) -> str:
+        """Where the rate limits count: RATE_LIMIT_STORAGE, else a file by the state file."""
+        return self.rate_limit_storage or f"sqlite://{self.state_db.parent.resolve()}/limits.db"
 
     @property
     def webhook_path(self) -> str:
@@ -102,6 +109,7 @@ class Settings:
             ("RAYNET_API_KEY", secret(raynet.api_key if raynet else None)),
             ("WEBHOOK_TOKEN", secret(self.webhook_token)),
             ("ADMIN_TOKEN", secret(self.admin_token)),
+            ("BUTTON_KEY", secret(self.button_key)),
             ("EXPORT_TARGET", self.export_target),
             ("STATE_DB", str(self.state_db)),
             ("SYNC_ENABLED", "1" if self.sync_enabled else "0"),
@@ -179,8 +187,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sync_enabled=read.flag("SYNC_ENABLED", True),
         log_level=_log_level(read),
         log_json=_log_format(read) == "json",
-        admin_token=_admin_token(read),
+        admin_token=_secret(read, "ADMIN_TOKEN"),
         admin_cookie_secure=read.flag("ADMIN_COOKIE_SECURE", False),
+        button_key=_secret(read, "BUTTON_KEY"),
+        rate_limit_storage=read.text("RATE_LIMIT_STORAGE"),
+        trusted_proxies=read.number("TRUSTED_PROXIES", 0, int, 0),
         smtp=_smtp(read),
         **_distributed(read),
         public_url=_public_url(read),
@@ -307,10 +318,11 @@ def _log_format(read: _Reader) -> str:
     return value
 
 
-def _admin_token(read: _Reader) -> str | None:
-    token = read.text("ADMIN_TOKEN")
+def _secret(read: _Reader, name: str) -> str | None:
+    """A secret of ours: long enough not to be guessed."""
+    token = read.text(name)
     if token is not None and len(token) < 16:
-        read.problems.append("ADMIN_TOKEN must be at least 16 characters")
+        read.problems.append(f"{name} must be at least 16 characters")
     return token
 
 

@@ -19,7 +19,8 @@ from webhook.moneys3.numbering import OrderNumbering
 from webhook.settings.environment import Settings, load_settings
 
 INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-SHARED_ONLY = ("ADMIN_TOKEN", "ADMIN_COOKIE_SECURE")  # one dashboard for all instances
+# One dashboard, one set of rate limits and one proxy in front of all instances.
+SHARED_ONLY = ("ADMIN_TOKEN", "ADMIN_COOKIE_SECURE", "RATE_LIMIT_STORAGE", "TRUSTED_PROXIES")
 
 
 def load_instances(environ: Mapping[str, str] | None = None) -> dict[str, Settings]:

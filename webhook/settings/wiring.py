@@ -85,8 +85,10 @@ def build_renderer(settings: Settings, stock: bool | None = None) -> Renderer:
     return Renderer(settings.export_options(stock), validator)
 
 
-def build_raynet_client(settings: Settings) -> RaynetClient:
-    return RaynetClient(settings.require_raynet(), on_request=record_raynet_request)
+def build_raynet_client(settings: Settings, deadline: float = 30.0) -> RaynetClient:
+    return RaynetClient(
+        settings.require_raynet(), deadline=deadline, on_request=record_raynet_request
+    )
 
 
 def build_worker(
@@ -127,9 +129,10 @@ def build_worker(
 
 
 def build_instance(settings: Settings) -> Instance:
-    """One instance's state, target and on-demand worker, for the web app."""
+    """One instance's state, target and on-demand worker, for the web app. Its RAYNET
+    client answers within 3 s: the button must answer RAYNET within 10."""
     state = open_state(settings)
     target = build_target(settings)
-    raynet = build_raynet_client(settings) if settings.raynet else None
-    worker = build_worker(settings, state, target, raynet) if raynet else None
+    raynet = build_raynet_client(settings, deadline=3.0) if settings.raynet else None
+    worker = build_worker(settings, state, target) if raynet else None
     return Instance(settings=settings, state=state, target=target, worker=worker, raynet=raynet)

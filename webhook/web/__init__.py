@@ -10,16 +10,20 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhook.errors import QueueUnavailable
 from webhook.settings.environment import Settings
 from webhook.settings.instances import load_instances
 from webhook.settings.wiring import build_instance
 from webhook.web.admin import init_admin
-from webhook.web.button import bp as button_bp
+from webhook.web.button import init_button, over_the_limit
+from webhook.web.limits import init_limits
 from webhook.web.receiver import bp as receiver_bp
 from webhook.web.registry import EXTENSION, IdConverter
+from webhook.web.security import init_security
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ def create_app(*served: Settings) -> Flask:
     ``BRIDGE_CONFIG``). Refuses to start without ``WEBHOOK_TOKEN``.
     """
     settings_by_name = {s.instance: s for s in served or load_instances().values()}
-    app = Flask(__name__)
+    app = Flask(__name__, static_url_path="/admin/static")  # behind the proxy's /admin/
     app.url_map.converters["id"] = IdConverter
     for settings in settings_by_name.values():
         settings.check_receiver()
@@ -42,9 +46,14 @@ def create_app(*served: Settings) -> Flask:
     }
     first = next(iter(settings_by_name.values()))
     app.config["MAX_CONTENT_LENGTH"] = max(s.webhook_max_body for s in settings_by_name.values())
+    if first.trusted_proxies:  # believe the proxy's X-Forwarded-For (limits), -Proto (cookies)
+        proxies = first.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.register_blueprint(receiver_bp)
-    app.register_blueprint(button_bp)
+    init_button(app)
     init_admin(app, first)
+    init_limits(app, first.rate_limit_storage_uri(), over_the_limit)
+    init_security(app)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(QueueUnavailable, _unavailable)
     return app
@@ -58,8 +67,11 @@ def _unavailable(error: QueueUnavailable) -> tuple[Response, int]:
     return response, 503
 
 
-def _http_error(error: HTTPException) -> tuple[Response, int]:
-    """Every HTTP error as JSON (413 too large, 404, 405, ...)."""
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    """Every HTTP error as JSON (413 too large, 404, 405, ...), unless its raiser chose the
+    answer (the button's rate limit answers in the button's words)."""
+    if error.response is not None:
+        return error.get_response()
     code = error.code or 500
     return jsonify(
         error=(error.name or "error").lower().replace(" ", "_"), message=error.description

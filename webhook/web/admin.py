@@ -1,9 +1,10 @@
 """``/admin``: the operator's dashboard, and the same actions as a JSON API.
 
 Off unless ``ADMIN_TOKEN`` is set (404). Pages need a login with that token (a session
-cookie signed with a key derived from it, HttpOnly, SameSite=Strict; forms carry a CSRF
-token); the JSON API under ``/admin/api`` takes it as ``Authorization: Bearer <token>``.
-Without the token, or with a wrong one, both answer 401.
+cookie signed with a key derived from it, HttpOnly, SameSite=Strict, Secure over HTTPS,
+ended on the server by logout or 30 idle minutes: ``web/security``; forms carry a CSRF
+token; 5 tries a minute per address); the JSON API under ``/admin/api`` takes it as
+``Authorization: Bearer <token>``. Without the token, or with a wrong one, both answer 401.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from webhook.settings.environment import Settings
 from webhook.state.model import CaseQuery, CaseState, TrackedCase
 from webhook.state.ports import CaseRecords, JobQueue
 from webhook.web.registry import bounded, instance, instances
+from webhook.web.security import LIFETIME_SECONDS, end_session, session_alive, start_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -54,7 +56,7 @@ def init_admin(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.admin_cookie_secure,
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=LIFETIME_SECONDS),
     )
     app.jinja_env.filters["when"] = _when
     app.register_blueprint(bp)
@@ -98,7 +100,7 @@ def _guard() -> Any:
         return None
     if request.endpoint in OPEN_ENDPOINTS:
         return None
-    if not _same(session.get("admin", ""), _session_mark(token)):
+    if not (_same(session.get("admin", ""), _session_mark(token)) and session_alive()):
         return render_template("admin/login.html", error=None), 401
     if request.method == "POST" and not _same(
         request.form.get("csrf", ""), session.get("csrf", "")
@@ -116,7 +118,7 @@ def login() -> Any:
         return render_template("admin/login.html", error=None)
     if not _same(request.form.get("token", ""), _token()):
         return render_template("admin/login.html", error="That is not the admin token."), 401
-    session.clear()
+    start_session()
     session.permanent = True
     session["admin"] = _session_mark(_token())
     session["csrf"] = secrets.token_urlsafe(24)
@@ -125,7 +127,7 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    session.clear()
+    end_session()
     return redirect(url_for("admin.login"))
 
 

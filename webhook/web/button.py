@@ -1,32 +1,74 @@
 """``/raynet/button``: the *Export to Money S3* button on a business case in RAYNET.
 
 An administrator adds a custom action button (AJAX) to the business-case detail with the URL
-``https://<host>/raynet/button?token={token}&entityId={entityId}&personId={personId}&userName={userName}``.
-RAYNET calls it with a one-time token, which is verified with
-``GET security/checktoken/{token}/{personId}/`` (valid once, for 60 seconds), so RAYNET's
-own permissions decide who may press it. The case is exported at once (or exported again,
-as ``<code>+2.xml``, if it already was) and the answer tells the salesperson the outcome:
-``{"success": true, "message": "..."}`` or ``{"success": false, "message": "..."}``, HTTP 200
-as RAYNET expects. Only a request that cannot come from RAYNET gets a 400.
+``https://<host>/raynet/button?key=<BUTTON_KEY>&token={token}&entityId={entityId}&personId={personId}``.
+The answer is what RAYNET shows the salesperson: ``{"success": ..., "message": "..."}``,
+HTTP 200 as RAYNET expects; only a request that cannot come from RAYNET gets a 4xx.
+
+Anyone on the internet can call this URL, so a press costs RAYNET's daily quota nothing
+until it is known to come from RAYNET's button, and costs the receiver little:
+
+- without ``BUTTON_KEY`` (when it is set), a malformed token or one RAYNET answered before,
+  nothing is asked of RAYNET; presses are rate-limited per address and overall, after a
+  few tokens RAYNET rejected no more are asked about for 10 minutes, and presses stop
+  while less than a tenth of the day's API requests is left, which is kept for exports;
+- the token is verified with ``GET security/checktoken/{token}/{personId}/`` (valid once,
+  for 60 s), which proves the person; RAYNET does not bind it to the record, so the case
+  must be that person's own (its owner), or the press exports nothing;
+- an exported case is exported again only when the same person presses again within two
+  minutes; the answer comes within RAYNET's 10 s, while a slow export goes on queued.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import logging
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Late
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask_limiter import RequestLimit
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from webhook.errors import BridgeError
 from webhook.observability import log_context
+from webhook.raynet.client import RaynetNotFound
 from webhook.raynet.schemas import MAX_ID
 from webhook.settings.wiring import Instance
 from webhook.state.model import CaseState
+from webhook.web.limits import counters, seen_before
 from webhook.web.registry import instance
 
 log = logging.getLogger(__name__)
 bp = Blueprint("button", __name__)
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")  # RAYNET's tokens: 43 characters of base64url
+ANSWER_SECONDS = 8.0  # RAYNET gives up after 10
+CONFIRM_SECONDS = 120
+PRESSES_AT_ONCE = 2  # per process: the rest of the threads stay free for webhooks
+EXTENSION = "bridge_button"
+REJECTIONS_SECONDS = 600  # within 10 minutes, RAYNET is asked about at most
+REJECTED_PER_ADDRESS = 3  # ... 3 tokens it rejects from one address
+REJECTED_OVERALL = 20  # ... and 20 from everyone (BUTTON_KEY makes it 0)
+
+NOT_CONFIRMED = (
+    "RAYNET did not confirm this request (a button link works once, for 60 seconds). "
+    "Press the button again."
+)
+CANNOT_VERIFY = "The bridge could not reach RAYNET to verify the request; try again."
+BUSY = "The bridge is busy with other presses; press the button again in a moment."
+QUOTA_LOW = (
+    "RAYNET's API requests for today are running low and are kept for exports; "
+    "the case will be exported by its webhook, or press the button tomorrow."
+)
+QUEUED = "Queued for export to Money S3; the file will be there in a moment."
+TOO_MANY = "Too many presses in a short time; wait a minute and press again."
 
 
 class ButtonRequestSchema(Schema):
@@ -42,62 +84,161 @@ class ButtonRequestSchema(Schema):
     entityName = fields.String(load_default="BusinessCase")
 
 
+@dataclass(frozen=True)
+class _Capacity:
+    """What one process spends on presses: a few at a time, exports on two threads."""
+
+    presses: threading.BoundedSemaphore
+    exports: ThreadPoolExecutor
+
+
+def init_button(app: Flask) -> None:
+    app.extensions[EXTENSION] = _Capacity(
+        threading.BoundedSemaphore(PRESSES_AT_ONCE),
+        ThreadPoolExecutor(2, thread_name_prefix="button-export"),
+    )
+    app.register_blueprint(bp)
+
+
+def over_the_limit(_: RequestLimit) -> Response:
+    """Flask-Limiter's answer for a press over a rate limit, in the button's own words."""
+    return jsonify(success=False, message=TOO_MANY)
+
+
 @bp.route("/raynet/button", methods=["GET", "POST"])
 @bp.route("/raynet/button/<name>", methods=["GET", "POST"])
 def press(name: str | None = None) -> tuple[Response, int]:
+    started = time.monotonic()
     served = instance(name)  # 404 for an instance that is not served here
+    arguments = {**request.args.to_dict(), **request.form.to_dict()}
+    key = served.settings.button_key
+    if key is not None and not hmac.compare_digest(arguments.get("key", "").encode(), key.encode()):
+        return jsonify(success=False, message="not this bridge's button (BUTTON_KEY)"), 403
     try:
-        pressed: dict[str, Any] = ButtonRequestSchema().load(
-            {**request.args.to_dict(), **request.form.to_dict()}
-        )
+        pressed: dict[str, Any] = ButtonRequestSchema().load(arguments)
     except ValidationError as error:
         return jsonify(
             success=False, message="not a RAYNET button request", fields=error.messages
         ), 400
     with log_context(case_id=pressed["entityId"], user=pressed["userName"]):
-        success, message = _export(served, pressed)
+        success, message = _press(served, pressed, started)
         log.info("button: %s", message)
     return jsonify(success=success, message=message), 200
 
 
-def _export(served: Instance, pressed: dict[str, Any]) -> tuple[bool, str]:
-    refusal = _refusal(served, pressed)
+def _press(served: Instance, pressed: dict[str, Any], started: float) -> tuple[bool, str]:
+    refusal = _refusal_without_raynet(served, pressed)
     if refusal is not None:
         return False, refusal
-    assert served.worker is not None
-    case_id: int = pressed["entityId"]
-    queue, records = served.state.queue, served.state.records
-    record = records.case(case_id)
-    if record is not None and record.state == CaseState.EXPORTED:
-        queue.request_reexport(case_id)
-    else:
-        queue.enqueue(case_id)
-    if not served.worker.run_once(case_id=case_id):
-        return True, "Queued for export to Money S3; the file will be there in a moment."
-    return _outcome(served, case_id)
+    capacity: _Capacity = current_app.extensions[EXTENSION]
+    if not capacity.presses.acquire(blocking=False):
+        return False, BUSY
+    try:
+        refusal = _refusal_by_raynet(served, pressed)
+        if refusal is not None:
+            return False, refusal
+        asking = _export_or_ask(served, pressed["entityId"], pressed["personId"])
+        if asking is not None:
+            return False, asking
+        return _exported_within(served, capacity, pressed["entityId"], started)
+    finally:
+        capacity.presses.release()
 
 
-def _refusal(served: Instance, pressed: dict[str, Any]) -> str | None:
-    """Why this press cannot export anything, or None."""
+def _refusal_without_raynet(served: Instance, pressed: dict[str, Any]) -> str | None:
+    """Why this press cannot export anything, found without a request to RAYNET."""
+    return _cannot_export_here(served, pressed) or _not_worth_asking(served, pressed)
+
+
+def _cannot_export_here(served: Instance, pressed: dict[str, Any]) -> str | None:
     if pressed["entityName"].casefold() != "businesscase":
         return "This button works on business cases only."
     if served.raynet is None or served.worker is None:
         return "The bridge has no RAYNET API access configured; tell your administrator."
-    try:
-        confirmed = served.raynet.check_button_token(pressed["token"], pressed["personId"])
-    except BridgeError as error:
-        log.warning("cannot verify a button token: %s", error)
-        return "The bridge could not reach RAYNET to verify the request; try again."
-    if not confirmed:
-        return (
-            "RAYNET did not confirm this request (a button link works once, for 60 "
-            "seconds). Press the button again."
-        )
     paused = served.worker.paused_because()
     return f"Exports to Money S3 are paused ({paused})." if paused else None
 
 
-def _outcome(served: Instance, case_id: int) -> tuple[bool, str]:
+def _not_worth_asking(served: Instance, pressed: dict[str, Any]) -> str | None:
+    """A token RAYNET cannot have issued, or has answered before, and a quota kept for
+    exports: nothing to ask RAYNET about."""
+    assert served.raynet is not None
+    if not TOKEN.match(pressed["token"]):
+        return NOT_CONFIRMED
+    if served.raynet.rate_limit.running_low():
+        return QUOTA_LOW
+    if any(counters().get(key) >= most for key, most in _rejections()):
+        return TOO_MANY
+    digest = hashlib.sha256(pressed["token"].encode()).hexdigest()
+    if seen_before(f"button-token:{digest}", 120):  # valid once: no second question
+        return NOT_CONFIRMED
+    return None
+
+
+def _refusal_by_raynet(served: Instance, pressed: dict[str, Any]) -> str | None:
+    """Why RAYNET says this press is not for us: a token it did not issue to this person,
+    or a case that is not this person's."""
+    assert served.raynet is not None
+    try:
+        if not served.raynet.check_button_token(pressed["token"], pressed["personId"]):
+            for key, _ in _rejections():
+                counters().incr(key, REJECTIONS_SECONDS)
+            return NOT_CONFIRMED
+        case = served.raynet.business_case(pressed["entityId"])
+    except RaynetNotFound:
+        return "This business case does not exist in RAYNET."
+    except BridgeError as error:
+        log.warning("cannot verify a button press: %s", error)
+        return CANNOT_VERIFY
+    if case.owner_id != pressed["personId"]:
+        owner = f" ({case.owner_name})" if case.owner_name else ""
+        return (
+            f"Only the case's owner{owner} can send it to Money S3 from RAYNET; "
+            "your administrator can from the bridge's dashboard."
+        )
+    return None
+
+
+def _rejections() -> tuple[tuple[str, int], ...]:
+    """Tokens RAYNET rejected lately, from this address and from everyone, with the most
+    that may be asked about: forged tokens cost RAYNET's quota a few requests, not more."""
+    return (
+        (f"button-rejected:{request.remote_addr}", REJECTED_PER_ADDRESS),
+        ("button-rejected", REJECTED_OVERALL),
+    )
+
+
+def _export_or_ask(served: Instance, case_id: int, person_id: int) -> str | None:
+    """Queue the case; an exported one only when the same person presses twice."""
+    queue, records = served.state.queue, served.state.records
+    record = records.case(case_id)
+    if record is None or record.state != CaseState.EXPORTED:
+        queue.enqueue(case_id)
+        return None
+    confirmation = f"button-again:{case_id}:{person_id}"
+    if seen_before(confirmation, CONFIRM_SECONDS):
+        counters().clear(confirmation)  # a third press asks again
+        queue.request_reexport(case_id)
+        return None
+    when = dt.datetime.fromtimestamp(record.exported_at or 0).strftime("%d. %m. %Y %H:%M")
+    return (
+        f"Already exported to Money S3 as {record.file_name} ({when}). Press the button "
+        "again within 2 minutes to write one more file."
+    )
+
+
+def _exported_within(
+    served: Instance, capacity: _Capacity, case_id: int, started: float
+) -> tuple[bool, str]:
+    """Export now if it fits RAYNET's patience; else it goes on while we answer."""
+    assert served.worker is not None
+    export = capacity.exports.submit(served.worker.run_once, 0, case_id)
+    try:
+        worked = export.result(timeout=max(0.5, ANSWER_SECONDS - (time.monotonic() - started)))
+    except Late:
+        return True, QUEUED
+    if not worked:
+        return True, QUEUED
     record = served.state.records.case(case_id)
     assert record is not None
     if record.state == CaseState.EXPORTED:

@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 TURN_FLAG = "reconcile_next_at"
 WATERMARK_FLAG = "reconcile_watermark"
 OVERLAP = 300.0  # clocks differ; listing a case twice costs nothing
-DAILY_LIMIT = 24_000
-RESERVE = 0.1
 
 
 @dataclass(frozen=True)
@@ -75,10 +73,7 @@ class Reconciler:
         """List recently changed won cases and queue the missing ones; None if skipped."""
         now = self.clock()
         limits = self.client.rate_limit
-        if (
-            limits.remaining is not None
-            and limits.remaining < (limits.limit or DAILY_LIMIT) * RESERVE
-        ):
+        if limits.running_low():
             log.warning(
                 "reconciliation skipped: RAYNET reports only %s requests left today",
                 limits.remaining,
