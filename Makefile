@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench clean translations messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,21 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
-run: $(VENV)/.runtime  ## the service on embedded defaults: SQLite in ./var, files in ./exports
+CATALOGUES := webhook/translations
+PO_FILES := $(wildcard $(CATALOGUES)/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+%.mo: %.po $(VENV)/.runtime
+	$(BIN)/pybabel -q compile -i $< -o $@
+
+translations: $(MO_FILES)  ## the Czech message catalogue, compiled (pages, e-mails, posts)
+
+messages: $(VENV)/.runtime  ## new or changed texts in the code into the catalogue, to translate
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output -o $(CATALOGUES)/messages.pot .
+	$(BIN)/pybabel -q update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) --width 100
+	rm $(CATALOGUES)/messages.pot
+
+run: $(VENV)/.runtime translations  ## the service on embedded defaults: SQLite in ./var, files in ./exports
 	$(BIN)/python -m webhook serve --dev $(ARGS)
 
 lint: $(VENV)/.dev
@@ -25,13 +39,13 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint  ## linters, type checks and the whole test suite
+test: lint translations  ## linters, type checks and the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: lint  ## the same without servers, moto or the browser: under a minute
+test-fast: lint translations  ## the same without servers, moto or the browser: under a minute
 	$(BIN)/python -m pytest -m "not slow and not aws and not browser" $(PYTEST_ARGS)
 
-bench: $(VENV)/.dev  ## the benchmarks under bench/, each prints a table (ingest needs wrk)
+bench: $(VENV)/.dev translations  ## the benchmarks under bench/, each prints a table (ingest needs wrk)
 	$(BIN)/python -m bench.xml_build
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.end_to_end

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ def admin_app(harness: Harness) -> Flask:
 
 def logged_in(app: Flask) -> tuple[FlaskClient, str]:
     client = app.test_client()
-    response = client.post("/admin/login", data={"token": ADMIN})
+    response = client.post("/admin/login", data={"token": ADMIN, "name": "Jana"})
     assert response.status_code == 302
     page = client.get("/admin/").get_data(as_text=True)
     match = re.search(r'name="csrf" value="([^"]+)"', page)
@@ -80,12 +82,21 @@ def test_cases_with_their_state_file_and_reason(
     harness.webhook(78)
     harness.drain(case_id=78)
     client, _ = logged_in(admin_app)
-    page = client.get("/admin/").get_data(as_text=True)
+    page = client.get("/admin/").get_data(as_text=True)  # Czech unless the reader asks
+    assert '<html lang="cs">' in page
     assert "OP-24-057.xml" in page
-    assert "not won (status B_ACTIVE)" in page
-    assert "RAYNET answered 503" in page
-    assert "next try" in page
-    assert "exported <strong>1</strong>" in page
+    assert "doklad OP-24-057" in page
+    assert "Stavební firma Novák s.r.o." in page
+    assert "12\xa0886,50\xa0Kč" in page  # RAYNET's total with VAT, in Czech format
+    assert "obchodní případ není vyhraný (stav B_ACTIVE)" in page
+    assert "RAYNET answered 503" in page  # a technical reason stays as it was recorded
+    assert "1. pokus, další" in page
+    assert "exportováno <strong>1</strong>" in page
+    english = client.get("/admin/?lang=en").get_data(as_text=True)
+    assert "the deal is not won (status B_ACTIVE)" in english
+    assert "12,886.50" in english
+    assert "Bulk export" in english
+    assert '<html lang="en">' in client.get("/admin/").get_data(as_text=True)  # remembered
     found = client.get("/admin/?q=24-077").get_data(as_text=True)
     assert "OP-24-077" in found
     assert "OP-24-057" not in found
@@ -106,7 +117,7 @@ def test_retry_reexport_sync_and_download_from_the_pages(
         "/admin/cases/1234/retry", data={"csrf": csrf}, headers={"Referer": "/admin/"}
     )
     assert response.status_code == 302
-    assert "Case 1234 queued again." in client.get("/admin/").get_data(as_text=True)
+    assert "Případ 1234 je znovu zařazen k exportu." in client.get("/admin/").get_data(as_text=True)
     assert harness.drain() == "exported"
     download = client.get("/admin/cases/1234/files/1")
     assert download.status_code == 200
@@ -117,10 +128,10 @@ def test_retry_reexport_sync_and_download_from_the_pages(
     assert harness.files() == ["OP-24-057+2.xml", "OP-24-057.xml"]
     client.post("/admin/sync", data={"csrf": csrf, "enabled": "0"})
     assert not harness.records.sync_enabled()
-    assert "paused" in client.get("/admin/").get_data(as_text=True)
+    assert "pozastavené" in client.get("/admin/").get_data(as_text=True)
     refused = client.post("/admin/cases/1234/retry", data={"csrf": csrf})
     assert refused.status_code == 302
-    assert "only failed, dead or skipped" in client.get("/admin/").get_data(as_text=True)
+    assert "znovu lze zkusit jen chybné" in client.get("/admin/").get_data(as_text=True)
 
 
 def test_json_api_offers_the_same_actions(admin_app: Flask, harness: Harness) -> None:
@@ -259,3 +270,57 @@ def test_the_cookie_is_secure_when_the_proxy_says_https(
     )
     assert answer.status_code == 302
     assert ("Secure" in answer.headers["Set-Cookie"]) is secure
+
+
+def test_errors_are_pages_on_the_dashboard_and_json_in_the_api(admin_app: Flask) -> None:
+    client, _ = logged_in(admin_app)
+    page = client.get("/admin/cases/999")
+    assert page.status_code == 404
+    assert page.mimetype == "text/html"
+    assert "Nenalezeno" in page.get_data(as_text=True)
+    assert "Případ 999 tu není evidován." in page.get_data(as_text=True)
+    assert "Not found" in client.get("/admin/nowhere?lang=en").get_data(as_text=True)
+    api = client.get("/admin/api/cases/999", headers=BEARER)
+    assert (api.status_code, api.mimetype) == (404, "application/json")
+    assert client.get("/webhooks/raynet").json == {
+        "error": "method_not_allowed",
+        "message": "The method is not allowed for the requested URL.",
+    }
+
+
+def test_the_inbox_lists_zips_and_marks_imported_files(admin_app: Flask, harness: Harness) -> None:
+    harness.webhook()
+    harness.drain()
+    client, csrf = logged_in(admin_app)
+    inbox = client.get("/admin/inbox").get_data(as_text=True)
+    assert 'id="file-1234-1"' in inbox
+    archive = client.get("/admin/inbox/orders.zip")
+    assert archive.mimetype == "application/zip"
+    assert zipfile.ZipFile(io.BytesIO(archive.data)).namelist() == ["OP-24-057.xml"]
+    for bad in ("1234", "x:1", f"{2**63}:1"):
+        refused = client.post("/admin/inbox/imported", data={"csrf": csrf, "file": bad})
+        assert refused.status_code == 400
+    marked = client.post("/admin/inbox/imported", data={"csrf": csrf, "file": "1234:1"})
+    assert marked.status_code == 302
+    (export,) = harness.records.exports_of(1234)
+    assert export.imported_by == "Jana"
+    assert 'id="file-1234-1"' not in client.get("/admin/inbox").get_data(as_text=True)
+    assert client.get("/admin/inbox/orders.zip").status_code == 404
+    listed = client.get("/admin/api/deliveries?imported=1", headers=BEARER).json
+    assert listed is not None
+    assert [d["export"]["imported_by"] for d in listed["deliveries"]] == ["Jana"]
+    again = client.post(
+        "/admin/api/cases/1234/files/1/imported", json={"by": "Petr"}, headers=BEARER
+    )
+    assert (again.status_code, again.json) == (409, {"marked": False})  # the first mark counts
+    assert client.get("/admin/inbox?since=yesterday").status_code == 400
+
+
+def test_a_bulk_export_needs_a_range_that_makes_sense(admin_app: Flask) -> None:
+    client, csrf = logged_in(admin_app)
+    for since, until, said in (
+        ("", "2026-11-29", "Zvolte obě data."),
+        ("2026-11-29", "2026-11-01", "Období končí dřív, než začíná."),
+    ):
+        client.post("/admin/bulk", data={"csrf": csrf, "since": since, "until": until})
+        assert said in client.get("/admin/bulk").get_data(as_text=True)

@@ -35,8 +35,10 @@ def press(
     *,
     case_id: int = 1234,
     token: str | None = None,
+    language: str = "en",
     **extra: str,
 ) -> tuple[int, Any]:
+    """A press from a browser in ``language`` (the messages below are English)."""
     token = token or raynet.issue_button_token(PERSON)
     response = client.get(
         "/raynet/button",
@@ -47,6 +49,7 @@ def press(
             "userName": "Petr",
             **extra,
         },
+        headers={"Accept-Language": language},
     )
     return response.status_code, response.json
 
@@ -76,6 +79,22 @@ def test_an_exported_case_is_exported_again_only_on_a_second_press(
     assert body == {"success": True, "message": "Exported to Money S3 again as OP-24-057+2.xml."}
     assert harness.files() == ["OP-24-057+2.xml", "OP-24-057.xml"]
     assert press(button, raynet)[1]["success"] is False  # and asks again for a third file
+
+
+def test_the_answer_is_czech_unless_the_browser_asks_otherwise(
+    button: FlaskClient, harness: Harness, raynet: RaynetStandIn, won_case: dict[str, Any]
+) -> None:
+    """RAYNET shows the answer to the salesperson: Czech by default (BRIDGE_LANGUAGE)."""
+    raynet.add_case({**won_case, "status": "B_ACTIVE"})
+    assert press(button, raynet, language="")[1] == {
+        "success": False,
+        "message": "Neexportováno: obchodní případ není vyhraný (stav B_ACTIVE).",
+    }
+    raynet.add_case(won_case)
+    assert press(button, raynet, language="cs-CZ,cs;q=0.9")[1] == {
+        "success": True,
+        "message": "Exportováno do Money S3 jako OP-24-057.xml.",
+    }
 
 
 def test_a_reused_or_unknown_token_is_refused(
@@ -112,10 +131,10 @@ def test_not_exportable_cases_say_why(
     raynet.add_case({**won_case, "status": "B_ACTIVE"})
     assert press(button, raynet)[1] == {
         "success": False,
-        "message": "Not exported: not won (status B_ACTIVE).",
+        "message": "Not exported: the deal is not won (status B_ACTIVE).",
     }
     raynet.add_case({**won_case, "items": []})
-    assert press(button, raynet)[1]["message"] == "Not exported: no products."
+    assert press(button, raynet)[1]["message"] == "Not exported: the deal has no products."
     assert harness.files() == []
 
 
@@ -189,6 +208,7 @@ def test_presses_are_rate_limited_per_address(button: FlaskClient, raynet: Rayne
         "/raynet/button",
         query_string={"token": "x", "entityId": 1, "personId": 1},
         environ_base={"REMOTE_ADDR": "10.0.0.7"},
+        headers={"Accept-Language": "en"},
     )
     assert other_address.json is not None
     assert "Too many" not in other_address.json["message"]
@@ -279,6 +299,7 @@ def test_forged_tokens_cost_raynet_three_requests_per_address(
         "/raynet/button",
         query_string={"token": "forged-token-9999", "entityId": 1234, "personId": PERSON},
         environ_base={"REMOTE_ADDR": "10.0.0.8"},
+        headers={"Accept-Language": "en"},
     )
     assert elsewhere.json is not None
     assert "did not confirm" in elsewhere.json["message"]

@@ -170,7 +170,9 @@ def test_status_shows_states_events_and_cases(raynet: RaynetStandIn, tmp_path: P
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == "pending 0  exported 1  skipped 0  failed 0  dead 0"
-    assert lines[1] == "webhook events on record (30 days): 2"
+    assert lines[1] == (  # the external id and the post in RAYNET wait for a worker
+        "webhook events on record (30 days): 2; follow-ups (e-mail, write-back) pending 2"
+    )
     assert lines[2].split() == [
         "1234",
         "OP-24-057",

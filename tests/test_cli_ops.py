@@ -68,6 +68,7 @@ def test_check_passes_item_by_item(raynet: RaynetStandIn, tmp_path: Path) -> Non
         "PASS  configuration",
         "PASS  webhook token",
         "WARN  Export button",
+        "PASS  write-back to RAYNET",
         "PASS  state file",
         "PASS  export target",
         "PASS  Money S3 schema",

@@ -120,8 +120,26 @@ def test_compose_builds_the_image_and_wires_the_s3_store() -> None:
         variables_read()
     )
     assert "/readyz" in " ".join(bridge["healthcheck"]["test"])
-    for volume in bridge["volumes"]:
-        assert volume.split(":")[0] in compose()["volumes"]
+    state, xsd = bridge["volumes"]
+    assert state.split(":")[0] in compose()["volumes"]
+    assert xsd.endswith(":/xsd:ro")  # the XSDs, from a folder on the host
+
+
+def test_systemd_unit_and_env_example_agree() -> None:
+    """A host set up as the unit's comment says: the paths of .env.example are writable."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(DEPLOY / "raynet-bridge.service")
+    service = unit["Service"]
+    example = env_example()
+    assert Path(example["STATE_DB"]).parent == Path("/var/lib") / service["StateDirectory"]
+    assert example["EXPORT_TARGET"] in service["ReadWritePaths"].split()
+    assert shlex.split(service["ExecStart"])[0] == f"{service['WorkingDirectory']}/.venv/bin/python"
+    comment = (DEPLOY / "raynet-bridge.service").read_text()
+    assert "useradd --system" in comment
+    assert service["User"] in comment
+    assert f"install -d -o {service['User']}" in comment
+    assert example["EXPORT_TARGET"] in comment
+    assert "make translations" in comment
 
 
 def test_compose_puts_the_buffering_proxy_in_front() -> None:
@@ -161,7 +179,7 @@ def test_kubernetes_manifests_fit_together_and_fit_the_app() -> None:
     assert deployment["spec"]["strategy"]["type"] == "Recreate"  # SQLite on a RWO volume
     pod = deployment["spec"]["template"]
     (container,) = pod["spec"]["containers"]
-    assert container["image"] == IMAGE
+    assert container["image"].startswith("registry.example.com/raynet-money-s3-bridge:REPLACE")
     assert container["args"] == RUN
     (port,) = container["ports"]
     assert (port["name"], port["containerPort"]) == ("http", 8000)

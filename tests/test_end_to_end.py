@@ -102,7 +102,7 @@ def test_duplicates_and_two_worker_processes_make_one_file(
         "OP-26-0002.xml",
         "OP-26-0003.xml",
     ]
-    assert len(raynet.calls("businessCase/10001/")) == 1
+    assert len(raynet.reads("businessCase/10001/")) == 1
 
 
 def test_worker_killed_mid_run_still_exports_every_case_exactly_once(

@@ -24,8 +24,8 @@ from webhook.raynet.standin import RaynetStandIn
 from webhook.state.model import CaseState
 from webhook.state.sqlite import open_state
 from webhook.web import create_app
+from webhook.wording import one_line
 from webhook.worker.loop import HEARTBEAT_FLAG, run_workers
-from webhook.worker.mail import one_line
 
 
 def ready(running: Service) -> requests.Response:
@@ -135,7 +135,9 @@ def test_raynet_text_that_breaks_e_mail_headers_breaks_nothing(
     any error handling: the worker died, restarted, and claimed the e-mail again."""
     port, inbox = smtp
     raynet.add_case({**won_case, "id": 5, "code": "OP-24\u2028057"})
-    running: Service = service(SMTP_URL=f"smtp://127.0.0.1:{port}", NOTIFY_EMAIL="ucetni@firma.cz")
+    running: Service = service(
+        SMTP_URL=f"smtp://127.0.0.1:{port}", NOTIFY_EMAIL="ucetni@firma.cz", REPORT_HOUR="off"
+    )
     assert running.post(webhook_body(case_id=5)).status_code == 202
     state = open_state(Path(env["STATE_DB"]), TestClock())
 

@@ -151,7 +151,7 @@ def test_the_button_of_each_instance_has_its_own_url(
                 "personId": 12,  # the owner of case 1234
             },
         ).json
-        assert answer == {"success": True, "message": f"Exported to Money S3 as {code}.xml."}
+        assert answer == {"success": True, "message": f"Exportováno do Money S3 jako {code}.xml."}
     assert client.get("/raynet/button/c", query_string={"token": "x"}).status_code == 404
 
 

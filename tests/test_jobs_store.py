@@ -365,7 +365,7 @@ def test_a_state_file_of_the_previous_version_is_brought_up_to_date(
     )
     old.close()
     state = open_state(path, clock)
-    item = state.outbox.claim("w")
+    item = state.outbox.claim("w", [FollowUp.EMAIL])
     assert item is not None
     assert (item.kind, item.case_id, item.file_name) == (FollowUp.EMAIL, 7, "OP-7.xml")
     job = claim(state)

@@ -189,7 +189,7 @@ def test_two_workers_on_duplicate_events_make_exactly_one_file(
     for thread in threads:
         thread.join()
     assert first.files() == ["OP-24-057.xml"]
-    assert len(raynet.calls("businessCase/")) == 1
+    assert len(raynet.reads("businessCase/1234/")) == 1
 
 
 def test_file_written_before_a_crash_counts_as_delivered(

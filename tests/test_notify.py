@@ -13,6 +13,7 @@ from tests.support import S3Bucket
 from webhook.errors import ConfigError
 from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import load_settings
+from webhook.state.model import FollowUp
 
 
 def mail_harness(raynet: RaynetStandIn, tmp_path: Path, port: int, **extra: str) -> Harness:
@@ -33,7 +34,7 @@ def test_each_new_order_is_mailed_with_the_xml_attached(
     harness = mail_harness(raynet, tmp_path, port)
     harness.webhook()
     harness.drain()
-    harness.worker.send_due_emails()
+    harness.worker.run_due_follow_ups()
     (message,) = inbox.messages
     assert message["Subject"] == "Objednávka z RAYNET CRM: OP-24-057"
     assert message["To"] == "ucetni@firma.cz, sef@firma.cz"
@@ -44,7 +45,7 @@ def test_each_new_order_is_mailed_with_the_xml_attached(
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_filename() == "OP-24-057.xml"
     assert attachment.get_content() == (harness.exports / "OP-24-057.xml").read_bytes()
-    harness.worker.send_due_emails()
+    harness.worker.run_due_follow_ups()
     assert len(inbox.messages) == 1  # sent once
 
 
@@ -55,7 +56,7 @@ def test_from_s3_the_mail_carries_a_link_that_works(
     harness = mail_harness(raynet, tmp_path, port, EXPORT_TARGET=f"s3://{bucket.name}/orders")
     harness.webhook()
     harness.drain()
-    harness.worker.send_due_emails()
+    harness.worker.run_due_follow_ups()
     (message,) = inbox.messages
     assert list(message.iter_attachments()) == []
     body = message.get_body(("plain",))
@@ -75,16 +76,25 @@ def test_mail_server_down_never_holds_the_file_and_is_retried(
     harness.webhook()
     assert harness.drain() == "exported"  # the file does not wait for the e-mail
     assert harness.files() == ["OP-24-057.xml"]
-    harness.worker.send_due_emails()
-    assert harness.outbox_counts() == {"pending": 1}
+    harness.worker.run_due_follow_ups()
+    assert email_states(harness) == [("pending", 1)]
     controller, inbox = start_smtp(port)
     try:
         harness.clock.advance(3600)  # long after the retry time
-        harness.worker.send_due_emails()
+        harness.worker.run_due_follow_ups()
     finally:
         controller.stop()
     assert len(inbox.messages) == 1
-    assert harness.outbox_counts() == {"done": 1}
+    assert email_states(harness) == [("done", 1)]
+
+
+def email_states(harness: Harness) -> list[tuple[str, int]]:
+    assert harness.state.outbox is not None
+    return [
+        (item.state, item.attempts)
+        for item in harness.state.outbox.of_case(1234)
+        if item.kind is FollowUp.EMAIL
+    ]
 
 
 def test_smtp_configuration_is_checked_and_masked() -> None:

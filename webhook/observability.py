@@ -116,8 +116,10 @@ RAYNET_REMAINING = Gauge(
 WORKER_RESTARTS = Counter(
     "bridge_worker_restarts_total", "Worker threads that died and were started again", ["instance"]
 )
-NOTIFICATIONS = Counter(
-    "bridge_notifications_total", "E-mails to the accountant, by outcome", ["outcome"]
+FOLLOW_UPS = Counter(
+    "bridge_follow_ups_total",
+    "Follow-ups of delivered files (e-mail, write-back to RAYNET) and reports, by outcome",
+    ["instance", "kind", "outcome"],
 )
 
 

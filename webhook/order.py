@@ -78,3 +78,16 @@ class Order:
     exchange_rate: Decimal | None = None
     exchange_rate_base: str | None = None  # ISO 4217
     salesperson: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A deal as people recognise it in lists (the dashboard, reports): what was known of
+    it when the bridge last read it. ``doklad`` is the order's number in Money S3, once an
+    order was made."""
+
+    name: str | None = None
+    customer: str | None = None
+    total_with_vat: Decimal | None = None
+    currency: str | None = None  # ISO 4217 once known, else RAYNET's symbol
+    doklad: str | None = None

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 from urllib.parse import quote
 
@@ -18,8 +18,9 @@ from webhook.delivery import Target
 from webhook.delivery.naming import file_name
 from webhook.errors import BridgeError, InvalidOrder, PermanentError
 from webhook.moneys3.builder import ExportOptions, build_order_document, case_code_in
+from webhook.moneys3.numbering import OrderNumbering, document_number
 from webhook.moneys3.validation import DocumentValidator
-from webhook.order import Customer
+from webhook.order import CaseSummary, Customer, Order
 from webhook.raynet.eligibility import SkipReason, skip_reason
 from webhook.raynet.schemas import BusinessCase, CaseCurrency
 
@@ -46,12 +47,14 @@ class Exported:
     location: str
     sha256: str
     created: bool  # False: this very order had been delivered before (a retry after a crash)
+    summary: CaseSummary = field(default_factory=CaseSummary)
 
 
 @dataclass(frozen=True)
 class Skipped:
     case_code: str
     reason: SkipReason
+    summary: CaseSummary = field(default_factory=CaseSummary)
 
 
 Outcome = Exported | Skipped
@@ -65,7 +68,7 @@ class Renderer:
     validator: DocumentValidator | None = None
     now: Callable[[], dt.datetime] = dt.datetime.now
 
-    def render(self, case: BusinessCase, source: CaseSource) -> bytes:
+    def order(self, case: BusinessCase, source: CaseSource) -> Order:
         if case.company_id is None:
             raise InvalidOrder(f"business case {case.code} has no client; set one in RAYNET")
         customer = source.company(case.company_id)
@@ -74,12 +77,26 @@ class Renderer:
             if case.currency_id is not None
             else CaseCurrency(self.options.home_currency)
         )
-        now = self.now()
-        order = case.to_order(customer, currency, today=now.date())
-        document = build_order_document(order, self.options, now)
+        return case.to_order(customer, currency, today=self.now().date())
+
+    def document(self, order: Order) -> bytes:
+        document = build_order_document(order, self.options, self.now())
         if self.validator is not None:
             self.validator.validate(document)
         return document
+
+    def summary(self, order: Order) -> CaseSummary:
+        """The order as the dashboard lists it, with its number in Money S3."""
+        numbered = self.options.numbering is OrderNumbering.CASE
+        return CaseSummary(
+            name=order.name,
+            customer=order.customer.name,
+            total_with_vat=order.total_gross,
+            currency=order.currency,
+            doklad=document_number(order.code, order.source_id, self.options.number_prefix)
+            if numbered
+            else None,
+        )
 
 
 def export_case(
@@ -97,10 +114,12 @@ def export_case(
     case = source.business_case(case_id)
     reason = skip_reason(case)
     if reason is not None:
-        return Skipped(case.code, reason)
+        return Skipped(case.code, reason, case.summary())
     try:
-        document = renderer.render(case, source)
-        return deliver(case, document, target, generation)
+        order = renderer.order(case, source)
+        document = renderer.document(order)
+        exported = deliver(case, document, target, generation)
+        return replace(exported, summary=renderer.summary(order))
     except BridgeError as error:
         error.case_code = case.code  # the dashboard shows which case, not just its id
         raise

@@ -37,3 +37,11 @@ def file_name(code: str, generation: int = 1) -> str:
         raise ValueError("generation starts at 1")
     suffix = "" if generation == 1 else f"{GENERATION}{generation}"
     return f"{file_stem(code)}{suffix}{EXTENSION}"
+
+
+def generation_of(name: str) -> int:
+    """Which file of its case ``name`` is: 2 for ``OP-24-057+2.xml``, else 1 (codes never
+    put ``+`` in a name, so the suffix is unambiguous)."""
+    stem = name.removesuffix(EXTENSION)
+    _, mark, number = stem.rpartition(GENERATION)
+    return int(number) if mark and number.isdigit() and int(number) >= 2 else 1

@@ -229,11 +229,12 @@ def status(wanted: str | None, limit: int) -> None:
     counts = records.counts()
     click.echo("  ".join(f"{name} {count}" for name, count in counts.items()))
     events = records.events_stored()
-    mails = state.outbox.counts() if state.outbox else {}
+    follow_ups = state.outbox.counts() if state.outbox else {}
     if events is not None:
+        waiting = ", ".join(f"{name} {count}" for name, count in follow_ups.items())
         click.echo(
             f"webhook events on record (30 days): {events}"
-            + (f"; e-mails {', '.join(f'{k} {v}' for k, v in mails.items())}" if mails else "")
+            + (f"; follow-ups (e-mail, write-back) {waiting}" if waiting else "")
         )
     for record in records.cases(CaseQuery(CaseState(wanted) if wanted else None, limit=limit)):
         detail = record.location if record.state == CaseState.EXPORTED else (record.reason or "")

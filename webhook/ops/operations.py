@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from webhook.errors import BridgeError
+from webhook.i18n import N_
 from webhook.state.model import RETRYABLE_STATES, CaseState, TrackedCase
 from webhook.state.ports import CaseRecords, JobQueue
 
 
 class ActionRefused(BridgeError):
-    """The case is not in a state where the action makes sense; the message says why."""
+    """The case is not in a state where the action makes sense; the message says why.
+
+    ``message`` is the English catalogue text with ``%(name)s`` placeholders, so that the
+    dashboard can show it in the reader's language; ``str()`` is the English text.
+    """
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message % values)
+        self.message = message
+        self.values = values
 
 
 def find_case(records: CaseRecords, case_id: int) -> TrackedCase:
     record = records.case(case_id)
     if record is None:
-        raise ActionRefused(f"case {case_id} is unknown here: no webhook arrived for it")
+        raise ActionRefused(
+            N_("case %(case)s is unknown here: no webhook arrived for it"), case=case_id
+        )
     return record
 
 
@@ -22,9 +34,14 @@ def retry_case(queue: JobQueue, records: CaseRecords, case_id: int) -> TrackedCa
     """Queue a failed, dead or skipped case for another attempt now."""
     record = find_case(records, case_id)
     if record.state not in RETRYABLE_STATES:
-        detail = "is already waiting" if record.state == CaseState.PENDING else f"is {record.state}"
         raise ActionRefused(
-            f"case {case_id} {detail}; only failed, dead or skipped cases can be retried"
+            N_(
+                "case %(case)s is already waiting; "
+                "only failed, dead or skipped cases can be retried"
+            )
+            if record.state == CaseState.PENDING
+            else N_("case %(case)s is exported; only failed, dead or skipped cases can be retried"),
+            case=case_id,
         )
     queue.replay(case_id)
     return find_case(records, case_id)
@@ -35,8 +52,8 @@ def reexport_case(queue: JobQueue, records: CaseRecords, case_id: int) -> Tracke
     record = find_case(records, case_id)
     if record.state != CaseState.EXPORTED:
         raise ActionRefused(
-            f"case {case_id} is {record.state}, not exported; "
-            "only an exported case can be exported again"
+            N_("case %(case)s is not exported; only an exported case can be exported again"),
+            case=case_id,
         )
     queue.request_reexport(case_id)
     return find_case(records, case_id)

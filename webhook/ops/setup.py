@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 import sqlite3
 import sys
@@ -26,11 +25,11 @@ from webhook.ops.console import (
 from webhook.ops.demo import run_demo
 from webhook.ops.serve import PACKAGE_ROOT
 from webhook.raynet.schemas import Webhooks
+from webhook.raynet.upkeep import WEBHOOK_EVENTS, same_url, webhook_problem
 from webhook.settings.environment import Settings, load_settings
 from webhook.settings.wiring import build_raynet_client, build_target, open_state
 from webhook.worker.reconcile import queue_unexported
 
-WEBHOOK_EVENTS = ("record.created", "record.updated")
 WEBHOOK_PATH = re.compile(r".*/webhooks/raynet(?:/(?P<instance>[a-z0-9][a-z0-9-]{0,39}))?")
 
 
@@ -100,9 +99,21 @@ def check() -> None:
             )
         return "BUTTON_KEY set: presses without it never reach RAYNET"
 
+    def write_back() -> str:
+        if not settings.write_back:
+            return "off (RAYNET_WRITE_BACK=0): nothing is written to RAYNET"
+        if settings.queue_url:
+            raise _Warning(
+                "RAYNET_WRITE_BACK=1 does nothing in the SQS mode (it needs the SQLite "
+                "state's outbox); set it to 0"
+            )
+        locked = ", and the case is locked" if settings.lock_exported else ""
+        return f"after each file RAYNET gets an external id and a post{locked}"
+
     for name, test in (
         ("webhook token", webhook_token),
         ("Export button", button),
+        ("write-back to RAYNET", write_back),
         ("state file", state_store),
         ("export target", export_target),
         ("Money S3 schema", xsd),
@@ -115,33 +126,6 @@ def check() -> None:
 
 class _Warning(Exception):
     """A check that could not be made; reported, not counted as a failure."""
-
-
-def webhook_problem(webhooks: Webhooks, expected: str, token: str | None) -> str:
-    """What ``check`` says of RAYNET's webhook for this bridge; ``BridgeError`` when RAYNET
-    would not deliver to it (RAYNET deletes a webhook after 7 days of failures)."""
-    ours = [hook for hook in webhooks.hooks if same_url(hook.url, expected)]
-    if not ours:
-        raise BridgeError(
-            f"RAYNET has no webhook calling {expected} (deleted after 7 days of failed "
-            "deliveries?): run register-webhook"
-        )
-    hook = ours[0]
-    if not hook.active:
-        raise BridgeError(f"RAYNET's webhook {hook.id} for {expected} is not active")
-    missing = [event for event in WEBHOOK_EVENTS if event not in hook.events]
-    if missing:
-        raise BridgeError(f"RAYNET's webhook {hook.id} does not send {', '.join(missing)}")
-    if token is not None and not hmac.compare_digest(
-        (hook.secret_token or "").encode(), token.encode()
-    ):
-        raise BridgeError(f"RAYNET's webhook {hook.id} sends another token than WEBHOOK_TOKEN")
-    contacts = ", ".join(webhooks.technical_contacts)
-    return f"{hook.id} calls {expected}" + (
-        f"; RAYNET e-mails {contacts} when it fails"
-        if contacts
-        else "; no technical contact: set RAYNET_TECHNICAL_CONTACT and run register-webhook"
-    )
 
 
 @click.command("register-webhook")
@@ -234,10 +218,6 @@ def _list_webhooks(webhooks: Webhooks, settings: Settings) -> None:
     click.echo(f"technical contact: {contacts}")
 
 
-def same_url(first: str, second: str) -> bool:
-    return first.strip().rstrip("/") == second.strip().rstrip("/")
-
-
 @click.command()
 @click.option(
     "--since",
@@ -260,7 +240,7 @@ def backfill(since: dt.datetime) -> None:
         listed, queued = queue_unexported(state.queue, state.records, cases)
     left = client.rate_limit.remaining
     click.echo(
-        f"{listed} won case(s) changed since {since:%Y-%m-%d %H:%M}; {queued} queued for "
+        f"{listed} won case(s) changed since {since:%Y-%m-%d %H:%M}; {len(queued)} queued for "
         f"export, the rest are exported or waiting already "
         f"({client.requests_sent} RAYNET API call(s)"
         + (f", {left:,} left today)" if left is not None else ")")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 import urllib3
@@ -89,6 +89,12 @@ class RaynetCredentials:
     instance: str
     api_url: str = DEFAULT_API_URL
 
+    def case_url(self, case_id: int) -> str:
+        """The case's page in RAYNET's web app (the API's host, the instance's path)."""
+        parts = urlsplit(self.api_url)
+        query = urlencode({"view": "DetailView", "en": "BusinessCase", "ei": case_id})
+        return f"{parts.scheme}://{parts.netloc}/{quote(self.instance, safe='')}/?{query}"
+
 
 @dataclass
 class RateLimitStatus:
@@ -114,7 +120,8 @@ class _Answer:
 
 
 class RaynetClient:
-    """Reads business cases, companies and currencies; thread-safe.
+    """Reads business cases, companies and currencies, writes back what became of a case;
+    thread-safe.
 
     ``deadline`` bounds a whole request, however slowly RAYNET sends its answer; ``timeout``
     (connect, read) bounds each wait for the network within it.
@@ -268,7 +275,34 @@ class RaynetClient:
         defaults = [c.iso_code for c in self.currencies().values() if c.default and c.iso_code]
         return CaseCurrency(code, defaults[0] if len(defaults) == 1 else None)
 
+    # --- write-back ---------------------------------------------------------------------
+
+    def add_external_id(self, case_id: int, external_id: str) -> None:
+        """``PUT businessCase/{id}/extId/``: the case carries ``external_id`` from now on
+        (in its detail and in every webhook about it, as ``extIds``)."""
+        self._write("PUT", f"businessCase/{case_id}/extId/", {"extId": external_id})
+
+    def add_post(self, case_id: int, comment: str) -> None:
+        """``PUT businessCase/{id}/post/``: a post in the case's discussion (201)."""
+        self._write("PUT", f"businessCase/{case_id}/post/", {"comment": comment})
+
+    def posts(self, case_id: int) -> list[str]:
+        """The comments of the case's discussion (``GET businessCase/{id}/post/``)."""
+        rows = self._get_data(f"businessCase/{case_id}/post/")
+        return [str(row.get("comment") or "") for row in rows or () if isinstance(row, dict)]
+
+    def lock_business_case(self, case_id: int) -> None:
+        """``POST businessCase/{id}/lock``: nobody edits the case until it is unlocked."""
+        self._write("POST", f"businessCase/{case_id}/lock")
+
     # --- transport ----------------------------------------------------------------------
+
+    def _write(self, method: str, path: str, json_body: Any = None) -> Any:
+        """A write: a 2xx answer with RAYNET's envelope, or with no body at all (``lock``
+        documents none); the envelope's data, if any."""
+        answer = self._exchange(method, path, json=json_body)
+        body = self._success(answer, method, path)
+        return None if body is None else self._envelope(method, path, body)["data"]
 
     def _get_data(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self._data("GET", path, params=params)

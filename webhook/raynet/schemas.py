@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
 from webhook.errors import InvalidOrder
-from webhook.order import Address, Customer, Order, OrderLine
+from webhook.order import Address, CaseSummary, Customer, Order, OrderLine
 
 
 class Amount(fields.Decimal):
@@ -53,6 +53,7 @@ WON_STATUS = "E_WIN"  # the status group of won cases; phase names differ per in
 class _EventDataSchema(_Lenient):
     entityName = fields.String(required=True, validate=validate.Length(min=1, max=100))
     entityId = Id(required=True)
+    extIds = fields.Raw(load_default=None, allow_none=True)  # whatever it holds: never a 400
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class WebhookEvent:
     type: str
     entity_name: str
     entity_id: int
+    external_ids: tuple[str, ...] = ()
 
     @property
     def is_business_case(self) -> bool:
@@ -70,8 +72,9 @@ class WebhookEvent:
 class WebhookEventSchema(_Lenient):
     """The thin notification RAYNET posts: ``{eventId, type, data{entityName, entityId}}``.
 
-    Only what the bridge uses is read; ``createdAt``, ``author``, ``source`` and
-    ``data.extIds`` are accepted and ignored, like any key RAYNET may add.
+    Only what the bridge uses is read; ``createdAt``, ``author`` and ``source`` are accepted
+    and ignored, like any key RAYNET may add. ``data.extIds`` (a list of strings, or null)
+    tells which files a case already has; anything else there is ignored.
     """
 
     eventId = fields.String(
@@ -91,7 +94,15 @@ class WebhookEventSchema(_Lenient):
             type=data["type"],
             entity_name=data["data"]["entityName"],
             entity_id=data["data"]["entityId"],
+            external_ids=_strings(data["data"]["extIds"]),
         )
+
+
+def _strings(value: Any, most: int = 50, longest: int = 255) -> tuple[str, ...]:
+    """The short strings of a list (RAYNET allows 10 external ids a record)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value[:most] if isinstance(v, str) and 0 < len(v) <= longest)
 
 
 # --- API envelope -----------------------------------------------------------------------
@@ -111,6 +122,10 @@ class EnvelopeSchema(_Lenient):
 
 class _Ref(_Lenient):
     id = Id(required=True)
+
+
+class _NamedRef(_Ref):
+    name = fields.String(load_default=None, allow_none=True)
 
 
 class _ValueRef(_Ref):
@@ -186,6 +201,17 @@ class BusinessCase:
     exchange_rate: Decimal | None
     owner_id: int | None  # the owner's person id, as RAYNET's button sends the presser's
     owner_name: str | None
+    company_name: str | None = None
+    external_ids: tuple[str, ...] = ()
+
+    def summary(self) -> CaseSummary:
+        """What is known of the deal without reading more of RAYNET (a skipped case)."""
+        return CaseSummary(
+            name=self.name or None,
+            customer=self.company_name,
+            total_with_vat=self.total_gross,
+            currency=self.currency_symbol,
+        )
 
     def to_order(self, customer: Customer, currency: CaseCurrency, today: dt.date) -> Order:
         """The order this won case becomes; the issue date is the day the deal closed."""
@@ -214,7 +240,7 @@ class BusinessCaseSchema(_Lenient):
     code = fields.String(required=True, validate=validate.Length(min=1))
     name = fields.String(load_default="", allow_none=True)
     status = fields.String(required=True)
-    company = fields.Nested(_Ref, load_default=None, allow_none=True)
+    company = fields.Nested(_NamedRef, load_default=None, allow_none=True)
     currency = fields.Nested(_ValueRef, load_default=None, allow_none=True)
     owner = fields.Nested(_PersonRef, load_default=None, allow_none=True)
     validTill = fields.Date(load_default=None, allow_none=True)
@@ -222,6 +248,7 @@ class BusinessCaseSchema(_Lenient):
     totalAmountWithTax = Amount(load_default=None, allow_none=True)
     exchangeRate = Amount(load_default=None, allow_none=True)
     items = fields.List(fields.Nested(ItemSchema), load_default=list, allow_none=True)
+    extIds = fields.List(fields.String(), load_default=None, allow_none=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> BusinessCase:
@@ -240,6 +267,8 @@ class BusinessCaseSchema(_Lenient):
             exchange_rate=data["exchangeRate"],
             owner_id=data["owner"]["id"] if data["owner"] else None,
             owner_name=data["owner"]["fullName"] if data["owner"] else None,
+            company_name=data["company"]["name"] if data["company"] else None,
+            external_ids=tuple(data["extIds"] or ()),
         )
 
 

@@ -81,6 +81,7 @@ class Fault:
     times: int = 1
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # JSON; ``bytes`` are sent as they are, as an HTML page
+    after_doing_it: bool = False  # the request is carried out, only its answer is lost
 
 
 class RaynetStandIn:
@@ -106,6 +107,9 @@ class RaynetStandIn:
         self.webhooks: dict[str, dict[str, Any]] = {}
         self.technical_contacts: list[str] = []
         self.button_tokens: dict[tuple[str, int], float] = {}
+        self.posts: dict[int, list[dict[str, Any]]] = {}  # business case id -> its discussion
+        self.locked: set[int] = set()
+        self.sent_webhooks: list[dict[str, Any]] = []  # what RAYNET would post after writes
         self.requests: list[RecordedRequest] = []
         self.exchanges: list[Exchange] = []
         self.remaining = DAILY_LIMIT
@@ -173,10 +177,14 @@ class RaynetStandIn:
         times: int = 1,
         headers: dict[str, str] | None = None,
         body: Any = None,
+        after_doing_it: bool = False,
     ) -> None:
-        """Answer the next ``times`` requests whose path matches with ``status``."""
+        """Answer the next ``times`` requests whose path matches with ``status``; with
+        ``after_doing_it``, once each was carried out (a write whose answer was lost)."""
         with self._lock:
-            self._faults.append(Fault(path_pattern, status, times, headers or {}, body))
+            self._faults.append(
+                Fault(path_pattern, status, times, headers or {}, body, after_doing_it)
+            )
 
     def issue_button_token(self, person_id: int) -> str:
         """A one-time token as RAYNET puts into a custom button URL (valid 60 s, once)."""
@@ -184,6 +192,11 @@ class RaynetStandIn:
         with self._lock:
             self.button_tokens[(token, person_id)] = time.time() + 60
         return token
+
+    def reads(self, path: str) -> list[RecordedRequest]:
+        """The GET requests of exactly ``path`` (a record's detail, not its sub-resources)."""
+        with self._lock:
+            return [r for r in self.requests if r.method == "GET" and r.path == path]
 
     def calls(self, path_prefix: str = "") -> list[RecordedRequest]:
         with self._lock:
@@ -229,10 +242,12 @@ class RaynetStandIn:
         if not self._authorised(headers):
             return 401, {}, UNAUTHORIZED
         fault = self._take_fault(path)
-        if fault is not None:
-            default = RATE_LIMITED if fault.status == 429 else {"message": f"fault {fault.status}"}
-            return fault.status, fault.headers, default if fault.body is None else fault.body
-        return self._route(method, path, query, body)
+        if fault is None:
+            return self._route(method, path, query, body)
+        if fault.after_doing_it:
+            self._route(method, path, query, body)
+        default = RATE_LIMITED if fault.status == 429 else {"message": f"fault {fault.status}"}
+        return fault.status, fault.headers, default if fault.body is None else fault.body
 
     def _route(
         self, method: str, path: str, query: dict[str, str], body: Any
@@ -247,6 +262,11 @@ class RaynetStandIn:
             ("DELETE", r"webhook/([0-9a-f]+)/", lambda m: self._webhook_delete(m[1])),
             ("POST", r"webhook/technicalContact/", lambda m: self._technical_contact(body)),
             ("GET", r"security/checktoken/([^/]+)/(\d+)/", self._check_token),
+            ("PUT", r"businessCase/(\d+)/extId/", lambda m: self._add_external_id(m, body)),
+            ("PUT", r"businessCase/(\d+)/post/", lambda m: self._add_post(m, body)),
+            ("GET", r"businessCase/(\d+)/post/", self._post_list),
+            ("POST", r"businessCase/(\d+)/lock", lambda m: self._set_locked(m, locked=True)),
+            ("POST", r"businessCase/(\d+)/unlock", lambda m: self._set_locked(m, locked=False)),
         ]
         for route_method, pattern, action in routes:
             match = re.fullmatch(pattern, path)
@@ -345,6 +365,83 @@ class RaynetStandIn:
             return 403, {}, TOKEN_NOT_FOUND
         return 200, {}, {"data": True, "success": "true"}
 
+    # --- write-back -------------------------------------------------------------------
+
+    def _add_external_id(self, match: re.Match[str], body: Any) -> tuple[int, dict[str, str], Any]:
+        """Adds to the case's ``extIds`` (up to 10 a record: RAYNET's documented limit)."""
+        external_id = body.get("extId") if isinstance(body, dict) else None
+        if not isinstance(external_id, str) or not external_id:
+            return 400, {}, {"message": "extId is required"}
+        with self._lock:
+            case = self.cases.get(int(match[1]))
+            if case is None:
+                return 404, {}, {"message": "EntityNotFoundException"}
+            ids = list(case.get("extIds") or [])
+            if external_id not in ids:
+                if len(ids) >= 10:
+                    return 400, {}, {"message": "a record holds at most 10 external ids"}
+                case["extIds"] = [*ids, external_id]
+        self._written(int(match[1]))
+        return 200, {}, {"success": "true"}
+
+    def _add_post(self, match: re.Match[str], body: Any) -> tuple[int, dict[str, str], Any]:
+        comment = body.get("comment") if isinstance(body, dict) else None
+        if not isinstance(comment, str) or not comment:
+            return 400, {}, {"message": "comment is required"}
+        case_id = int(match[1])
+        with self._lock:
+            if case_id not in self.cases:
+                return 404, {}, {"message": "EntityNotFoundException"}
+            feed = self.posts.setdefault(case_id, [])
+            post_id = 1 + sum(len(posts) for posts in self.posts.values())
+            feed.append(
+                {
+                    "id": post_id,
+                    "parent": post_id,
+                    "date": dt.datetime.now(dt.UTC).strftime(RAYNET_DATE_TIME),
+                    "comment": comment,
+                    "owner": {"id": 1, "fullName": self.username},
+                    "_version": 0,
+                }
+            )
+        self._written(case_id)
+        return 201, {}, {"success": True, "data": {"id": post_id}}
+
+    def _post_list(self, match: re.Match[str]) -> tuple[int, dict[str, str], Any]:
+        with self._lock:
+            feed = list(self.posts.get(int(match[1]), []))
+        return 200, {}, {"success": "true", "totalCount": len(feed), "data": feed}
+
+    def _set_locked(self, match: re.Match[str], *, locked: bool) -> tuple[int, dict[str, str], Any]:
+        """200 with no body, as the spec documents (``content: {}``)."""
+        case_id = int(match[1])
+        with self._lock:
+            if case_id not in self.cases:
+                return 404, {}, {"message": "EntityNotFoundException"}
+            (self.locked.add if locked else self.locked.discard)(case_id)
+        self._written(case_id)
+        return 200, {}, None
+
+    def _written(self, case_id: int) -> None:
+        """What RAYNET posts to webhooks after a write with the API key: ``record.updated``
+        with ``source.name`` ``api`` and the record's external ids (field-findings.md,
+        RAYNET API 7). Kept for tests and benchmarks to deliver."""
+        with self._lock:
+            self.sent_webhooks.append(
+                {
+                    "eventId": secrets.token_hex(16),
+                    "createdAt": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                    "type": "record.updated",
+                    "author": self.username,
+                    "source": {"name": "api", "description": "bridge"},
+                    "data": {
+                        "entityName": "BusinessCase",
+                        "entityId": case_id,
+                        "extIds": list(self.cases[case_id].get("extIds") or []) or None,
+                    },
+                }
+            )
+
 
 # The columns of a business-case list row, as the spec's GET businessCase/ example has them.
 CASE_LIST_COLUMNS = (
@@ -409,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
             with api._lock:
                 api._concurrent -= 1
         page = isinstance(payload, bytes)
-        data = payload if page else dumps(payload).encode()
+        data = payload if page else b"" if payload is None else dumps(payload).encode()
         answer_headers = {
             "Content-Type": f"{'text/html' if page else 'application/json'}; charset=utf-8",
             "Content-Length": str(len(data)),

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from webhook.delivery import DEFAULT_FOLDER
 from webhook.errors import ConfigError
+from webhook.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from webhook.moneys3.builder import ExportOptions, Warehouse
 from webhook.moneys3.numbering import DEFAULT_PREFIX, OrderNumbering
 from webhook.raynet.client import CREDENTIAL_VARIABLES, DEFAULT_API_URL, RaynetCredentials
@@ -56,6 +57,11 @@ class Settings:
     rate_limit_storage: str | None = None  # RATE_LIMIT_STORAGE; None: SQLite by the state
     trusted_proxies: int = 0  # proxies in front whose X-Forwarded-For/-Proto are believed
     smtp: SmtpSettings | None = None  # e-mail to the accountant, when configured
+    report_hour: int | None = 7  # the daily report after this hour (host time); None: off
+    report_recipients: tuple[str, ...] = ()  # REPORT_EMAIL: ops, besides NOTIFY_EMAIL
+    language: str = DEFAULT_LANGUAGE  # of e-mails, reports, posts in RAYNET
+    write_back: bool = True  # RAYNET_WRITE_BACK: external id and post on each case
+    lock_exported: bool = False  # RAYNET_LOCK_EXPORTED: lock a case once exported
     queue_url: str | None = None  # SQS FIFO: receivers and workers on many hosts
     state_table: str | None = None  # DynamoDB table of case states, with QUEUE_URL
     queue_wait_seconds: int = 10  # SQS long poll
@@ -85,6 +91,10 @@ class Settings:
     def webhook_url(self) -> str | None:
         """The URL RAYNET's webhook must call, when PUBLIC_URL says where the bridge is."""
         return self.public_url + self.webhook_path if self.public_url else None
+
+    def dashboard_url(self) -> str | None:
+        suffix = f"?instance={self.instance}" if self.instance else ""
+        return f"{self.public_url}/admin/{suffix}" if self.public_url else None
 
     def check_receiver(self) -> None:
         """The receiver may only run with a token, unless explicitly allowed without."""
@@ -122,6 +132,11 @@ class Settings:
             ("WORKER_MAX_ATTEMPTS", str(self.worker.max_attempts)),
             ("SMTP_URL", f"{self.smtp.host}:{self.smtp.port}" if self.smtp else "not set"),
             ("NOTIFY_EMAIL", ", ".join(self.smtp.recipients) if self.smtp else "not set"),
+            ("REPORT_HOUR", "off" if self.report_hour is None else str(self.report_hour)),
+            ("REPORT_EMAIL", ", ".join(self.report_recipients) or "not set"),
+            ("BRIDGE_LANGUAGE", self.language),
+            ("RAYNET_WRITE_BACK", "1" if self.write_back else "0"),
+            ("RAYNET_LOCK_EXPORTED", "1" if self.lock_exported else "0"),
             ("PUBLIC_URL", self.public_url or "not set"),
             ("RAYNET_TECHNICAL_CONTACT", ", ".join(self.technical_contacts) or "not set"),
         ]
@@ -193,6 +208,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_storage=read.text("RATE_LIMIT_STORAGE"),
         trusted_proxies=read.number("TRUSTED_PROXIES", 0, int, 0),
         smtp=_smtp(read),
+        report_hour=_report_hour(read),
+        report_recipients=_addresses(read, "REPORT_EMAIL"),
+        language=_language(read),
+        write_back=read.flag("RAYNET_WRITE_BACK", True),
+        lock_exported=read.flag("RAYNET_LOCK_EXPORTED", False),
         **_distributed(read),
         public_url=_public_url(read),
         technical_contacts=_addresses(read, "RAYNET_TECHNICAL_CONTACT"),
@@ -332,6 +352,25 @@ def _reconcile_interval(read: _Reader) -> float:
         read.problems.append("RECONCILE_INTERVAL must be 0 (off) or at least 60 seconds")
         return 0.0
     return interval
+
+
+def _report_hour(read: _Reader) -> int | None:
+    value = (read.text("REPORT_HOUR", "7") or "7").lower()
+    if value == "off":
+        return None
+    if not value.isdigit() or not 0 <= int(value) <= 23:
+        read.problems.append(f"REPORT_HOUR must be an hour 0 to 23, or off, not {value!r}")
+        return None
+    return int(value)
+
+
+def _language(read: _Reader) -> str:
+    value = (read.text("BRIDGE_LANGUAGE", DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE).lower()
+    if value not in LANGUAGES:
+        choices = ", ".join(LANGUAGES)
+        read.problems.append(f"BRIDGE_LANGUAGE must be one of {choices}, not {value!r}")
+        return DEFAULT_LANGUAGE
+    return value
 
 
 def _smtp(read: _Reader) -> SmtpSettings | None:

@@ -11,16 +11,21 @@ from dataclasses import dataclass
 
 from webhook.delivery import Target, target_from_setting
 from webhook.delivery.folder import FolderTarget
+from webhook.i18n import Texts
 from webhook.moneys3.validation import DocumentValidator
 from webhook.observability import record_raynet_request
 from webhook.pipeline import Outcome, Renderer, export_case
 from webhook.raynet.client import RaynetClient
 from webhook.settings.environment import Settings
-from webhook.state.model import Clock, Job, WorkPolicy
+from webhook.state.model import Clock, FollowUp, Job, WorkPolicy
 from webhook.state.ports import CaseRecords, JobQueue, Outbox
+from webhook.worker.follow_ups import FollowUps, Handler
 from webhook.worker.loop import Worker, credentials_fingerprint
-from webhook.worker.mail import Notifier
+from webhook.worker.mail import Mailer
 from webhook.worker.reconcile import Reconciler
+from webhook.worker.report import DailyReport
+from webhook.worker.upkeep import Upkeep
+from webhook.worker.write_back import WriteBack
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ def build_worker(
         return export_case(job.case_id, client, renderer, destination, job.generation)
 
     interval = settings.worker.reconcile_interval
+    handlers, report = build_follow_ups(settings, state, destination, client, clock)
     return Worker(
         state.queue,
         state.records,
@@ -121,11 +127,50 @@ def build_worker(
         reconciler=Reconciler(state.queue, state.records, client, interval, clock)
         if interval
         else None,
-        notifier=Notifier(settings.smtp, state.outbox, destination, clock)
-        if settings.smtp and state.outbox
+        follow_ups=FollowUps(state.outbox, handlers, clock, instance=settings.instance)
+        if state.outbox is not None and handlers
         else None,
+        report=report,
+        upkeep=Upkeep(state.records, client, settings.webhook_url(), settings.webhook_token),
         target_check=destination.check,
     )
+
+
+def build_follow_ups(
+    settings: Settings, state: State, target: Target, client: RaynetClient, clock: Clock
+) -> tuple[dict[FollowUp, Handler], DailyReport | None]:
+    """What follows a delivered file here, and the daily report: e-mail with SMTP_URL,
+    write-back unless RAYNET_WRITE_BACK=0. Both need the outbox of the SQLite state."""
+    handlers: dict[FollowUp, Handler] = {}
+    if state.outbox is None:
+        return handlers, None
+    texts = Texts(settings.language)
+    if settings.write_back:
+        write_back = WriteBack(
+            client,
+            state.records,
+            texts,
+            credentials_fingerprint(settings.require_raynet()),
+            lock=settings.lock_exported,
+        )
+        handlers.update(write_back.handlers())
+    report = None
+    if settings.smtp is not None:
+        mailer = Mailer(settings.smtp, target, texts)
+        handlers[FollowUp.EMAIL] = mailer.send_order
+        if settings.report_hour is not None:
+            report = DailyReport(
+                state.records,
+                state.outbox,
+                mailer,
+                target,
+                settings.report_hour,
+                settings.smtp.recipients + settings.report_recipients,
+                settings.dashboard_url(),
+                clock,
+            )
+            handlers[FollowUp.REPORT] = report.send
+    return handlers, report
 
 
 def build_instance(settings: Settings) -> Instance:

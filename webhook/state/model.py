@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from webhook.errors import PermanentError
+from webhook.order import CaseSummary
 
 Clock = Callable[[], float]  # seconds since the epoch; time.time in production
 
 SYNC_FLAG = "sync_enabled"  # the operator's switch: "0" pauses exports
 AUTH_REFUSED_FLAG = "raynet_auth_refused"  # the fingerprint of credentials RAYNET refused
+KNOWN_LOCATION = "RAYNET"  # where a file known only from RAYNET's external ids was put
 
 
 class CaseState(enum.StrEnum):
@@ -55,11 +59,16 @@ class CaseQuery:
 
 @dataclass(frozen=True)
 class CaseEvent:
-    """A business-case webhook as the state keeps it: RAYNET's event id de-duplicates it."""
+    """A business-case webhook as the state keeps it: RAYNET's event id de-duplicates it.
+
+    ``exported_files`` are the files RAYNET says the case has (our external ids on it): a
+    case the state does not know as exported is recorded so, without asking RAYNET.
+    """
 
     event_id: str
     case_id: int
     kind: str  # record.created, record.updated
+    exported_files: tuple[str, ...] = ()
 
 
 class Recorded(enum.Enum):
@@ -88,6 +97,13 @@ class FollowUp(enum.StrEnum):
     """Side jobs recorded together with a delivered file, done after it, retried on their own."""
 
     EMAIL = "email"  # the file to the accountant
+    EXTERNAL_ID = "raynet_ext_id"  # RAYNET: the case carries the file's name
+    POST = "raynet_post"  # RAYNET: a post in the case's discussion
+    LOCK = "raynet_lock"  # RAYNET: the case locked against edits
+    REPORT = "report"  # the daily report (case 0, generation = the day as YYYYMMDD)
+
+
+WRITE_BACK = (FollowUp.EXTERNAL_ID, FollowUp.POST, FollowUp.LOCK)
 
 
 @dataclass(frozen=True)
@@ -108,17 +124,26 @@ class Settlement:
     file: DeliveredFile | None = None
     retry_at: float | None = None  # FAILED: the earliest next attempt
     follow_ups: tuple[FollowUp, ...] = ()
+    summary: CaseSummary | None = None
 
     @classmethod
     def exported(
-        cls, code: str, file: DeliveredFile, follow_ups: tuple[FollowUp, ...] = ()
+        cls,
+        code: str,
+        file: DeliveredFile,
+        follow_ups: tuple[FollowUp, ...] = (),
+        summary: CaseSummary | None = None,
     ) -> Settlement:
-        return cls(CaseState.EXPORTED, code=code, file=file, follow_ups=follow_ups)
+        return cls(CaseState.EXPORTED, code=code, file=file, follow_ups=follow_ups, summary=summary)
 
     @classmethod
-    def skipped(cls, code: str, reason: str, reason_code: str) -> Settlement:
+    def skipped(
+        cls, code: str, reason: str, reason_code: str, summary: CaseSummary | None = None
+    ) -> Settlement:
         """Not exportable now; a case changed meanwhile is looked at again."""
-        return cls(CaseState.SKIPPED, code=code, reason=reason, reason_code=reason_code)
+        return cls(
+            CaseState.SKIPPED, code=code, reason=reason, reason_code=reason_code, summary=summary
+        )
 
     @classmethod
     def failed(
@@ -155,6 +180,7 @@ class TrackedCase:
     events: int | None  # webhooks received for it; None where the backend does not count
     created_at: float
     updated_at: float
+    summary: CaseSummary = field(default_factory=CaseSummary)
 
 
 @dataclass(frozen=True)
@@ -163,19 +189,75 @@ class ExportRecord:
     generation: int
     file_name: str
     location: str
-    sha256: str
+    sha256: str  # "" for a file known only from RAYNET (our external id on the case)
     exported_at: float
+    imported_at: float | None = None  # marked as imported into Money S3 by the accountant
+    imported_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivered file with the case it is an order of: a line of the accountant's inbox."""
+
+    export: ExportRecord
+    code: str | None
+    summary: CaseSummary
+
+
+class Happening(enum.StrEnum):
+    """What a case's history records, besides the webhooks."""
+
+    EXPORTED = "exported"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    DEAD = "dead"
+    PENDING = "pending"  # a result that came while the case changed: looked at again
+    FOLLOW_UP_DONE = "follow_up_done"
+    FOLLOW_UP_FAILED = "follow_up_failed"
+    IMPORTED = "imported"
+    REEXPORT_ASKED = "reexport_asked"
+    RETRY_ASKED = "retry_asked"
+    KNOWN_FROM_RAYNET = "known_from_raynet"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: float
+    what: Happening
+    detail: str | None = None  # a file name, a reason, a follow-up and its error
 
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """A claimed follow-up of export ``generation`` of ``case_id``, with the file it is about."""
+    """A claimed follow-up of export ``generation`` of ``case_id``, with the file it is about
+    (none for the daily report)."""
 
     kind: FollowUp
     case_id: int
     generation: int
     attempts: int
     claim: str
-    code: str
-    file_name: str
-    location: str
+    code: str | None = None
+    file_name: str | None = None
+    location: str | None = None
+    exported_at: float | None = None
+    summary: CaseSummary = field(default_factory=CaseSummary)
+
+    def delivered_file(self) -> tuple[str, str]:
+        """The file this follows and where it is (a report follows none)."""
+        if self.file_name is None or self.location is None:
+            raise PermanentError(f"{self.kind} of case {self.case_id}: no delivered file")
+        return self.file_name, self.location
+
+
+@dataclass(frozen=True)
+class FollowUpState:
+    """Where a follow-up of a file stands (the dashboard's view of the outbox)."""
+
+    kind: FollowUp
+    generation: int
+    state: str  # pending, done, dead
+    attempts: int
+    error: str | None
+    done_at: float | None

@@ -3,13 +3,15 @@
 ``JobQueue`` is what receivers, workers and operators need: events in, cases claimed and
 settled, work asked for again. ``CaseRecords`` is what the dashboard, ``status`` and metrics
 read: each case's state and files, and a few shared switches. ``Outbox`` holds the follow-ups
-of a delivered file (the e-mail to the accountant). The SQLite state file implements all
+of a delivered file (the e-mail to the accountant, the write-back to RAYNET) and the
+daily report. The SQLite state file implements all
 three; SQS (the queue) and DynamoDB (the records) do on many hosts.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from typing import Protocol
 
 from webhook.state.model import (
@@ -17,7 +19,11 @@ from webhook.state.model import (
     CaseEvent,
     CaseQuery,
     CaseState,
+    Delivery,
     ExportRecord,
+    FollowUp,
+    FollowUpState,
+    HistoryEntry,
     Job,
     OutboxItem,
     Recorded,
@@ -70,6 +76,17 @@ class CaseRecords(Protocol):
     def events_stored(self) -> int | None:
         """Webhook event ids kept for de-duplication; None where the queue keeps them."""
 
+    def deliveries(self, since: float, *, imported: bool = False) -> list[Delivery]:
+        """Files delivered since ``since``, newest first; with ``imported`` also those the
+        accountant marked as imported."""
+
+    def mark_imported(self, case_id: int, generation: int, by: str) -> bool:
+        """Record who imported a file into Money S3, and when; False if already marked."""
+
+    def history(self, case_id: int) -> list[HistoryEntry]:
+        """What happened to a case, oldest first; empty where the backend keeps none."""
+        return []
+
     def flag(self, name: str) -> str | None: ...
 
     def set_flag(self, name: str, value: str | None) -> None: ...
@@ -92,8 +109,17 @@ class CaseRecords(Protocol):
 
 
 class Outbox(Protocol):
-    def claim(self, worker: str) -> OutboxItem | None:
-        """The follow-up that is due longest, for ``worker`` alone for a while."""
+    def claim(self, worker: str, kinds: Collection[FollowUp]) -> OutboxItem | None:
+        """The follow-up of one of ``kinds`` that is due longest, for ``worker`` alone for
+        a while."""
+
+    def give_up(self, item: OutboxItem, error: str) -> None:
+        """A follow-up that cannot succeed: dead at once, with why."""
+
+    def add(self, kind: FollowUp, case_id: int, generation: int) -> bool:
+        """Add a follow-up unless it exists (the daily report: once per day); whether added."""
+
+    def of_case(self, case_id: int) -> list[FollowUpState]: ...
 
     def done(self, item: OutboxItem) -> None: ...
 

@@ -1,25 +1,27 @@
 """The web side: the Flask app factory and what it serves.
 
 ``receiver.py`` takes RAYNET's webhooks (and answers probes and metrics), ``button.py`` the
-Export button inside RAYNET, ``admin.py`` the dashboard and its JSON API; ``registry.py``
-finds the RAYNET instance a request is for.
+Export button inside RAYNET; ``admin.py`` guards the dashboard, whose pages are in
+``pages.py``, ``inbox.py`` and ``bulk.py`` and its JSON API in ``admin_api.py``;
+``registry.py`` finds the RAYNET instance a request is for; ``language.py``, ``errors.py``,
+``security.py`` and ``limits.py`` apply to every answer.
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
-from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webhook.errors import QueueUnavailable
 from webhook.settings.environment import Settings
 from webhook.settings.instances import load_instances
 from webhook.settings.wiring import build_instance
+from webhook.web import admin_api, bulk, inbox, pages  # noqa: F401 - routes of the dashboard
 from webhook.web.admin import init_admin
 from webhook.web.button import init_button, over_the_limit
+from webhook.web.errors import init_errors
+from webhook.web.language import init_language
 from webhook.web.limits import init_limits
 from webhook.web.receiver import bp as receiver_bp
 from webhook.web.registry import EXTENSION, IdConverter
@@ -50,29 +52,10 @@ def create_app(*served: Settings) -> Flask:
         proxies = first.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.register_blueprint(receiver_bp)
+    init_language(app, first.language)
     init_button(app)
     init_admin(app, first)
     init_limits(app, first.rate_limit_storage_uri(), over_the_limit)
     init_security(app)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(QueueUnavailable, _unavailable)
+    init_errors(app)
     return app
-
-
-def _unavailable(error: QueueUnavailable) -> tuple[Response, int]:
-    """The state cannot be read or written (a deleted or damaged file, SQS down): 503."""
-    log.error("state unavailable: %s", error)
-    response = jsonify(error="unavailable", message=str(error))
-    response.headers["Retry-After"] = "30"
-    return response, 503
-
-
-def _http_error(error: HTTPException) -> ResponseReturnValue:
-    """Every HTTP error as JSON (413 too large, 404, 405, ...), unless its raiser chose the
-    answer (the button's rate limit answers in the button's words)."""
-    if error.response is not None:
-        return error.get_response()
-    code = error.code or 500
-    return jsonify(
-        error=(error.name or "error").lower().replace(" ", "_"), message=error.description
-    ), code

@@ -21,7 +21,6 @@ until it is known to come from RAYNET's button, and costs the receiver little:
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -38,13 +37,16 @@ from flask_limiter import RequestLimit
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from webhook.errors import BridgeError
+from webhook.i18n import N_
 from webhook.observability import log_context
 from webhook.raynet.client import RaynetNotFound
 from webhook.raynet.schemas import MAX_ID
 from webhook.settings.wiring import Instance
 from webhook.state.model import CaseState
+from webhook.web.language import gettext, texts
 from webhook.web.limits import counters, seen_before
 from webhook.web.registry import instance
+from webhook.wording import reason_text
 
 log = logging.getLogger(__name__)
 bp = Blueprint("button", __name__)
@@ -57,18 +59,20 @@ REJECTIONS_SECONDS = 600  # within 10 minutes, RAYNET is asked about at most
 REJECTED_PER_ADDRESS = 3  # ... 3 tokens it rejects from one address
 REJECTED_OVERALL = 20  # ... and 20 from everyone (BUTTON_KEY makes it 0)
 
-NOT_CONFIRMED = (
+# The answers RAYNET shows, in English as the catalogue's keys; each is translated into the
+# presser's language (Accept-Language, else BRIDGE_LANGUAGE) when it is sent.
+NOT_CONFIRMED = N_(
     "RAYNET did not confirm this request (a button link works once, for 60 seconds). "
     "Press the button again."
 )
-CANNOT_VERIFY = "The bridge could not reach RAYNET to verify the request; try again."
-BUSY = "The bridge is busy with other presses; press the button again in a moment."
-QUOTA_LOW = (
+CANNOT_VERIFY = N_("The bridge could not reach RAYNET to verify the request; try again.")
+BUSY = N_("The bridge is busy with other presses; press the button again in a moment.")
+QUOTA_LOW = N_(
     "RAYNET's API requests for today are running low and are kept for exports; "
     "the case will be exported by its webhook, or press the button tomorrow."
 )
-QUEUED = "Queued for export to Money S3; the file will be there in a moment."
-TOO_MANY = "Too many presses in a short time; wait a minute and press again."
+QUEUED = N_("Queued for export to Money S3; the file will be there in a moment.")
+TOO_MANY = N_("Too many presses in a short time; wait a minute and press again.")
 
 
 class ButtonRequestSchema(Schema):
@@ -102,7 +106,7 @@ def init_button(app: Flask) -> None:
 
 def over_the_limit(_: RequestLimit) -> Response:
     """Flask-Limiter's answer for a press over a rate limit, in the button's own words."""
-    return jsonify(success=False, message=TOO_MANY)
+    return jsonify(success=False, message=gettext(TOO_MANY))
 
 
 @bp.route("/raynet/button", methods=["GET", "POST"])
@@ -132,7 +136,7 @@ def _press(served: Instance, pressed: dict[str, Any], started: float) -> tuple[b
         return False, refusal
     capacity: _Capacity = current_app.extensions[EXTENSION]
     if not capacity.presses.acquire(blocking=False):
-        return False, BUSY
+        return False, gettext(BUSY)
     try:
         refusal = _refusal_by_raynet(served, pressed)
         if refusal is not None:
@@ -152,11 +156,13 @@ def _refusal_without_raynet(served: Instance, pressed: dict[str, Any]) -> str | 
 
 def _cannot_export_here(served: Instance, pressed: dict[str, Any]) -> str | None:
     if pressed["entityName"].casefold() != "businesscase":
-        return "This button works on business cases only."
+        return gettext("This button works on business cases only.")
     if served.raynet is None or served.worker is None:
-        return "The bridge has no RAYNET API access configured; tell your administrator."
+        return gettext("The bridge has no RAYNET API access configured; tell your administrator.")
     paused = served.worker.paused_because()
-    return f"Exports to Money S3 are paused ({paused})." if paused else None
+    if paused is None:
+        return None
+    return gettext("Exports to Money S3 are paused (%(why)s).", why=gettext(paused))
 
 
 def _not_worth_asking(served: Instance, pressed: dict[str, Any]) -> str | None:
@@ -164,14 +170,14 @@ def _not_worth_asking(served: Instance, pressed: dict[str, Any]) -> str | None:
     exports: nothing to ask RAYNET about."""
     assert served.raynet is not None
     if not TOKEN.match(pressed["token"]):
-        return NOT_CONFIRMED
+        return gettext(NOT_CONFIRMED)
     if served.raynet.rate_limit.running_low():
-        return QUOTA_LOW
+        return gettext(QUOTA_LOW)
     if any(counters().get(key) >= most for key, most in _rejections()):
-        return TOO_MANY
+        return gettext(TOO_MANY)
     digest = hashlib.sha256(pressed["token"].encode()).hexdigest()
     if seen_before(f"button-token:{digest}", 120):  # valid once: no second question
-        return NOT_CONFIRMED
+        return gettext(NOT_CONFIRMED)
     return None
 
 
@@ -183,18 +189,18 @@ def _refusal_by_raynet(served: Instance, pressed: dict[str, Any]) -> str | None:
         if not served.raynet.check_button_token(pressed["token"], pressed["personId"]):
             for key, _ in _rejections():
                 counters().incr(key, REJECTIONS_SECONDS)
-            return NOT_CONFIRMED
+            return gettext(NOT_CONFIRMED)
         case = served.raynet.business_case(pressed["entityId"])
     except RaynetNotFound:
-        return "This business case does not exist in RAYNET."
+        return gettext("This business case does not exist in RAYNET.")
     except BridgeError as error:
         log.warning("cannot verify a button press: %s", error)
-        return CANNOT_VERIFY
+        return gettext(CANNOT_VERIFY)
     if case.owner_id != pressed["personId"]:
-        owner = f" ({case.owner_name})" if case.owner_name else ""
-        return (
-            f"Only the case's owner{owner} can send it to Money S3 from RAYNET; "
-            "your administrator can from the bridge's dashboard."
+        return gettext(
+            "Only the case's owner (%(owner)s) can send it to Money S3 from RAYNET; your "
+            "administrator can from the bridge's dashboard.",
+            owner=case.owner_name or "?",
         )
     return None
 
@@ -220,10 +226,11 @@ def _export_or_ask(served: Instance, case_id: int, person_id: int) -> str | None
         counters().clear(confirmation)  # a third press asks again
         queue.request_reexport(case_id)
         return None
-    when = dt.datetime.fromtimestamp(record.exported_at or 0).strftime("%d. %m. %Y %H:%M")
-    return (
-        f"Already exported to Money S3 as {record.file_name} ({when}). Press the button "
-        "again within 2 minutes to write one more file."
+    return gettext(
+        "Already exported to Money S3 as %(file)s (%(when)s). Press the button again within "
+        "2 minutes to write one more file.",
+        file=record.file_name,
+        when=texts().moment(record.exported_at),
     )
 
 
@@ -236,14 +243,15 @@ def _exported_within(
     try:
         worked = export.result(timeout=max(0.5, ANSWER_SECONDS - (time.monotonic() - started)))
     except Late:
-        return True, QUEUED
-    if not worked:
-        return True, QUEUED
+        return True, gettext(QUEUED)
     record = served.state.records.case(case_id)
-    assert record is not None
+    if not worked or record is None:
+        return True, gettext(QUEUED)
     if record.state == CaseState.EXPORTED:
-        again = " again" if record.exports_done > 1 else ""
-        return True, f"Exported to Money S3{again} as {record.file_name}."
-    if record.state == CaseState.SKIPPED:
-        return False, f"Not exported: {record.reason}."
-    return False, f"Not exported: {record.reason}"
+        return True, (
+            gettext("Exported to Money S3 again as %(file)s.", file=record.file_name)
+            if record.exports_done > 1
+            else gettext("Exported to Money S3 as %(file)s.", file=record.file_name)
+        )
+    reason = reason_text(gettext, record.reason_code, record.reason).rstrip(".")
+    return False, gettext("Not exported: %(reason)s.", reason=reason)

@@ -1,6 +1,8 @@
 """``POST /webhooks/raynet``: check, store durably, answer fast. Plus health probes.
 
-No RAYNET or S3 call happens here; the worker does the work. Answers:
+No RAYNET or S3 call happens here; the worker does the work. A case whose ``extIds`` name
+a file of ours is recorded as exported (it costs no work at all, whatever the state file
+knew). Answers:
 401 wrong token, 400 not RAYNET's event shape, 413 too large, 200 ``ignored`` (other
 entities, deletions), 200 ``duplicate`` (eventId seen before), 202 stored, 503 the state
 store cannot take it right now (RAYNET retries).
@@ -21,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from webhook.errors import BridgeError, QueueUnavailable
 from webhook.observability import WEBHOOK_SECONDS, WEBHOOKS, log_context, render_metrics
+from webhook.raynet import external_ids
 from webhook.raynet.schemas import WebhookEvent, WebhookEventSchema
 from webhook.settings.environment import Settings
 from webhook.settings.wiring import Instance
@@ -122,7 +125,14 @@ def _token_ok(settings: Settings) -> bool:
 
 def _record(queue: JobQueue, event: WebhookEvent) -> Recorded:
     try:
-        return queue.record_event(CaseEvent(event.event_id, event.entity_id, event.type))
+        return queue.record_event(
+            CaseEvent(
+                event.event_id,
+                event.entity_id,
+                event.type,
+                exported_files=external_ids.files_in(event.external_ids),
+            )
+        )
     except QueueUnavailable:
         log.exception("cannot store the event")
         raise _Refusal(503, error="unavailable", message="state store unavailable") from None

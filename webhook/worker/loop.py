@@ -6,7 +6,7 @@ from calling RAYNET again with the same credentials (20 bad logins block the IP 
 hour) until the credentials change or an operator replays; an export target that cannot
 take a file pauses exports until it can, so that cases do not spend their attempts on it.
 
-No error ends a worker thread: an export, an e-mail or a round of the loop that fails is
+No error ends a worker thread: an export, a follow-up or a round of the loop that fails is
 recorded or logged, and the loop goes on. Should a thread die all the same, ``run_workers``
 starts it again and counts it; a heartbeat in the state tells ``/readyz`` whether a worker
 is alive.
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from webhook.delivery import DeliveryUnavailable
 from webhook.errors import BridgeError, PermanentError, TransientError
+from webhook.i18n import N_
 from webhook.observability import (
     EXPORT_SECONDS,
     EXPORTS,
@@ -39,21 +40,24 @@ from webhook.pipeline import Exported, Outcome
 from webhook.raynet.client import RaynetAuthError, RaynetCredentials
 from webhook.state.model import (
     AUTH_REFUSED_FLAG,
+    WRITE_BACK,
     CaseState,
     Clock,
     DeliveredFile,
-    FollowUp,
     Job,
     Settlement,
 )
 from webhook.state.ports import CaseRecords, JobQueue
-from webhook.worker.mail import Notifier
+from webhook.worker.follow_ups import FollowUps
 from webhook.worker.reconcile import Reconciler
+from webhook.worker.report import DailyReport
+from webhook.worker.upkeep import TARGET_FLAG, WEBHOOK_CHECK_SECONDS, Upkeep
 
 log = logging.getLogger(__name__)
 RunJob = Callable[[Job], Outcome]
 HOUSEKEEPING_SECONDS = 3600.0
 TARGET_CHECK_SECONDS = (30.0, 5.0)  # while it takes files, and while it does not
+REPORT_CHECK_SECONDS = 60.0
 HEARTBEAT_FLAG = "worker_heartbeat"
 HEARTBEAT_SECONDS = 10.0
 HEARTBEAT_SILENCE = 60.0  # no heartbeat for this long: no worker is alive
@@ -99,7 +103,9 @@ class Worker:
     instance: str = ""  # the RAYNET instance, as labelled in the metrics
     housekeeping: Callable[[float], object] | None = None  # hourly, e.g. stale temporaries
     reconciler: Reconciler | None = None
-    notifier: Notifier | None = None
+    follow_ups: FollowUps | None = None  # e-mail, write-back, the report
+    report: DailyReport | None = None
+    upkeep: Upkeep | None = None  # what the dashboard's banners show
     target_check: Callable[[], None] | None = None  # raises while no file can be written
     _target_problem: str | None = field(default=None, init=False)
     _next: dict[str, float] = field(default_factory=dict, init=False)
@@ -107,15 +113,18 @@ class Worker:
     def paused_because(self) -> str | None:
         """Why this worker takes no jobs right now, or None."""
         if not self.sync_enabled:
-            return "SYNC_ENABLED=0"
+            return "SYNC_ENABLED=0"  # a variable's name: the same in every language
         if self._target_problem is not None:
             return f"the export target cannot take files: {self._target_problem}"
         if not self.records.sync_enabled():
-            return "sync switched off by an operator"
-        refused = self.records.flag(AUTH_REFUSED_FLAG)
-        if refused is not None and refused == self.credentials_fingerprint:
-            return "RAYNET refused the credentials; fix them or replay"
+            return N_("sync switched off by an operator")
+        if self._credentials_refused():
+            return N_("RAYNET refused the credentials; fix them or replay")
         return None
+
+    def _credentials_refused(self) -> bool:
+        refused = self.records.flag(AUTH_REFUSED_FLAG)
+        return refused is not None and refused == self.credentials_fingerprint
 
     def run_once(self, slot: int = 0, case_id: int | None = None) -> bool:
         """Claim and process one due case (or ``case_id``); False when none (or paused)."""
@@ -166,9 +175,11 @@ class Worker:
             if outcome.created:
                 EXPORTS.labels(instance=self.instance).inc()  # files, not re-deliveries
             file = DeliveredFile(outcome.file_name, outcome.location, outcome.sha256)
-            follow_ups = (FollowUp.EMAIL,) if self.notifier is not None else ()
-            return Settlement.exported(outcome.case_code, file, follow_ups)
-        return Settlement.skipped(outcome.case_code, str(outcome.reason), outcome.reason.code)
+            follow_ups = self.follow_ups.after_export if self.follow_ups is not None else ()
+            return Settlement.exported(outcome.case_code, file, follow_ups, outcome.summary)
+        return Settlement.skipped(
+            outcome.case_code, str(outcome.reason), outcome.reason.code, outcome.summary
+        )
 
     def _retry(
         self, job: Job, error: Exception, reason_code: str, retry_after: float | None
@@ -198,10 +209,15 @@ class Worker:
                 detail,
             )
 
-    def send_due_emails(self, most: int = 5) -> None:
-        """A few due e-mails per round, so that exports are never kept waiting long."""
+    def run_due_follow_ups(self, most: int = 5) -> None:
+        """A few due follow-ups per round, so that exports are never kept waiting long;
+        none to RAYNET while it refuses the credentials."""
+        if self.follow_ups is None:
+            return
         for _ in range(most):
-            if self.notifier is None or not self.notifier.send_due(f"{self.name}/mail"):
+            refused = self._credentials_refused()
+            kinds = [k for k in self.follow_ups.handlers if not (refused and k in WRITE_BACK)]
+            if not self.follow_ups.run_due(f"{self.name}/follow-up", kinds):
                 return
 
     def reconcile_if_due(self) -> None:
@@ -236,6 +252,11 @@ class Worker:
         """Side jobs when they are due, then claims for every idle slot; True if any."""
         if self._every("heartbeat", HEARTBEAT_SECONDS):
             self.records.set_flag(HEARTBEAT_FLAG, repr(self.clock()))
+            if self.upkeep is not None:
+                self.upkeep.publish_quota()
+                self.upkeep.publish(TARGET_FLAG, self._target_problem)
+        if self.upkeep is not None and self._every("webhook", WEBHOOK_CHECK_SECONDS):
+            self.upkeep.check_webhook()
         if self._every("housekeeping", HOUSEKEEPING_SECONDS):
             self.queue.maintain()
             if self.housekeeping is not None:
@@ -244,7 +265,9 @@ class Worker:
         if self.target_check is not None and self._every("target", every):
             self._watch_target(self.target_check)
         self.reconcile_if_due()
-        self.send_due_emails()
+        if self.report is not None and self._every("report", REPORT_CHECK_SECONDS):
+            self.report.schedule_if_due()
+        self.run_due_follow_ups()
         for future in [f for f in running if f.done()]:
             idle_slots.append(running.pop(future))
             if future.exception() is not None:

@@ -11,20 +11,17 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-import time
-import unicodedata
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlparse
 
 from webhook.delivery import Target
 from webhook.errors import ConfigError, TransientError
-from webhook.observability import NOTIFICATIONS
-from webhook.state.model import Clock
-from webhook.state.ports import Outbox
+from webhook.i18n import Texts
+from webhook.state.model import OutboxItem
+from webhook.wording import one_line
 
 LINK_SECONDS = 7 * 24 * 3600
-BREAKS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # Unicode categories: controls, breaks
 log = logging.getLogger(__name__)
 
 
@@ -69,46 +66,6 @@ class SmtpSettings:
         )
 
 
-def order_message(
-    settings: SmtpSettings,
-    *,
-    code: str,
-    file_name: str,
-    location: str,
-    document: bytes | None,
-    link: str | None,
-) -> EmailMessage:
-    """The e-mail for one order file: attached, or linked when it lives in S3."""
-    message = EmailMessage()  # refuses CR/LF in a header, which one_line has taken out
-    message["Subject"] = f"Objednávka z RAYNET CRM: {one_line(code)}"
-    message["From"] = settings.sender
-    message["To"] = ", ".join(settings.recipients)
-    where = (
-        f"Soubor si stáhněte do 7 dní zde:\n{link}\n"
-        if link
-        else f"Soubor {file_name} je v příloze.\n"
-    )
-    message.set_content(
-        "Dobrý den,\n\n"
-        f"v RAYNET CRM byl vyhrán obchodní případ {code}. Přijatou objednávku pro Money S3 "
-        "importujte v Objednávky přijaté → XML přenosy → Import z XML (definice O+P+N).\n\n"
-        f"{where}\nUloženo: {location}\n\n"
-        "Každý soubor importujte jen jednou.\n\n— RAYNET → Money S3\n"
-    )
-    if document is not None:
-        message.add_attachment(document, maintype="application", subtype="xml", filename=file_name)
-    return message
-
-
-def one_line(text: str) -> str:
-    """Text from RAYNET fit for a header: control characters and line or paragraph breaks
-    become spaces, and runs of spaces one."""
-    spaced = "".join(
-        " " if unicodedata.category(char) in BREAKS or char.isspace() else char for char in text
-    )
-    return " ".join(spaced.split())
-
-
 def send(settings: SmtpSettings, message: EmailMessage, timeout: float = 30.0) -> None:
     try:
         context = ssl.create_default_context()
@@ -140,42 +97,76 @@ def _describe(error: Exception) -> str:
 
 
 @dataclass
-class Notifier:
-    """Sends the due e-mails from the outbox; called by the worker between exports."""
+class Mailer:
+    """E-mail for the accountant, in ``BRIDGE_LANGUAGE``: each new order file (the
+    ``email`` follow-up of a delivery)."""
 
     settings: SmtpSettings
-    outbox: Outbox
     target: Target
-    clock: Clock = time.time
-    retry_base: float = 60.0
+    texts: Texts
 
-    def send_due(self, worker: str) -> bool:
-        """Send one due e-mail; False when none is due."""
-        item = self.outbox.claim(worker)
-        if item is None:
-            return False
-        try:
-            link = self.target.link(item.file_name, LINK_SECONDS)
-            document = None if link else self.target.read(item.file_name)
-            send(
-                self.settings,
-                order_message(
-                    self.settings,
-                    code=item.code,
-                    file_name=item.file_name,
-                    location=item.location,
-                    document=document,
-                    link=link,
+    def send_order(self, item: OutboxItem) -> None:
+        file_name, _ = item.delivered_file()
+        link = self.target.link(file_name, LINK_SECONDS)
+        document = None if link else self.target.read(file_name)
+        send(self.settings, self.order_message(item, document, link))
+        log.info("e-mail for %s sent to %s", item.code, ", ".join(self.settings.recipients))
+
+    def order_message(
+        self, item: OutboxItem, document: bytes | None, link: str | None
+    ) -> EmailMessage:
+        """The e-mail for one order file: attached, or linked when it lives in S3."""
+        t, summary = self.texts, item.summary
+        code = one_line(item.code or str(item.case_id))
+        message = self.message(t.gettext("Order from RAYNET CRM: %(code)s", code=code))
+        where = (
+            t.gettext("Download the file within 7 days here:\n%(link)s", link=link)
+            if link
+            else t.gettext("The file %(file)s is attached.", file=item.file_name)
+        )
+        about = [
+            line
+            for line in (
+                summary.name and t.gettext("Deal: %(name)s", name=summary.name),
+                summary.customer and t.gettext("Customer: %(name)s", name=summary.customer),
+                summary.total_with_vat is not None
+                and t.gettext(
+                    "Total with VAT: %(amount)s",
+                    amount=t.amount(summary.total_with_vat, summary.currency),
                 ),
+                summary.doklad
+                and t.gettext("Order number (Doklad): %(doklad)s", doklad=summary.doklad),
             )
-        except Exception as error:
-            unexpected = not isinstance(error, TransientError | OSError)
-            wait = self.retry_base * 2 ** min(item.attempts, 6)
-            self.outbox.failed(item, str(error) or type(error).__name__, self.clock() + wait)
-            NOTIFICATIONS.labels(outcome="failed").inc()
-            log.warning("e-mail for %s not sent: %s", item.code, error, exc_info=unexpected)
-        else:
-            self.outbox.done(item)
-            NOTIFICATIONS.labels(outcome="sent").inc()
-            log.info("e-mail for %s sent to %s", item.code, ", ".join(self.settings.recipients))
-        return True
+            if line
+        ]
+        message.set_content(
+            t.gettext(
+                "Hello,\n\nthe business case %(code)s was won in RAYNET CRM. Import the "
+                "received order into Money S3 in Objednávky přijaté → XML přenosy → Import z "
+                "XML (the O+P+N definition).",
+                code=code,
+            )
+            + "\n\n"
+            + "".join(f"{line}\n" for line in about)
+            + ("\n" if about else "")
+            + where
+            + "\n"
+            + t.gettext("Saved in: %(location)s", location=item.location)
+            + "\n\n"
+            + t.gettext("Import each file only once.")
+            + "\n\n— RAYNET → Money S3\n"
+        )
+        if document is not None:
+            message.add_attachment(
+                document, maintype="application", subtype="xml", filename=item.file_name
+            )
+        return message
+
+    def message(self, subject: str, recipients: tuple[str, ...] | None = None) -> EmailMessage:
+        """A new e-mail from us; ``EmailMessage`` refuses CR/LF in a header, which
+        ``one_line`` has taken out of anything from RAYNET."""
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = self.settings.sender
+        message["To"] = ", ".join(recipients or self.settings.recipients)
+        return message

@@ -36,13 +36,14 @@ class Sweep:
 
 def queue_unexported(
     queue: JobQueue, records: CaseRecords, changes: Iterable[CaseChange]
-) -> tuple[int, int]:
+) -> tuple[int, list[int]]:
     """Queue the won cases we have not exported and not examined since they changed.
 
-    Returns how many were listed and how many queued. A case waiting already, or exported,
-    is left alone; one skipped or dead is queued only if RAYNET changed it since.
+    Returns how many were listed and which were queued. A case waiting already, or
+    exported, is left alone; one skipped or dead is queued only if RAYNET changed it since.
     """
-    listed = queued = 0
+    listed = 0
+    queued: list[int] = []
     for change in changes:
         listed += 1
         record = records.case(change.id)
@@ -53,7 +54,7 @@ def queue_unexported(
         )
         if record is None or stale:
             queue.enqueue(change.id)
-            queued += 1
+            queued.append(change.id)
     return listed, queued
 
 
@@ -88,7 +89,7 @@ class Reconciler:
             self.client.won_cases_changed_since(dt.datetime.fromtimestamp(since, dt.UTC)),
         )
         self.records.set_flag(WATERMARK_FLAG, repr(now))
-        sweep = Sweep(listed, queued, self.client.requests_sent - calls, limits.remaining)
+        sweep = Sweep(listed, len(queued), self.client.requests_sent - calls, limits.remaining)
         log.info(
             "reconciliation: %s won cases changed, %s queued, %s API calls, %s left today",
             sweep.listed,

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from webhook.order import CaseSummary
 from webhook.state.model import (
     DUE_STATES,
     CaseQuery,
     CaseState,
     Clock,
+    Delivery,
     ExportRecord,
     TrackedCase,
 )
@@ -48,7 +50,11 @@ class DynamoCaseRecords(CaseRecords):
             records = [
                 r
                 for r in records
-                if search.casefold() in (r.code or "").casefold() or str(r.case_id) == search
+                if any(
+                    search.casefold() in (value or "").casefold()
+                    for value in (r.code, r.summary.name, r.summary.customer)
+                )
+                or str(r.case_id) == search
             ]
         records.sort(key=lambda r: (r.updated_at, r.case_id), reverse=True)
         return records[query.offset : query.offset + query.limit]
@@ -60,18 +66,37 @@ class DynamoCaseRecords(CaseRecords):
         return counts
 
     def exports_of(self, case_id: int) -> list[ExportRecord]:
-        exports: list[Any] = (self._item(case_id) or {}).get("exports") or []
-        return [
-            ExportRecord(
-                case_id=case_id,
-                generation=int(e["generation"]),
-                file_name=str(e["file_name"]),
-                location=str(e["location"]),
-                sha256=str(e["sha256"]),
-                exported_at=float(e["exported_at"]),
-            )
-            for e in exports
+        return _exports(self._item(case_id) or {"case_id": case_id})
+
+    def deliveries(self, since: float, *, imported: bool = False) -> list[Delivery]:
+        """A scan, like ``cases``."""
+        found = [
+            Delivery(export, text(item, "code"), _summary(item))
+            for item in self._scan("case#")
+            for export in _exports(item)
+            if export.exported_at >= since and (imported or export.imported_at is None)
         ]
+        found.sort(key=lambda d: (d.export.exported_at, d.export.case_id), reverse=True)
+        return found[:1000]
+
+    def mark_imported(self, case_id: int, generation: int, by: str) -> bool:
+        exports = self.exports_of(case_id)
+        index = next((n for n, e in enumerate(exports) if e.generation == generation), None)
+        if index is None:
+            return False
+        try:
+            self._table.update_item(
+                Key={"pk": _case_key(case_id)},
+                UpdateExpression=f"SET exports[{index}].imported_at = :at, "
+                f"exports[{index}].imported_by = :by",
+                ConditionExpression=f"attribute_not_exists(exports[{index}].imported_at)",
+                ExpressionAttributeValues={":at": _dynamo(self._clock()), ":by": by},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def events_stored(self) -> None:
         """SQS de-duplicates event ids itself (for five minutes); none are kept here."""
@@ -178,30 +203,60 @@ def _dynamo(value: Any) -> Any:
     return value
 
 
+def text(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    return None if value is None else str(value)
+
+
+def _number(item: dict[str, Any], key: str, default: float = 0) -> float:
+    value = item.get(key)
+    return float(value) if value is not None else default
+
+
+def _summary(item: dict[str, Any]) -> CaseSummary:
+    total = item.get("total_with_vat")
+    return CaseSummary(
+        name=text(item, "name"),
+        customer=text(item, "customer"),
+        total_with_vat=None if total is None else Decimal(str(total)),
+        currency=text(item, "currency"),
+        doklad=text(item, "doklad"),
+    )
+
+
+def _exports(item: dict[str, Any]) -> list[ExportRecord]:
+    return [
+        ExportRecord(
+            case_id=int(item["case_id"]),
+            generation=int(e["generation"]),
+            file_name=str(e["file_name"]),
+            location=str(e["location"]),
+            sha256=str(e["sha256"]),
+            exported_at=float(e["exported_at"]),
+            imported_at=float(e["imported_at"]) if e.get("imported_at") else None,
+            imported_by=text(e, "imported_by"),
+        )
+        for e in item.get("exports") or []
+    ]
+
+
 def _tracked(item: dict[str, Any]) -> TrackedCase:
-    def number(key: str, default: float = 0) -> float:
-        value = item.get(key)
-        return float(value) if value is not None else default
-
-    def text(key: str) -> str | None:
-        value = item.get(key)
-        return None if value is None else str(value)
-
     return TrackedCase(
         case_id=int(item["case_id"]),
         state=CaseState(str(item["state"])),
-        code=text("code"),
-        attempts=int(number("attempts")),
-        next_try_at=number("next_try_at"),
-        exports_wanted=int(number("exports_wanted", 1)),
-        exports_done=int(number("exports_done")),
-        reason=text("reason"),
-        reason_code=text("reason_code"),
-        file_name=text("file_name"),
-        location=text("location"),
-        sha256=text("sha256"),
+        code=text(item, "code"),
+        attempts=int(_number(item, "attempts")),
+        next_try_at=_number(item, "next_try_at"),
+        exports_wanted=int(_number(item, "exports_wanted", 1)),
+        exports_done=int(_number(item, "exports_done")),
+        reason=text(item, "reason"),
+        reason_code=text(item, "reason_code"),
+        file_name=text(item, "file_name"),
+        location=text(item, "location"),
+        sha256=text(item, "sha256"),
         exported_at=float(item["exported_at"]) if item.get("exported_at") else None,
         events=None,
-        created_at=number("created_at"),
-        updated_at=number("updated_at"),
+        created_at=_number(item, "created_at"),
+        updated_at=_number(item, "updated_at"),
+        summary=_summary(item),
     )

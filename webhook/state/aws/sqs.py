@@ -16,6 +16,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -274,6 +275,13 @@ def _settled_values(
     }
     if settlement.code:
         values["code"] = settlement.code
+    summary = settlement.summary
+    if summary is not None:
+        values |= {
+            key: str(value)
+            for key, value in asdict(summary).items()  # name, customer, total_with_vat, ...
+            if value is not None
+        }
     delivered = settlement.file
     if delivered is not None:
         values |= {

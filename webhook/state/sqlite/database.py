@@ -26,7 +26,7 @@ from webhook.errors import QueueUnavailable
 SQLITE_HEADER = b"SQLite format 3\x00"
 CREATED = b"created\n"  # in the lock file, once this folder has held a state file
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
@@ -55,7 +55,12 @@ CREATE TABLE IF NOT EXISTS cases (
     exported_at REAL,
     events INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    name TEXT,
+    customer TEXT,
+    total_with_vat TEXT,
+    currency TEXT,
+    doklad TEXT
 );
 CREATE INDEX IF NOT EXISTS cases_due ON cases (state, next_try_at);
 CREATE INDEX IF NOT EXISTS cases_updated ON cases (updated_at);
@@ -66,8 +71,18 @@ CREATE TABLE IF NOT EXISTS exports (
     location TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     exported_at REAL NOT NULL,
+    imported_at REAL,
+    imported_by TEXT,
     PRIMARY KEY (case_id, generation)
 );
+CREATE INDEX IF NOT EXISTS exports_exported ON exports (exported_at);
+CREATE TABLE IF NOT EXISTS history (
+    case_id INTEGER NOT NULL,
+    at REAL NOT NULL,
+    what TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS history_case ON history (case_id, at);
 CREATE TABLE IF NOT EXISTS outbox (
     kind TEXT NOT NULL,
     case_id INTEGER NOT NULL,
@@ -87,8 +102,17 @@ CREATE TABLE IF NOT EXISTS flags (
 );
 """
 # Version 2 files: claims remembered the worker's name and the job carried the revision;
-# e-mails had a table of their own.
+# e-mails had a table of their own. Version 3: cases without what the dashboard shows of
+# them, files without the accountant's "imported".
 MIGRATIONS = {
+    "summary": " ".join(
+        f"ALTER TABLE cases ADD COLUMN {column} TEXT;"
+        for column in ("name", "customer", "total_with_vat", "currency", "doklad")
+    ),
+    "imports": (
+        "ALTER TABLE exports ADD COLUMN imported_at REAL; "
+        "ALTER TABLE exports ADD COLUMN imported_by TEXT;"
+    ),
     "claimed_revision": (
         "ALTER TABLE cases ADD COLUMN claimed_revision INTEGER NOT NULL DEFAULT 0;"
     ),
@@ -257,11 +281,14 @@ class StateDatabase:
         it lacked; nothing for a new file."""
         tables = {row["name"] for row in db.execute("SELECT name FROM sqlite_master")}
         columns = {row["name"] for row in db.execute("PRAGMA table_info(cases)")}
+        export_columns = {row["name"] for row in db.execute("PRAGMA table_info(exports)")}
         steps = [
             MIGRATIONS[name]
             for name, needed in (
                 ("claimed_revision", "cases" in tables and "claimed_revision" not in columns),
                 ("notifications", "notifications" in tables),
+                ("summary", "cases" in tables and "doklad" not in columns),
+                ("imports", "exports" in tables and "imported_at" not in export_columns),
             )
             if needed
         ]

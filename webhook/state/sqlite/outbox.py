@@ -4,39 +4,58 @@ the export they follow (``SqliteJobQueue.settle``), so none is lost and none is 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 
-from webhook.state.model import Clock, FollowUp, OutboxItem, WorkPolicy
+from webhook.order import CaseSummary
+from webhook.state.model import (
+    Clock,
+    FollowUp,
+    FollowUpState,
+    Happening,
+    OutboxItem,
+    WorkPolicy,
+)
 from webhook.state.ports import Outbox
 from webhook.state.sqlite.database import StateDatabase
+from webhook.state.sqlite.records import summary_of
 
 
 class SqliteOutbox(Outbox):
     def __init__(self, database: StateDatabase, clock: Clock, policy: WorkPolicy) -> None:
         self._db, self._clock, self._policy = database, clock, policy
 
-    def claim(self, worker: str) -> OutboxItem | None:
+    def claim(self, worker: str, kinds: Collection[FollowUp]) -> OutboxItem | None:
+        if not kinds:
+            return None
         now = self._clock()
         token = f"{worker}#{secrets.token_hex(4)}"
+        chosen = {f"kind{n}": kind.value for n, kind in enumerate(kinds)}
         with self._db.transaction() as db:
             row = db.execute(
-                """
+                f"""
                 UPDATE outbox SET lease_owner = :claim, lease_until = :until
                 WHERE rowid = (
                     SELECT rowid FROM outbox
                     WHERE state = 'pending' AND next_try_at <= :now AND lease_until < :now
+                        AND kind IN ({", ".join(f":{name}" for name in chosen)})
                     ORDER BY next_try_at LIMIT 1
                 )
                 RETURNING kind, case_id, generation, attempts
-                """,
-                {"claim": token, "until": now + self._policy.lease_seconds, "now": now},
+                """,  # noqa: S608 - placeholders only
+                {
+                    "claim": token,
+                    "until": now + self._policy.lease_seconds,
+                    "now": now,
+                    **chosen,
+                },
             ).fetchone()
             if row is None:
                 return None
             export = db.execute(
-                "SELECT e.file_name, e.location, c.code FROM exports e "
-                "JOIN cases c ON c.case_id = e.case_id "
-                "WHERE e.case_id = ? AND e.generation = ?",
-                (row["case_id"], row["generation"]),
+                "SELECT e.file_name, e.location, e.exported_at AS delivered_at, c.* FROM cases c "
+                "LEFT JOIN exports e ON e.case_id = c.case_id AND e.generation = ? "
+                "WHERE c.case_id = ?",
+                (row["generation"], row["case_id"]),
             ).fetchone()
         return OutboxItem(
             kind=FollowUp(row["kind"]),
@@ -44,10 +63,30 @@ class SqliteOutbox(Outbox):
             generation=row["generation"],
             attempts=row["attempts"],
             claim=token,
-            code=export["code"] or str(row["case_id"]),
-            file_name=export["file_name"],
-            location=export["location"],
+            code=None if export is None else export["code"] or str(row["case_id"]),
+            file_name=None if export is None else export["file_name"],
+            location=None if export is None else export["location"],
+            exported_at=None if export is None else export["delivered_at"],
+            summary=CaseSummary() if export is None else summary_of(export),
         )
+
+    def add(self, kind: FollowUp, case_id: int, generation: int) -> bool:
+        with self._db.transaction() as db:
+            return bool(
+                db.execute(
+                    "INSERT INTO outbox (kind, case_id, generation, state, next_try_at) "
+                    "VALUES (?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                    (kind.value, case_id, generation, self._clock()),
+                ).rowcount
+            )
+
+    def of_case(self, case_id: int) -> list[FollowUpState]:
+        rows = self._db.read(
+            "SELECT kind, generation, state, attempts, error, done_at FROM outbox "
+            "WHERE case_id = ? ORDER BY generation, kind",
+            (case_id,),
+        ).fetchall()
+        return [FollowUpState(**{**dict(row), "kind": FollowUp(row["kind"])}) for row in rows]
 
     def done(self, item: OutboxItem) -> None:
         self._finish(item, "'done'", error=None, retry_at=None)
@@ -56,6 +95,9 @@ class SqliteOutbox(Outbox):
         last = int(self._policy.max_attempts)
         state = f"CASE WHEN attempts + 1 >= {last} THEN 'dead' ELSE 'pending' END"
         return self._finish(item, state, error=error, retry_at=retry_at) == "pending"
+
+    def give_up(self, item: OutboxItem, error: str) -> None:
+        self._finish(item, "'dead'", error=error, retry_at=None)
 
     def counts(self) -> dict[str, int]:
         rows = self._db.read("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state").fetchall()
@@ -71,7 +113,7 @@ class SqliteOutbox(Outbox):
                 "error = :error, done_at = CASE WHEN :error IS NULL THEN :now END, "
                 "next_try_at = COALESCE(:retry_at, next_try_at), lease_owner = NULL, "
                 "lease_until = 0 WHERE kind = :kind AND case_id = :case "
-                "AND generation = :generation AND lease_owner = :claim RETURNING state",
+                "AND generation = :generation AND lease_owner = :claim RETURNING state, case_id",
                 {
                     "error": error,
                     "now": self._clock(),
@@ -82,4 +124,14 @@ class SqliteOutbox(Outbox):
                     "claim": item.claim,
                 },
             ).fetchone()
+            if row is not None and item.kind is not FollowUp.REPORT:
+                db.execute(
+                    "INSERT INTO history (case_id, at, what, detail) VALUES (?, ?, ?, ?)",
+                    (
+                        item.case_id,
+                        self._clock(),
+                        Happening.FOLLOW_UP_FAILED if error else Happening.FOLLOW_UP_DONE,
+                        f"{item.kind.value}: {error}" if error else item.kind.value,
+                    ),
+                )
         return None if row is None else str(row["state"])

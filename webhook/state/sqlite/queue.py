@@ -13,12 +13,16 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 
+from webhook.delivery.naming import generation_of
+from webhook.order import CaseSummary
 from webhook.state.model import (
     AUTH_REFUSED_FLAG,
+    KNOWN_LOCATION,
     CaseEvent,
     CaseState,
     Clock,
     FollowUp,
+    Happening,
     Job,
     Recorded,
     Settlement,
@@ -61,10 +65,26 @@ UPDATE cases SET
     file_name = COALESCE(:file_name, file_name), location = COALESCE(:location, location),
     sha256 = COALESCE(:sha256, sha256),
     exported_at = CASE WHEN :state = 'exported' THEN :now ELSE exported_at END,
+    name = COALESCE(:name, name), customer = COALESCE(:customer, customer),
+    total_with_vat = COALESCE(:total_with_vat, total_with_vat),
+    currency = COALESCE(:currency, currency), doklad = COALESCE(:doklad, doklad),
     lease_owner = NULL, lease_until = 0, updated_at = :now
 WHERE case_id = :case AND lease_owner = :claim
 RETURNING state
 """
+# Files RAYNET says a case has (our external ids on it), for a case the state does not know
+# as exported that far: recorded as delivered, so the case costs no request to RAYNET.
+KNOWN_FROM_RAYNET = """
+UPDATE cases SET
+    exports_done = :generation, exports_wanted = MAX(exports_wanted, :generation),
+    state = CASE WHEN MAX(exports_wanted, :generation) > :generation THEN state
+                 ELSE 'exported' END,
+    attempts = 0, reason = NULL, reason_code = NULL, file_name = :file_name,
+    location = :location, exported_at = COALESCE(exported_at, :now), updated_at = :now
+WHERE case_id = :case AND exports_done < :generation AND lease_owner IS NULL
+RETURNING state
+"""
+HISTORY = "INSERT INTO history (case_id, at, what, detail) VALUES (?, ?, ?, ?)"
 
 
 class SqliteJobQueue(JobQueue):
@@ -119,6 +139,9 @@ class SqliteJobQueue(JobQueue):
                 if fresh
                 else ()
             )
+            for event, now in fresh:
+                if event.exported_files and states[event.case_id] != CaseState.EXPORTED:
+                    states[event.case_id] = _known_from_raynet(db, event, now)
         fresh_ids = {id(event) for event, _ in fresh}
         return [
             Recorded.DUPLICATE
@@ -186,6 +209,7 @@ class SqliteJobQueue(JobQueue):
                     "now": now,
                     "case": job.case_id,
                     "claim": job.claim,
+                    **_summary_values(settlement.summary),
                 },
             ).fetchone()
             if delivered is not None:  # the file exists, whoever holds the lease now
@@ -203,6 +227,8 @@ class SqliteJobQueue(JobQueue):
                 )
             if row is not None:
                 self._add_follow_ups(db, job, settlement.follow_ups, now)
+                detail = delivered.file_name if delivered else settlement.reason
+                db.execute(HISTORY, (job.case_id, now, row["state"], detail))
         return None if row is None else CaseState(row["state"])
 
     @staticmethod
@@ -225,22 +251,33 @@ class SqliteJobQueue(JobQueue):
             else:
                 where = "case_id = :case AND state IN ('failed', 'dead', 'skipped')"
                 parameters = {"case": case_id}
-            return db.execute(
+            replayed = db.execute(
                 f"UPDATE cases SET state = 'pending', attempts = 0, next_try_at = :now, "  # noqa: S608 - fixed clauses
-                f"updated_at = :now WHERE {where}",
+                f"updated_at = :now WHERE {where} RETURNING case_id",
                 {"now": self._clock(), **parameters},
-            ).rowcount
+            ).fetchall()
+            db.executemany(
+                HISTORY,
+                [(row["case_id"], self._clock(), Happening.RETRY_ASKED, None) for row in replayed],
+            )
+            return len(replayed)
 
     def request_reexport(self, case_id: int) -> None:
         with self._db.transaction() as db:
-            db.execute(
+            asked = db.execute(
                 """
                 UPDATE cases SET exports_wanted = exports_done + 1, state = 'pending',
                     attempts = 0, next_try_at = :now, updated_at = :now
                 WHERE case_id = :case AND state = 'exported'
+                RETURNING exports_wanted
                 """,
                 {"now": self._clock(), "case": case_id},
-            )
+            ).fetchone()
+            if asked is not None:
+                db.execute(
+                    HISTORY,
+                    (case_id, self._clock(), Happening.REEXPORT_ASKED, str(asked[0])),
+                )
 
     # --- watching -----------------------------------------------------------------------
 
@@ -322,3 +359,43 @@ class _GroupCommitter:
                     waiting.result = result
             for waiting in batch:
                 waiting.done.set()
+
+
+def _summary_values(summary: CaseSummary | None) -> dict[str, str | None]:
+    known = summary or CaseSummary()
+    total = known.total_with_vat
+    return {
+        "name": known.name,
+        "customer": known.customer,
+        "total_with_vat": None if total is None else str(total),
+        "currency": known.currency,
+        "doklad": known.doklad,
+    }
+
+
+def _known_from_raynet(db: sqlite3.Connection, event: CaseEvent, now: float) -> str:
+    """Record the latest of the files RAYNET names on the case; the case's state after."""
+    generation, name = max((generation_of(name), name) for name in event.exported_files)
+    row = db.execute(
+        KNOWN_FROM_RAYNET,
+        {
+            "case": event.case_id,
+            "generation": generation,
+            "file_name": name,
+            "location": KNOWN_LOCATION,
+            "now": now,
+        },
+    ).fetchone()
+    if row is None:
+        state = db.execute("SELECT state FROM cases WHERE case_id = ?", (event.case_id,))
+        return str(state.fetchone()[0])
+    db.executemany(
+        "INSERT INTO exports (case_id, generation, file_name, location, sha256, exported_at) "
+        "VALUES (?, ?, ?, ?, '', ?) ON CONFLICT DO NOTHING",
+        [
+            (event.case_id, generation_of(file), file, KNOWN_LOCATION, now)
+            for file in event.exported_files
+        ],
+    )
+    db.execute(HISTORY, (event.case_id, now, Happening.KNOWN_FROM_RAYNET, name))
+    return str(row["state"])

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
+from decimal import Decimal
 from typing import Any
 
+from webhook.order import CaseSummary
 from webhook.state.model import (
     CaseQuery,
     CaseState,
     Clock,
+    Delivery,
     ExportRecord,
+    Happening,
+    HistoryEntry,
     TrackedCase,
 )
 from webhook.state.ports import CaseRecords
@@ -17,8 +23,15 @@ from webhook.state.sqlite.database import StateDatabase
 
 CASE_COLUMNS = (
     "case_id, state, code, attempts, next_try_at, exports_wanted, exports_done, reason, "
-    "reason_code, file_name, location, sha256, exported_at, events, created_at, updated_at"
+    "reason_code, file_name, location, sha256, exported_at, events, created_at, updated_at, "
+    "name, customer, total_with_vat, currency, doklad"
 )
+SUMMARY_COLUMNS = ("name", "customer", "total_with_vat", "currency", "doklad")
+EXPORT_COLUMNS = (
+    "e.case_id, e.generation, e.file_name, e.location, e.sha256, e.exported_at, "
+    "e.imported_at, e.imported_by"
+)
+HISTORY_RETENTION = 400 * 24 * 3600.0  # a year and a bit: last year's orders stay explained
 SELECT_CASES = f"SELECT {CASE_COLUMNS} FROM cases"  # noqa: S608 - constant columns
 
 
@@ -40,7 +53,10 @@ class SqliteCaseRecords(CaseRecords):
             clauses.append("state = :state")
             parameters["state"] = query.state.value
         if query.search:
-            clauses.append("(code LIKE :search ESCAPE '\\' OR CAST(case_id AS TEXT) = :exact)")
+            clauses.append(
+                "(code LIKE :search ESCAPE '\\' OR name LIKE :search ESCAPE '\\' "
+                "OR customer LIKE :search ESCAPE '\\' OR CAST(case_id AS TEXT) = :exact)"
+            )
             search = query.search
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             parameters["search"] = f"%{escaped}%"
@@ -61,11 +77,59 @@ class SqliteCaseRecords(CaseRecords):
 
     def exports_of(self, case_id: int) -> list[ExportRecord]:
         rows = self._read(
-            "SELECT case_id, generation, file_name, location, sha256, exported_at "
-            "FROM exports WHERE case_id = ? ORDER BY generation",
+            f"SELECT {EXPORT_COLUMNS} FROM exports e WHERE case_id = ? ORDER BY generation",  # noqa: S608 - constant columns
             (case_id,),
         ).fetchall()
         return [ExportRecord(**dict(row)) for row in rows]
+
+    def history(self, case_id: int) -> list[HistoryEntry]:
+        """What happened to the case, oldest first: webhooks (kept 30 days) and the rest."""
+        rows = self._read(
+            "SELECT at, what, detail FROM history WHERE case_id = :case "
+            "UNION ALL SELECT received_at, 'webhook', type FROM events WHERE case_id = :case "
+            "ORDER BY 1",
+            {"case": case_id},
+        ).fetchall()
+        return [HistoryEntry(row[0], Happening(row[1]), row[2]) for row in rows]
+
+    def deliveries(self, since: float, *, imported: bool = False) -> list[Delivery]:
+        """Files delivered since ``since``, newest first; without those marked imported."""
+        rows = self._read(
+            f"SELECT {EXPORT_COLUMNS}, c.code, "  # noqa: S608 - constant columns
+            + ", ".join(f"c.{column}" for column in SUMMARY_COLUMNS)
+            + " FROM exports e JOIN cases c ON c.case_id = e.case_id "
+            "WHERE e.exported_at >= :since AND (:imported OR e.imported_at IS NULL) "
+            "ORDER BY e.exported_at DESC, e.case_id DESC LIMIT 1000",
+            {"since": since, "imported": imported},
+        ).fetchall()
+        return [
+            Delivery(
+                ExportRecord(**_without(row, CASE_ONLY)),
+                row["code"],
+                summary_of(row),
+            )
+            for row in rows
+        ]
+
+    def mark_imported(self, case_id: int, generation: int, by: str) -> bool:
+        """Record that the accountant imported this file (once: the first mark counts)."""
+        now = self._clock()
+        with self._db.transaction() as db:
+            marked = db.execute(
+                "UPDATE exports SET imported_at = ?, imported_by = ? "
+                "WHERE case_id = ? AND generation = ? AND imported_at IS NULL",
+                (now, by, case_id, generation),
+            ).rowcount
+            if marked:
+                db.execute(
+                    "INSERT INTO history (case_id, at, what, detail) VALUES (?, ?, ?, ?)",
+                    (case_id, now, Happening.IMPORTED, by),
+                )
+        return bool(marked)
+
+    def forget_old_history(self) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM history WHERE at < ?", (self._clock() - HISTORY_RETENTION,))
 
     def events_stored(self) -> int:
         """Distinct webhook events on record (kept 30 days)."""
@@ -105,6 +169,26 @@ def _put_flag(db: sqlite3.Connection, name: str, value: str) -> None:
     )
 
 
+CASE_ONLY = {"code", *SUMMARY_COLUMNS}
+
+
+def _without(row: sqlite3.Row, columns: Collection[str]) -> dict[str, Any]:
+    return {key: value for key, value in dict(row).items() if key not in columns}
+
+
+def summary_of(row: sqlite3.Row) -> CaseSummary:
+    total = row["total_with_vat"]
+    return CaseSummary(
+        name=row["name"],
+        customer=row["customer"],
+        total_with_vat=None if total is None else Decimal(total),
+        currency=row["currency"],
+        doklad=row["doklad"],
+    )
+
+
 def _tracked(row: sqlite3.Row) -> TrackedCase:
-    values = dict(row)
-    return TrackedCase(**{**values, "state": CaseState(values["state"])})
+    values = _without(row, SUMMARY_COLUMNS)
+    return TrackedCase(
+        **{**values, "state": CaseState(values["state"]), "summary": summary_of(row)}
+    )

@@ -1,0 +1,95 @@
+"""The daily report, against a real SMTP server on 127.0.0.1 (aiosmtpd)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.harness import Harness
+from tests.servers import Inbox
+from webhook.raynet.standin import RaynetStandIn
+
+DAY = 24 * 3600
+
+
+def report_harness(raynet: RaynetStandIn, tmp_path: Path, port: int, **extra: str) -> Harness:
+    settings = {
+        "SMTP_URL": f"smtp://127.0.0.1:{port}",
+        "NOTIFY_EMAIL": "ucetni@firma.cz",
+        "REPORT_EMAIL": "provoz@firma.cz",
+        "REPORT_HOUR": "0",
+        "RAYNET_WRITE_BACK": "0",
+        "PUBLIC_URL": "https://most.firma.cz",
+    }
+    return Harness(raynet, tmp_path, **{**settings, **extra})
+
+
+def test_one_report_a_day_from_two_workers_in_czech(
+    raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox], won_case: dict[str, Any]
+) -> None:
+    port, inbox = smtp
+    first = report_harness(raynet, tmp_path, port)
+    second = report_harness(raynet, tmp_path, port)
+    raynet.add_case({**won_case, "id": 77, "code": "OP-24-077", "status": "B_ACTIVE"})
+    raynet.add_case({**won_case, "id": 78, "code": "OP-24-078"})
+    raynet.fail("businessCase/78/", 500, times=100, body={"message": "fault 500"})
+    for case_id in (1234, 77, 78):
+        first.webhook(case_id)
+    first.drain()
+    first.drain(case_id=77)
+    first.drain(until_state="failed", case_id=78)
+    first.worker.run_due_follow_ups()  # the order's own e-mail
+    assert [m["Subject"] for m in inbox.messages] == ["Objednávka z RAYNET CRM: OP-24-057"]
+    barrier = threading.Barrier(2)
+
+    def next_day(harness: Harness) -> None:
+        """A worker's rounds the next day, after REPORT_HOUR: both at the same moment."""
+        harness.clock.advance(DAY)
+        assert harness.worker.report is not None
+        barrier.wait()
+        harness.worker.report.schedule_if_due()
+        harness.worker.run_due_follow_ups()
+
+    workers = [threading.Thread(target=next_day, args=(h,)) for h in (first, second)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(inbox.messages) == 2
+    report = inbox.messages[1]
+    assert report["Subject"].startswith("RAYNET → Money S3, ")
+    assert report["Subject"].endswith(": doručeno 1, pozornost potřebuje 1")
+    assert report["To"] == "ucetni@firma.cz, provoz@firma.cz"
+    body = report.get_body(("plain",))
+    assert body is not None
+    text = body.get_content().replace("\r\n", "\n")
+    assert (
+        "Doručené objednávky: 1\n- OP-24-057.xml, Stavební firma Novák s.r.o., 12\xa0886,50\xa0Kč"
+        in text
+    )
+    assert (
+        "Neexportované případy: 1\n- OP-24-077: obchodní případ není vyhraný (stav B_ACTIVE)"
+        in text
+    )
+    assert "Případy, které potřebují pozornost: 1\n- 78 (chyba): RAYNET answered 500" in text
+    assert "Zkouší se znovu samo" in text
+    assert "Přehled: https://most.firma.cz/admin/" in text
+    (attachment,) = list(report.iter_attachments())
+    assert attachment.get_filename() == "OP-24-057.xml"
+    assert attachment.get_content() == (first.exports / "OP-24-057.xml").read_bytes()
+
+
+def test_no_report_before_the_hour_or_without_mail(
+    raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox]
+) -> None:
+    port, _ = smtp
+    off = report_harness(raynet, tmp_path / "off", port, REPORT_HOUR="off")
+    assert off.worker.report is None
+    without_mail = Harness(raynet, tmp_path / "nomail")
+    assert without_mail.worker.report is None
+    late = report_harness(raynet, tmp_path / "late", port, REPORT_HOUR="23")
+    assert late.worker.report is not None
+    hour = time.localtime(late.clock()).tm_hour
+    assert late.worker.report.schedule_if_due() is (hour >= 23)

@@ -1,0 +1,206 @@
+"""Write-back to RAYNET through the stand-in: the salesperson sees the export in the case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.harness import Harness
+from tests.support import TOKEN
+from webhook.raynet.standin import RaynetStandIn
+from webhook.web import create_app
+
+
+def writes(raynet: RaynetStandIn) -> list[tuple[str, str]]:
+    return [
+        (call.method, call.path)
+        for call in raynet.calls("businessCase/")
+        if call.method in ("PUT", "POST")
+    ]
+
+
+def follow_up_states(harness: Harness, case_id: int = 1234) -> dict[tuple[str, int], str]:
+    assert harness.state.outbox is not None
+    return {
+        (item.kind.value, item.generation): item.state
+        for item in harness.state.outbox.of_case(case_id)
+    }
+
+
+def test_each_delivered_file_gets_one_external_id_and_one_post(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path)
+    harness.webhook()
+    assert harness.drain() == "exported"
+    assert writes(raynet) == []  # the file first; RAYNET is written to after
+    harness.worker.run_due_follow_ups()
+    assert sorted(writes(raynet)) == [
+        ("PUT", "businessCase/1234/extId/"),
+        ("PUT", "businessCase/1234/post/"),
+    ]
+    assert raynet.cases[1234]["extIds"] == ["moneys3:OP-24-057.xml"]
+    (post,) = raynet.posts[1234]
+    assert post["comment"].startswith(
+        "Objednávka pro Money S3 je připravena: soubor OP-24-057.xml (doklad OP-24-057), "
+        f"uložený v {harness.exports / 'OP-24-057.xml'}, "
+    )
+    assert "Objednávky přijaté → XML přenosy → Import z XML" in post["comment"]
+    harness.worker.run_due_follow_ups()
+    assert len(writes(raynet)) == 2  # done once
+    assert follow_up_states(harness) == {
+        ("raynet_ext_id", 1): "done",
+        ("raynet_post", 1): "done",
+    }
+
+
+def test_a_reexport_posts_again_and_adds_its_file(raynet: RaynetStandIn, tmp_path: Path) -> None:
+    harness = Harness(raynet, tmp_path)
+    harness.webhook()
+    harness.drain()
+    harness.queue.request_reexport(1234)
+    harness.drain()
+    harness.worker.run_due_follow_ups()
+    assert raynet.cases[1234]["extIds"] == ["moneys3:OP-24-057.xml", "moneys3:OP-24-057+2.xml"]
+    first, second = (post["comment"] for post in raynet.posts[1234])
+    assert "OP-24-057.xml" in first
+    assert second.startswith("Znovu exportováno do Money S3 (soubor č. 2): OP-24-057+2.xml")
+
+
+def test_nothing_is_written_back_when_nothing_was_delivered(
+    raynet: RaynetStandIn, tmp_path: Path, won_case: dict[str, Any]
+) -> None:
+    harness = Harness(raynet, tmp_path)
+    raynet.add_case({**won_case, "status": "B_ACTIVE"})
+    harness.webhook()
+    assert harness.drain() == "skipped"
+    raynet.fail("company/", 503, times=100)
+    raynet.add_case(won_case)
+    harness.webhook()
+    assert harness.drain() == "failed"
+    harness.worker.run_due_follow_ups()
+    assert writes(raynet) == []
+    assert follow_up_states(harness) == {}
+
+
+@pytest.mark.parametrize(
+    "answer_lost",
+    [False, True],
+    ids=["refused, then retried", "made, answer lost: looked for before the retry"],
+)
+def test_a_failed_write_back_is_retried_without_a_second_file_or_post(
+    raynet: RaynetStandIn, tmp_path: Path, answer_lost: bool
+) -> None:
+    harness = Harness(raynet, tmp_path)
+    raynet.fail(r"businessCase/1234/(extId|post)/", 502, times=2, after_doing_it=answer_lost)
+    harness.webhook()
+    harness.drain()
+    harness.worker.run_due_follow_ups()
+    assert follow_up_states(harness) == {
+        ("raynet_ext_id", 1): "pending",
+        ("raynet_post", 1): "pending",
+    }
+    harness.clock.advance(3600)
+    harness.worker.run_due_follow_ups()
+    assert follow_up_states(harness) == {
+        ("raynet_ext_id", 1): "done",
+        ("raynet_post", 1): "done",
+    }
+    assert harness.files() == ["OP-24-057.xml"]
+    assert len(raynet.posts[1234]) == 1
+    assert raynet.cases[1234]["extIds"] == ["moneys3:OP-24-057.xml"]
+    looked_for = [c for c in raynet.calls("businessCase/1234/post/") if c.method == "GET"]
+    assert len(looked_for) == 1  # the second attempt looks before it posts
+
+
+def test_our_write_backs_webhooks_cost_no_api_request(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN)
+    client = create_app(harness.settings).test_client()
+    harness.webhook()
+    harness.drain()
+    harness.worker.run_due_follow_ups()
+    before = len(raynet.calls())
+    for body in raynet.sent_webhooks:  # what RAYNET posts after our two writes
+        assert post_webhook(client, body).json == {
+            "status": "already_exported",
+            "eventId": body["eventId"],
+        }
+    assert harness.worker.run_once() is False
+    assert len(raynet.calls()) == before
+
+
+def test_a_case_with_our_external_id_costs_nothing_with_a_new_state_file(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    """The state file was lost; RAYNET's webhook still says the case has its file."""
+    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN)
+    client = create_app(harness.settings).test_client()
+    raynet.cases[1234]["extIds"] = ["erp:77", "moneys3:OP-24-057.xml", "moneys3:OP-24-057+2.xml"]
+    body = {
+        "eventId": "a" * 32,
+        "type": "record.updated",
+        "data": {
+            "entityName": "BusinessCase",
+            "entityId": 1234,
+            "extIds": raynet.cases[1234]["extIds"],
+        },
+    }
+    assert post_webhook(client, body).json == {"status": "already_exported", "eventId": "a" * 32}
+    assert harness.worker.run_once() is False
+    assert raynet.calls() == []
+    record = harness.records.case(1234)
+    assert record is not None
+    assert (record.state, record.file_name, record.exports_done) == (
+        "exported",
+        "OP-24-057+2.xml",
+        2,
+    )
+    harness.queue.request_reexport(1234)  # and the next file is the third
+    harness.drain()
+    assert harness.files() == ["OP-24-057+3.xml"]
+
+
+def test_write_back_can_be_switched_off_and_locking_on(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    off = Harness(raynet, tmp_path / "off", RAYNET_WRITE_BACK="0")
+    off.webhook()
+    off.drain()
+    off.worker.run_due_follow_ups()
+    assert writes(raynet) == []
+    locking = Harness(raynet, tmp_path / "lock", RAYNET_LOCK_EXPORTED="1")
+    locking.webhook()
+    locking.drain()
+    locking.worker.run_due_follow_ups()
+    assert ("POST", "businessCase/1234/lock") in writes(raynet)
+    assert 1234 in raynet.locked
+
+
+def test_refused_credentials_hold_write_back_like_exports(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path)
+    harness.webhook()
+    harness.drain()
+    raynet.fail("businessCase/1234/(extId|post)/", 401)
+    harness.worker.run_due_follow_ups()
+    assert len(writes(raynet)) == 1  # the first write, refused; not the second
+    assert "RAYNET refused the credentials" in (harness.worker.paused_because() or "")
+    calls = len(raynet.calls())
+    harness.clock.advance(3600)
+    harness.worker.run_due_follow_ups()
+    assert len(raynet.calls()) == calls  # nothing more is sent with refused credentials
+    harness.queue.replay()  # the operator fixed them, and the service restarted
+    restarted = Harness(raynet, tmp_path)
+    restarted.clock.advance(7200)
+    restarted.worker.run_due_follow_ups()
+    assert raynet.cases[1234]["extIds"] == ["moneys3:OP-24-057.xml"]
+
+
+def post_webhook(client: FlaskClient, body: dict[str, Any]) -> Any:
+    return client.post("/webhooks/raynet", json=body, headers={"X-RAYNETCRM-Token": TOKEN})

@@ -1,0 +1,89 @@
+"""The dashboard's header banner: what stops exports right now, said plainly.
+
+Read from the shared records (the worker publishes what it sees, ``worker/upkeep.py``) and
+the settings; a page never calls RAYNET or the target to draw it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from webhook.settings.wiring import Instance
+from webhook.state.model import AUTH_REFUSED_FLAG
+from webhook.web.language import gettext
+from webhook.worker.loop import HEARTBEAT_SILENCE, credentials_fingerprint, silence
+from webhook.worker.upkeep import TARGET_FLAG, WEBHOOK_FLAG, requests_left
+
+QUOTA_RESERVE = 0.1
+
+
+@dataclass(frozen=True)
+class Banner:
+    level: str  # "bad": nothing is exported; "warn": something needs a look
+    text: str
+
+
+def banners(served: Instance) -> list[Banner]:
+    settings, records = served.settings, served.state.records
+    found: list[Banner] = []
+    if settings.raynet is None:
+        found.append(
+            Banner(
+                "bad",
+                gettext(
+                    "No RAYNET API access is configured (RAYNET_USERNAME, RAYNET_API_KEY, "
+                    "RAYNET_INSTANCE): webhooks are stored, nothing is exported."
+                ),
+            )
+        )
+    elif records.flag(AUTH_REFUSED_FLAG) == credentials_fingerprint(settings.raynet):
+        found.append(
+            Banner(
+                "bad",
+                gettext(
+                    "RAYNET refused the API credentials: nothing is exported until they are "
+                    "corrected (or the dead cases are retried)."
+                ),
+            )
+        )
+    quiet = silence(records, time.time())
+    if quiet is None or quiet > HEARTBEAT_SILENCE:
+        found.append(
+            Banner(
+                "bad",
+                gettext("No worker is running: webhooks are stored, nothing is exported.")
+                if quiet is None
+                else gettext(
+                    "No worker has been heard from for %(minutes)s minutes: exports stand still.",
+                    minutes=int(quiet // 60),
+                ),
+            )
+        )
+    if not settings.sync_enabled or not records.sync_enabled():
+        found.append(Banner("warn", gettext("Exports are paused; webhooks are still stored.")))
+    problem = records.flag(TARGET_FLAG)
+    if problem:
+        found.append(
+            Banner(
+                "bad",
+                gettext("The export target takes no files: %(problem)s", problem=problem),
+            )
+        )
+    missing = records.flag(WEBHOOK_FLAG)
+    if missing:
+        found.append(Banner("bad", gettext("RAYNET's webhook: %(problem)s", problem=missing)))
+    left = requests_left(records)
+    if left is not None and left[0] < left[1] * QUOTA_RESERVE:
+        found.append(
+            Banner(
+                "warn",
+                gettext(
+                    "Only %(left)s of RAYNET's %(limit)s API requests are left today: "
+                    "sweeps and the button wait, exports go on.",
+                    left=left[0],
+                    limit=left[1],
+                ),
+            )
+        )
+    return found

@@ -1,0 +1,69 @@
+"""What a case's state and reason mean to people, and what to do about them.
+
+The state keeps reasons as the bridge wrote them (English, technical, for the log); these
+functions put them in the reader's language, by the stable ``reason_code``, and add what
+the accountant or an operator can do. Both the pages (Flask-Babel's ``gettext``) and the
+worker's e-mails (``Texts.gettext``) call them with their own ``gettext``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+Gettext = Callable[..., str]
+BREAKS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # Unicode categories: controls, breaks
+STATUS = re.compile(r"status (\S+?)\)")
+
+
+def reason_text(gettext: Gettext, reason_code: str | None, reason: str | None) -> str:
+    """The reason in the reader's language where the bridge knows it, else as recorded."""
+    if reason_code == "not_won":
+        found = STATUS.search(reason or "")
+        return gettext("the deal is not won (status %(status)s)", status=found[1] if found else "?")
+    if reason_code == "no_products":
+        return gettext("the deal has no products")
+    return reason or ""
+
+
+def advice(gettext: Gettext, reason_code: str | None) -> str:
+    """What to do about a failed or dead case."""
+    by_code = {
+        "raynet_auth": gettext(
+            "RAYNET refused the API credentials: correct RAYNET_USERNAME, RAYNET_API_KEY and "
+            "RAYNET_INSTANCE, then press Retry."
+        ),
+        "RaynetPermissionDenied": gettext(
+            "The API user lacks a right in RAYNET: grant it, then press Retry."
+        ),
+        "InvalidOrder": gettext(
+            "The deal cannot become a correct order: correct it in RAYNET; the next change "
+            "brings it back by itself."
+        ),
+        "InvalidDocument": gettext(
+            "The order did not pass Money S3's schema: correct the deal in RAYNET, or report "
+            "it to the bridge's administrator."
+        ),
+        "DeliveryConflict": gettext(
+            "Another case's file already has this name: tell the bridge's administrator."
+        ),
+        "DeliveryUnavailable": gettext(
+            "The export folder or bucket cannot take files: check the share or the bucket; "
+            "exports go on by themselves when it can."
+        ),
+        "RaynetNotFound": gettext("The case no longer exists in RAYNET: nothing to do."),
+    }
+    return by_code.get(
+        reason_code or "",
+        gettext("Retried by itself; if it stays, look at the reason and press Retry."),
+    )
+
+
+def one_line(text: str) -> str:
+    """Text from RAYNET fit for a header: control characters and line or paragraph breaks
+    become spaces, and runs of spaces one."""
+    spaced = "".join(
+        " " if unicodedata.category(char) in BREAKS or char.isspace() else char for char in text
+    )
+    return " ".join(spaced.split())

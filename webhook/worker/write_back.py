@@ -1,0 +1,118 @@
+"""Write-back to RAYNET: the salesperson sees in the case that its order reached accounting.
+
+After each delivered file (``RAYNET_WRITE_BACK=1``, the default) the case gets, as separate
+follow-ups retried on their own:
+
+- an external id naming the file (``moneys3:OP-24-057.xml``): RAYNET sends it back in every
+  webhook about the case, so the case costs no API request even with a new state file;
+- a post in the case's discussion, in ``BRIDGE_LANGUAGE``: which file, where, when, its
+  ``Doklad``; a re-export posts again;
+- with ``RAYNET_LOCK_EXPORTED=1``, a lock against edits, so that the order in Money S3 and
+  the deal in RAYNET cannot drift apart.
+
+RAYNET answers each write with a ``record.updated`` webhook; the case is exported by then,
+so those webhooks cost nothing. A write retried after an answer that never came would be
+made twice: before a second attempt the external id and the post are looked for first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from webhook.errors import TransientError
+from webhook.i18n import Texts
+from webhook.raynet import external_ids
+from webhook.raynet.client import RaynetAuthError, RaynetClient
+from webhook.state.model import AUTH_REFUSED_FLAG, FollowUp, OutboxItem
+from webhook.state.ports import CaseRecords
+from webhook.worker.follow_ups import Handler
+
+log = logging.getLogger(__name__)
+
+
+class WriteBackPaused(TransientError):
+    """RAYNET refused the credentials; write-back waits, like exports, for new ones."""
+
+
+@dataclass
+class WriteBack:
+    raynet: RaynetClient
+    records: CaseRecords
+    texts: Texts
+    credentials_fingerprint: str
+    lock: bool = False
+
+    def handlers(self) -> dict[FollowUp, Handler]:
+        chosen = {FollowUp.EXTERNAL_ID: self.add_external_id, FollowUp.POST: self.add_post}
+        if self.lock:
+            chosen[FollowUp.LOCK] = self.lock_case
+        return {kind: self._guarded(handler) for kind, handler in chosen.items()}
+
+    def add_external_id(self, item: OutboxItem) -> None:
+        file_name, _ = item.delivered_file()
+        wanted = external_ids.for_file(file_name)
+        if item.attempts and wanted in self.raynet.business_case(item.case_id).external_ids:
+            return  # the last attempt's answer was lost, not its write
+        self.raynet.add_external_id(item.case_id, wanted)
+
+    def add_post(self, item: OutboxItem) -> None:
+        file_name, _ = item.delivered_file()
+        if item.attempts and any(file_name in post for post in self.raynet.posts(item.case_id)):
+            return
+        self.raynet.add_post(item.case_id, self.post_text(item))
+
+    def lock_case(self, item: OutboxItem) -> None:
+        self.raynet.lock_business_case(item.case_id)
+
+    def post_text(self, item: OutboxItem) -> str:
+        t = self.texts
+        file_name, location = item.delivered_file()
+        doklad = item.summary.doklad
+        values = {
+            "file": file_name,
+            "location": location,
+            "when": t.moment(item.exported_at),
+            "doklad": doklad,
+            "number": item.generation,
+        }
+        first = (
+            t.gettext(
+                "The order for Money S3 is ready: file %(file)s (Doklad %(doklad)s), "
+                "saved in %(location)s on %(when)s.",
+                **values,
+            )
+            if item.generation == 1 and doklad
+            else t.gettext(
+                "The order for Money S3 is ready: file %(file)s (numbered by Money S3), "
+                "saved in %(location)s on %(when)s.",
+                **values,
+            )
+            if item.generation == 1
+            else t.gettext(
+                "Exported to Money S3 again (file no. %(number)s): %(file)s, saved in "
+                "%(location)s on %(when)s. The accountant imports only one of the files.",
+                **values,
+            )
+        )
+        return (
+            first
+            + " "
+            + t.gettext(
+                "The accountant imports it in Money S3: Objednávky přijaté → XML přenosy → "
+                "Import z XML."
+            )
+        )
+
+    def _guarded(self, handler: Handler) -> Handler:
+        """Refused credentials stop write-back as they stop exports (20 bad logins block
+        the host for an hour): the flag is set, and the follow-up waits."""
+
+        def run(item: OutboxItem) -> None:
+            try:
+                handler(item)
+            except RaynetAuthError as error:
+                self.records.set_flag(AUTH_REFUSED_FLAG, self.credentials_fingerprint)
+                raise WriteBackPaused(str(error)) from None
+
+        return run
