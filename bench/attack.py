@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 
 from bench.processes import free_port, gunicorn, stop
-from bench.report import percentile, publish
+from bench.report import LoadWatch, percentile, publish
 from tests.support import share, webhook_body
 from webhook.ops.demo import sample_case, sample_company
 from webhook.raynet.standin import RaynetStandIn
@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
     arguments = parser.parse_args()
-    with RaynetStandIn() as raynet:
+    with RaynetStandIn() as raynet, LoadWatch() as load:
         raynet.add_case(sample_case())
         raynet.add_company(sample_company())
         presses = raynet_requests_per_presses(raynet, arguments.presses)
@@ -180,6 +180,7 @@ def main() -> None:
             "settings": f"{arguments.repeat} rounds × {arguments.webhooks} sequential webhooks, "
             "a new connection each; gunicorn as serve runs it, 2 workers × 4 threads",
             "goal": "p99 under 1 s with 10 stalled sockets",
+            "load": load.text(),
         },
     )
 

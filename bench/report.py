@@ -3,25 +3,88 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def best_of(function: Callable[[], object], repeat: int, number: int) -> float:
-    """Seconds per call: the median of ``repeat`` rounds of ``number`` calls each."""
-    rounds = []
+def interleaved(
+    ours: Callable[[], object], baseline: Callable[[], object], repeat: int, number: int
+) -> tuple[Spread, Spread, Spread]:
+    """Seconds per call of each, and their ratio: ``repeat`` rounds of ``number`` calls,
+    each round timing ours and then the baseline, so that the machine's noise falls on
+    both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        started = time.perf_counter()
-        for _ in range(number):
-            function()
-        rounds.append((time.perf_counter() - started) / number)
-    return statistics.median(rounds)
+        for function, spent in zip((ours, baseline), times, strict=True):
+            started = time.perf_counter()
+            for _ in range(number):
+                function()
+            spent.append((time.perf_counter() - started) / number)
+    ratios = tuple(a / b for a, b in zip(*times, strict=True))
+    return Spread(tuple(times[0])), Spread(tuple(times[1])), Spread(ratios)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Repeated measurements of one figure: read the median, trust it as far as the spread."""
+
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def text(self, digits: int = 0) -> str:
+        """``1234 (1180–1300, 5 runs)``."""
+        low, high, runs = min(self.values), max(self.values), len(self.values)
+        return f"{self.median:.{digits}f} ({low:.{digits}f}–{high:.{digits}f}, {runs} runs)"
+
+
+class Sampler:
+    """``measure()`` every ``every`` seconds while the ``with`` block runs, in a thread."""
+
+    def __init__(self, measure: Callable[[], float], every: float) -> None:
+        self.samples: list[float] = []
+        self._measure, self._every = measure, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while True:
+            self.samples.append(self._measure())
+            if self._stop.wait(self._every):
+                return
+
+
+class LoadWatch(Sampler):
+    """The machine's 1-minute load average, every second while a benchmark runs: a figure
+    measured under a load well above the core count is worth less."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda: os.getloadavg()[0], 1.0)
+
+    def text(self) -> str:
+        if not self.samples:
+            return "not sampled"
+        mean = sum(self.samples) / len(self.samples)
+        return f"mean {mean:.2f}, max {max(self.samples):.2f} on {os.cpu_count()} cores"
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -63,6 +126,4 @@ def _cell(value: Any) -> str:
 
 
 def _cpus() -> int:
-    import os  # noqa: PLC0415
-
     return os.cpu_count() or 0

@@ -123,7 +123,8 @@ def test_worker_killed_mid_run_still_exports_every_case_exactly_once(
     def files() -> list[Path]:
         return sorted(exports.glob("*.xml")) if exports.exists() else []
 
-    first = bridge(["worker"], env, tmp_path / "worker-1.log")
+    slow = {**env, "WORKER_THREADS": "2"}  # the kill must come mid-run
+    first = bridge(["worker"], slow, tmp_path / "worker-1.log")
     wait_until(lambda: len(files()) >= 40, 60, "40 files before the crash")
     first.kill()
     assert exported_count(Path(env["STATE_DB"])) < 200, "the crash must come mid-run"

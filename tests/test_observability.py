@@ -79,7 +79,7 @@ def json_logs() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     output = io.StringIO()
-    configure_logging("INFO", json_lines=True, stream=output)
+    configure_logging("DEBUG", json_lines=True, stream=output)  # each webhook is a debug line
     yield output
     root.handlers[:] = handlers
     root.setLevel(level)

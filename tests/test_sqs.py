@@ -117,6 +117,7 @@ def test_two_receivers_three_workers_one_killed_exactly_one_file_per_case(
         "MONEY_S3_XSD_DIR": str(xsd_dir()),
         "WORKER_LEASE_SECONDS": "5",
         "WORKER_POLL_SECONDS": "0.05",
+        "WORKER_THREADS": "2",  # slow enough that the kill comes mid-run
         "STATE_DB": str(tmp_path / "unused.db"),
     }
     ports = [free_port(), free_port()]
@@ -156,3 +157,26 @@ def test_two_receivers_three_workers_one_killed_exactly_one_file_per_case(
     s3 = boto3.client("s3")
     for key in keys:
         validator.validate(s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
+
+
+def test_one_batch_one_read_of_the_records_and_one_job_per_case(
+    raynet: RaynetStandIn, tmp_path: Path, aws: AwsQueue, won_case: dict[str, Any]
+) -> None:
+    """Messages of the same case in one receive are one job; the records of the batch are
+    read in one request; settled messages are deleted in batches."""
+    raynet.add_case({**won_case, "id": 77, "code": "OP-24-077"})
+    harness = sqs_harness(raynet, tmp_path, aws)
+    for event in ("a", "b", "c"):
+        harness.webhook(1234, event_id=f"evt-{event}")
+    harness.webhook(77, event_id="evt-d")
+    first = harness.queue.claim("w/0")
+    second = harness.queue.claim("w/1")
+    assert first is not None
+    assert second is not None
+    assert {first.case_id, second.case_id} == {1234, 77}
+    assert harness.queue.claim("w/2") is None  # the three messages of 1234 are one job
+    for job in (first, second):
+        harness.worker.process(job)
+    assert objects(aws) == ["orders/OP-24-057.xml", "orders/OP-24-077.xml"]
+    assert len(raynet.reads("businessCase/1234/")) == 1
+    wait_until(lambda: harness.queue.due_count() == 0, 10, "every message deleted")

@@ -77,9 +77,51 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # What the lines never show is not collected for each record (the logging docs'
+    # "Optimization"): the caller's file and line, thread and process names.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 # --- metrics ----------------------------------------------------------------------------
+
+
+_aws_instrumented = False
+
+
+def instrument_aws() -> None:
+    """Count every AWS request and the time waited on it, by operation, for every boto3
+    client made after this call (they come from boto3's default session): where the SQS
+    mode's time goes is then in ``/metrics`` and in ``bench.end_to_end``."""
+    global _aws_instrumented  # noqa: PLW0603 - once per process
+    if _aws_instrumented:
+        return
+    import boto3  # noqa: PLC0415 - only the AWS mode needs it
+
+    session = boto3.session.Session()
+    boto3.DEFAULT_SESSION = session  # what boto3.client() and boto3.resource() use
+    events = session.events
+    events.register("before-call", _aws_request_starts)
+    events.register("after-call", _aws_request_ends)
+    events.register("after-call-error", _aws_request_ends)
+    _aws_instrumented = True
+
+
+def _aws_request_starts(model: Any, context: dict[str, Any], **_: Any) -> None:
+    labels = {"service": str(model.service_model.service_id), "operation": model.name}
+    context["bridge_request"] = (labels, time.perf_counter())
+    AWS_REQUESTS.labels(**labels).inc()
+
+
+def _aws_request_ends(context: dict[str, Any], **_: Any) -> None:
+    """After an answer, or an error (which brings no ``model``): what the start noted."""
+    started = context.get("bridge_request")
+    if started is not None:
+        labels, at = started
+        AWS_SECONDS.labels(**labels).inc(time.perf_counter() - at)
+
 
 WEBHOOKS = Counter(
     "bridge_webhooks_total", "Webhooks received, by instance and outcome", ["instance", "outcome"]
@@ -115,6 +157,16 @@ RAYNET_REMAINING = Gauge(
 )
 WORKER_RESTARTS = Counter(
     "bridge_worker_restarts_total", "Worker threads that died and were started again", ["instance"]
+)
+AWS_REQUESTS = Counter(
+    "bridge_aws_requests_total",
+    "Requests to AWS (SQS, DynamoDB, S3) by this bridge, by service and operation",
+    ["service", "operation"],
+)
+AWS_SECONDS = Counter(
+    "bridge_aws_request_seconds_total",
+    "Time spent waiting on AWS answers, by service and operation",
+    ["service", "operation"],
 )
 FOLLOW_UPS = Counter(
     "bridge_follow_ups_total",

@@ -13,7 +13,7 @@ from webhook.delivery import Target, target_from_setting
 from webhook.delivery.folder import FolderTarget
 from webhook.i18n import Texts
 from webhook.moneys3.validation import DocumentValidator
-from webhook.observability import record_raynet_request
+from webhook.observability import instrument_aws, record_raynet_request
 from webhook.pipeline import Outcome, Renderer, export_case
 from webhook.raynet.client import RaynetClient
 from webhook.settings.environment import Settings
@@ -54,6 +54,7 @@ def open_state(settings: Settings, clock: Clock = time.time) -> State:
     if settings.queue_url and settings.state_table:
         import boto3  # noqa: PLC0415 - only the distributed mode needs it here
 
+        instrument_aws()
         from webhook.state.aws.dynamo import DynamoCaseRecords  # noqa: PLC0415
         from webhook.state.aws.sqs import SqsJobQueue  # noqa: PLC0415
 
@@ -65,6 +66,7 @@ def open_state(settings: Settings, clock: Clock = time.time) -> State:
             clock,
             policy=policy,
             wait_seconds=settings.queue_wait_seconds,
+            prefetch=settings.worker.threads,
         )
         return State(queue, records, outbox=None)
     from webhook.state.sqlite import open_state as open_sqlite  # noqa: PLC0415
@@ -76,6 +78,8 @@ def open_state(settings: Settings, clock: Clock = time.time) -> State:
 def build_target(settings: Settings, location: str | None = None) -> Target:
     """EXPORT_TARGET, or ``location`` (a folder or ``s3://`` URL someone typed for one
     command, created if need be) in its place."""
+    if (location or settings.export_target).startswith("s3://"):
+        instrument_aws()
     return target_from_setting(
         location or settings.export_target,
         s3_sse=settings.s3_sse,

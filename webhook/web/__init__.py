@@ -10,8 +10,9 @@ Export button inside RAYNET; ``admin.py`` guards the dashboard, whose pages are 
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 
-from flask import Flask
+from flask import Flask, abort
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhook.settings.environment import Settings
@@ -22,7 +23,14 @@ from webhook.web.admin import init_admin
 from webhook.web.button import init_button, over_the_limit
 from webhook.web.errors import init_errors
 from webhook.web.language import init_language
-from webhook.web.limits import init_limits
+from webhook.web.limits import (
+    BUTTON_OVERALL,
+    BUTTON_PER_ADDRESS,
+    LOGIN_OVERALL,
+    LOGIN_PER_ADDRESS,
+    init_limits,
+    limit,
+)
 from webhook.web.receiver import bp as receiver_bp
 from webhook.web.registry import EXTENSION, IdConverter
 from webhook.web.security import init_security
@@ -55,7 +63,20 @@ def create_app(*served: Settings) -> Flask:
     init_language(app, first.language)
     init_button(app)
     init_admin(app, first)
-    init_limits(app, first.rate_limit_storage_uri(), over_the_limit)
+    init_limits(
+        app,
+        first.rate_limit_storage_uri(),
+        [
+            limit(
+                "button.press", ("GET", "POST"), BUTTON_PER_ADDRESS, BUTTON_OVERALL, over_the_limit
+            ),
+            limit("admin.login", ("POST",), LOGIN_PER_ADDRESS, LOGIN_OVERALL, _too_many_tries),
+        ],
+    )
     init_security(app)
     init_errors(app)
     return app
+
+
+def _too_many_tries() -> NoReturn:
+    abort(429)

@@ -36,12 +36,13 @@ from werkzeug.wrappers import Response as BaseResponse
 from webhook.ops.operations import ActionRefused
 from webhook.settings.environment import Settings
 from webhook.web.banners import banners
-from webhook.web.language import gettext
+from webhook.web.language import gettext, remember_switch
 from webhook.web.registry import instance, instances
 from webhook.web.security import LIFETIME_SECONDS, end_session, session_alive, start_session
 from webhook.wording import one_line
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.after_request(remember_switch)
 OPEN_ENDPOINTS = ("admin.login",)
 NAME_LENGTH = 60
 

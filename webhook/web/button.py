@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from flask_limiter import RequestLimit
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from webhook.errors import BridgeError
@@ -104,8 +103,9 @@ def init_button(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def over_the_limit(_: RequestLimit) -> Response:
-    """Flask-Limiter's answer for a press over a rate limit, in the button's own words."""
+def over_the_limit() -> Response:
+    """The answer to a press over a rate limit, in the button's own words (200: RAYNET
+    shows the message only with 200)."""
     return jsonify(success=False, message=gettext(TOO_MANY))
 
 

@@ -1,6 +1,7 @@
 """The pages' language: Czech first, English second (Flask-Babel).
 
-The switch in the header (``?lang=en``) is remembered in a cookie for a year; without it
+The switch in the header (``?lang=en``) is remembered in a cookie for a year
+(``remember_switch``, after the dashboard's pages only); without it
 the browser's ``Accept-Language`` decides, and without that ``BRIDGE_LANGUAGE``. The
 button's answer follows the same rule. Templates format amounts and moments with the
 filters ``amount`` and ``when`` in the page's language.
@@ -40,7 +41,6 @@ def init_language(app: Flask, default_language: str) -> None:
         default_locale=default_language,
         default_translation_directories=str(CATALOGUES),
     )
-    app.after_request(_remember_switch)
     app.jinja_env.filters["amount"] = _amount
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["number"] = _number
@@ -69,7 +69,8 @@ def texts() -> Texts:
     return Texts(str(get_locale()))
 
 
-def _remember_switch(response: Response) -> Response:
+def remember_switch(response: Response) -> Response:
+    """The dashboard's language switch, kept in a cookie (an ``after_request`` of its pages)."""
     chosen = request.args.get(SWITCH)
     if chosen in LANGUAGES:
         response.set_cookie(COOKIE, chosen, max_age=COOKIE_SECONDS, httponly=True, samesite="Lax")

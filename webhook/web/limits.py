@@ -1,52 +1,82 @@
 """Rate limits for what strangers can reach: the Export button and the dashboard's login.
 
-Flask-Limiter counts in a storage that every gunicorn process of a host shares: by default
-a small SQLite file beside the state (``SqliteStorage``, a storage for the ``limits``
-library), or whatever ``RATE_LIMIT_STORAGE`` names (``redis://...`` for many hosts).
+Counted with the ``limits`` library (what Flask-Limiter is built on), fixed windows, in a
+storage that every gunicorn process of a host shares: by default a small SQLite file beside
+the state (``SqliteStorage``, a storage for ``limits``), or whatever ``RATE_LIMIT_STORAGE``
+names (``redis://...`` for many hosts). Only the two views are wrapped: a webhook pays
+nothing for limits it does not have.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from flask import Flask, Response, current_app
-from flask_limiter import Limiter, RequestLimit
-from flask_limiter.util import get_remote_address
-from limits.storage import Storage
+from flask import Flask, current_app, request
+from flask.typing import ResponseReturnValue, RouteCallable
+from limits import RateLimitItem, parse
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 BUTTON_PER_ADDRESS = "30/minute"
 BUTTON_OVERALL = "120/minute"
 LOGIN_PER_ADDRESS = "5/minute"
 LOGIN_OVERALL = "30/minute"
-EXTENSION = "bridge_limiter"
+EXTENSION = "bridge_limits"
 
 
-def init_limits(
-    app: Flask, storage_uri: str, button_breach: Callable[[RequestLimit], Response]
-) -> None:
-    """Per address and for everyone together: the button's presses and the login's tries."""
-    limiter = Limiter(get_remote_address, app=app, storage_uri=storage_uri, strategy="fixed-window")
-    app.extensions[EXTENSION] = limiter
-    for endpoint, methods, per_address, overall, on_breach in (
-        ("button.press", ["GET", "POST"], BUTTON_PER_ADDRESS, BUTTON_OVERALL, button_breach),
-        ("admin.login", ["POST"], LOGIN_PER_ADDRESS, LOGIN_OVERALL, None),
-    ):
-        view: Any = app.view_functions[endpoint]
-        view = limiter.limit(per_address, methods=methods, on_breach=on_breach)(view)
-        view = limiter.shared_limit(
-            overall,
-            scope=f"{endpoint}-all",
-            key_func=lambda: "everyone",
-            methods=methods,
-            on_breach=on_breach,
-        )(view)
-        app.view_functions[endpoint] = view
+@dataclass(frozen=True)
+class Limit:
+    """How often one address, and everyone together, may reach an endpoint."""
+
+    endpoint: str
+    methods: tuple[str, ...]
+    per_address: RateLimitItem
+    overall: RateLimitItem
+    on_breach: Callable[[], ResponseReturnValue]
+
+
+def init_limits(app: Flask, storage_uri: str, limits: list[Limit]) -> None:
+    storage = storage_from_string(storage_uri)
+    limiter = FixedWindowRateLimiter(storage)
+    app.extensions[EXTENSION] = storage
+    for limit in limits:
+        app.view_functions[limit.endpoint] = _limited(
+            app.view_functions[limit.endpoint], limit, limiter
+        )
+
+
+def limit(
+    endpoint: str,
+    methods: tuple[str, ...],
+    per_address: str,
+    overall: str,
+    on_breach: Callable[[], ResponseReturnValue],
+) -> Limit:
+    return Limit(endpoint, methods, parse(per_address), parse(overall), on_breach)
+
+
+def _limited(view: RouteCallable, limit: Limit, limiter: FixedWindowRateLimiter) -> RouteCallable:
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        if request.method in limit.methods:
+            address = request.remote_addr or "unknown"
+            if not (
+                limiter.hit(limit.per_address, limit.endpoint, address)
+                and limiter.hit(limit.overall, limit.endpoint, "everyone")
+            ):
+                return limit.on_breach()
+        answer: ResponseReturnValue = current_app.ensure_sync(view)(*args, **kwargs)
+        return answer
+
+    return checked
 
 
 class SqliteStorage(Storage):
@@ -137,8 +167,7 @@ class SqliteStorage(Storage):
 def counters() -> Storage:
     """The storage the limits count in: also for other short-lived facts every process of
     the host must agree on (a used button token, an admin session)."""
-    limiter: Limiter = current_app.extensions[EXTENSION]
-    storage: Storage = limiter.storage
+    storage: Storage = current_app.extensions[EXTENSION]
     return storage
 
 

@@ -58,6 +58,7 @@ RunJob = Callable[[Job], Outcome]
 HOUSEKEEPING_SECONDS = 3600.0
 TARGET_CHECK_SECONDS = (30.0, 5.0)  # while it takes files, and while it does not
 REPORT_CHECK_SECONDS = 60.0
+PAUSE_CHECK_SECONDS = 1.0
 HEARTBEAT_FLAG = "worker_heartbeat"
 HEARTBEAT_SECONDS = 10.0
 HEARTBEAT_SILENCE = 60.0  # no heartbeat for this long: no worker is alive
@@ -69,7 +70,7 @@ class WorkerSettings:
     max_attempts: int = 10
     lease_seconds: float = 120.0
     poll_seconds: float = 0.2
-    threads: int = 3
+    threads: int = 8  # RAYNET requests stay at 3 at a time (RaynetClient); AWS waits overlap
     backoff_base: float = 5.0
     backoff_max: float = 3600.0
     reconcile_interval: float = 0.0  # 0: no periodic reconciliation
@@ -108,6 +109,8 @@ class Worker:
     upkeep: Upkeep | None = None  # what the dashboard's banners show
     target_check: Callable[[], None] | None = None  # raises while no file can be written
     _target_problem: str | None = field(default=None, init=False)
+    _paused: str | None = field(default=None, init=False)
+    _paused_until: float = field(default=0.0, init=False)
     _next: dict[str, float] = field(default_factory=dict, init=False)
 
     def paused_because(self) -> str | None:
@@ -121,6 +124,15 @@ class Worker:
         if self._credentials_refused():
             return N_("RAYNET refused the credentials; fix them or replay")
         return None
+
+    def _paused_lately(self) -> str | None:
+        """``paused_because`` as of at most a second ago: the loop asks before every claim,
+        and each answer reads two shared switches (DynamoDB requests in the SQS mode)."""
+        now = self.clock()
+        if now >= self._paused_until:
+            self._paused = self.paused_because()
+            self._paused_until = now + PAUSE_CHECK_SECONDS
+        return self._paused
 
     def _credentials_refused(self) -> bool:
         refused = self.records.flag(AUTH_REFUSED_FLAG)
@@ -220,6 +232,16 @@ class Worker:
             if not self.follow_ups.run_due(f"{self.name}/follow-up", kinds):
                 return
 
+    def _follow_up_round(self) -> None:
+        """The report when it is due, then due follow-ups: on a thread of their own, so
+        that a slow SMTP server or RAYNET's answers to write-backs never delay an export."""
+        try:
+            if self.report is not None and self._every("report", REPORT_CHECK_SECONDS):
+                self.report.schedule_if_due()
+            self.run_due_follow_ups()
+        except Exception:
+            log.exception("a follow-up round failed; the worker goes on")
+
     def reconcile_if_due(self) -> None:
         """A sweep for lost webhooks, when it is this worker's turn and exports may run."""
         if self.reconciler is None or self.paused_because() is not None:
@@ -234,13 +256,19 @@ class Worker:
         """Work until ``stop`` is set, up to ``settings.threads`` cases at a time."""
         idle_slots = list(range(self.settings.threads))
         running: dict[Future[None], int] = {}
-        with ThreadPoolExecutor(self.settings.threads, thread_name_prefix="export") as pool:
+        with (
+            ThreadPoolExecutor(self.settings.threads, thread_name_prefix="export") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="follow-up") as follow_ups,
+        ):
+            following: Future[None] | None = None
             while not stop.is_set():
                 try:
                     claimed = self._round(pool, idle_slots, running)
                 except Exception:
                     log.exception("a worker round failed; the worker goes on")
                     claimed = False
+                if following is None or following.done():  # never in the exports' way
+                    following = follow_ups.submit(self._follow_up_round)
                 if not claimed:
                     stop.wait(self.settings.poll_seconds)
             for future in running:
@@ -265,15 +293,12 @@ class Worker:
         if self.target_check is not None and self._every("target", every):
             self._watch_target(self.target_check)
         self.reconcile_if_due()
-        if self.report is not None and self._every("report", REPORT_CHECK_SECONDS):
-            self.report.schedule_if_due()
-        self.run_due_follow_ups()
         for future in [f for f in running if f.done()]:
             idle_slots.append(running.pop(future))
             if future.exception() is not None:
                 log.error("an export thread failed", exc_info=future.exception())
         claimed = False
-        while idle_slots and self.paused_because() is None:
+        while idle_slots and self._paused_lately() is None:
             slot = idle_slots.pop()
             job = self.queue.claim(f"{self.name}/{slot}")
             if job is None:

@@ -15,14 +15,16 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from webhook.errors import ConfigError, QueueUnavailable
 from webhook.state.aws.dynamo import DynamoCaseRecords
+from webhook.state.batching import GroupWriter
 from webhook.state.model import (
     AUTH_REFUSED_FLAG,
     CaseEvent,
@@ -54,12 +56,18 @@ class SqsJobQueue(JobQueue):
         *,
         policy: WorkPolicy,
         wait_seconds: int = 2,
+        prefetch: int = 10,
     ) -> None:
-        """Claims last ``policy.lease_seconds``; the attempts are the redrive policy's."""
+        """Claims last ``policy.lease_seconds``; the attempts are the redrive policy's.
+        ``prefetch`` (1 to 10): messages received at once, as many as a worker has threads."""
         self._sqs, self._url, self._records, self._clock = sqs, queue_url, records, clock
         self._lease_seconds = policy.lease_seconds
         self._wait = wait_seconds
+        self._prefetch = max(1, min(10, prefetch))
         self._heartbeats: dict[str, threading.Event] = {}
+        self._ready: deque[_Ready] = deque()  # received, waiting for a thread
+        self._claims: dict[str, _Ready] = {}  # handed out, not settled yet
+        self._deleter: GroupWriter[str, bool] | None = None
         self._lock = threading.Lock()
         self.max_receives = self._max_receives()
 
@@ -99,58 +107,99 @@ class SqsJobQueue(JobQueue):
     # --- workers ------------------------------------------------------------------------
 
     def claim(self, worker: str, case_id: int | None = None) -> Job | None:
-        """The next message, unless it is for a case already exported (then it is done)."""
+        """The next case to work on, from a batch received for the workers' threads.
+
+        One ReceiveMessage brings up to ``prefetch`` messages, one BatchGetItem the records
+        of their cases: a case already exported is done without a RAYNET call, messages of
+        the same case in one batch are one job (the export reads the case as it is by
+        then, after every change those messages announced), and the rest wait here for
+        the next idle thread.
+        """
         if case_id is not None:
             return None  # SQS cannot hand out one chosen case; the message will come
         for _ in range(10):
-            answer = self._call(
-                self._sqs.receive_message,
-                QueueUrl=self._url,
-                MaxNumberOfMessages=1,
-                WaitTimeSeconds=self._wait,
-                VisibilityTimeout=int(self._lease_seconds),
-                AttributeNames=["ApproximateReceiveCount"],
-            )
-            messages = answer.get("Messages", [])
-            if not messages:
-                return None
-            message = messages[0]
-            receipt = message["ReceiptHandle"]
-            claimed = int(json.loads(message["Body"])["case"])
-            record = self._records.case(claimed)
+            with self._lock:
+                ready = self._ready.popleft() if self._ready else None
+            if ready is None:
+                if not self._receive():
+                    return None
+                continue
+            token = f"{worker}#{uuid.uuid4().hex[:8]}"
+            with self._lock:
+                self._claims[token] = ready
+            self._keep_alive(token, ready.receipts)
+            return Job(ready.case_id, ready.exports_done + 1, ready.receives - 1, token)
+        return None
+
+    def _receive(self) -> bool:
+        """Receive a batch into ``_ready``; False when the queue had nothing."""
+        answer = self._call(
+            self._sqs.receive_message,
+            QueueUrl=self._url,
+            MaxNumberOfMessages=self._prefetch,
+            WaitTimeSeconds=self._wait,
+            VisibilityTimeout=int(self._lease_seconds),
+            AttributeNames=["ApproximateReceiveCount"],
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            return False
+        by_case: dict[int, list[Any]] = {}
+        for message in messages:
+            by_case.setdefault(int(json.loads(message["Body"])["case"]), []).append(message)
+        records = self._records.cases_by_id(list(by_case))
+        done: list[str] = []
+        ready: list[_Ready] = []
+        for claimed, group in by_case.items():
+            receipts = tuple(message["ReceiptHandle"] for message in group)
+            record = records.get(claimed)
             if (
                 record is not None
                 and record.state == CaseState.EXPORTED
                 and record.exports_wanted <= record.exports_done
             ):
-                self._delete(receipt)  # an exported case costs no RAYNET call
+                done.extend(receipts)  # an exported case costs no RAYNET call
                 continue
-            self._keep_alive(receipt)
-            receives = int(message["Attributes"]["ApproximateReceiveCount"])
-            done = record.exports_done if record else 0
-            return Job(claimed, done + 1, receives - 1, receipt)
-        return None
+            ready.append(
+                _Ready(
+                    case_id=claimed,
+                    receipts=receipts,
+                    receives=max(int(m["Attributes"]["ApproximateReceiveCount"]) for m in group),
+                    exports_done=record.exports_done if record else 0,
+                    exports_wanted=record.exports_wanted if record else 1,
+                )
+            )
+        if done:
+            self._delete(done)
+        with self._lock:
+            self._ready.extend(ready)
+        return True
 
     def settle(self, job: Job, settlement: Settlement) -> CaseState | None:
-        """Record the outcome, then delete the message, or let it come back for a retry."""
+        """Record the outcome, then delete the messages, or let them come back for a retry."""
+        with self._lock:
+            ready = self._claims.pop(job.claim, None)
         self._stop_heartbeat(job)
-        state = self._settled_state(job, settlement)
+        if ready is None:
+            return None
+        state = self._settled_state(job, settlement, ready)
         self._records.update(job.case_id, **_settled_values(job, settlement, state, self._clock()))
         if state == CaseState.FAILED and settlement.retry_at is not None:
             delay = int(min(MAX_VISIBILITY, max(0.0, settlement.retry_at - self._clock())))
         elif state == CaseState.DEAD and settlement.state == CaseState.FAILED:
             delay = 0  # its last receive: the next one moves it to the dead-letter queue
         else:
-            return state if self._delete(job.claim) else None
-        return state if self._change_visibility(job.claim, delay) else None
+            return state if self._delete(ready.receipts) else None
+        return state if self._change_visibility(ready.receipts, delay) else None
 
-    def _settled_state(self, job: Job, settlement: Settlement) -> CaseState:
+    def _settled_state(self, job: Job, settlement: Settlement, ready: _Ready) -> CaseState:
         if settlement.state == CaseState.FAILED and job.attempts + 1 >= self.max_receives:
             return CaseState.DEAD
         if settlement.state == CaseState.EXPORTED:
-            record = self._records.case(job.case_id)
-            wanted = record.exports_wanted if record else 1
-            return CaseState.PENDING if wanted > job.generation else CaseState.EXPORTED
+            # A re-export asked for meanwhile sent a message of its own: it comes next.
+            return (
+                CaseState.PENDING if ready.exports_wanted > job.generation else CaseState.EXPORTED
+            )
         return settlement.state
 
     # --- operators ----------------------------------------------------------------------
@@ -207,40 +256,56 @@ class SqsJobQueue(JobQueue):
 
     # --- messages -----------------------------------------------------------------------
 
-    def _delete(self, receipt: str) -> bool:
-        return self._on_message(self._sqs.delete_message, QueueUrl=self._url, ReceiptHandle=receipt)
+    def _delete(self, receipts: Sequence[str]) -> bool:
+        """Delete settled messages; the threads that settle meanwhile share one request."""
+        with self._lock:
+            if self._deleter is None or not self._deleter.serves_this_process():
+                self._deleter = GroupWriter(self._delete_batch, "sqs-delete", most=10)
+            deleter = self._deleter
+        return all(deleter.submit_all(receipts))
 
-    def _change_visibility(self, receipt: str, seconds: int) -> bool:
-        return self._on_message(
-            self._sqs.change_message_visibility,
-            QueueUrl=self._url,
-            ReceiptHandle=receipt,
-            VisibilityTimeout=seconds,
-        )
+    def _delete_batch(self, receipts: Sequence[str]) -> list[bool]:
+        """One DeleteMessageBatch; False for a receipt that lapsed (another worker has
+        received that message since)."""
+        return self._batch(self._sqs.delete_message_batch, receipts)
 
-    def _on_message(self, operation: Callable[..., Any], **arguments: Any) -> bool:
-        """False when the receipt lapsed: another worker has received the message since."""
-        try:
-            operation(**arguments)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in LAPSED_RECEIPT:
-                return False
-            raise QueueUnavailable(f"SQS: {error}") from None
-        except BotoCoreError as error:
-            raise QueueUnavailable(f"SQS: {error}") from None
-        return True
+    def _change_visibility(self, receipts: Sequence[str], seconds: int) -> bool:
+        results: list[bool] = []
+        for start in range(0, len(receipts), 10):
+            results += self._batch(
+                self._sqs.change_message_visibility_batch,
+                receipts[start : start + 10],
+                VisibilityTimeout=seconds,
+            )
+        return all(results)
 
-    def _keep_alive(self, receipt: str) -> None:
-        """Extend the message's visibility every half lease until the case is settled."""
+    def _batch(
+        self, operation: Callable[..., Any], receipts: Sequence[str], **extra: Any
+    ) -> list[bool]:
+        """One batch request for up to ten messages: which receipts were still valid."""
+        entries = [
+            {"Id": str(number), "ReceiptHandle": receipt, **extra}
+            for number, receipt in enumerate(receipts)
+        ]
+        answer = self._call(operation, QueueUrl=self._url, Entries=entries)
+        lapsed: set[str] = set()
+        for failure in answer.get("Failed", []):
+            if failure.get("Code") not in LAPSED_RECEIPT:
+                raise QueueUnavailable(f"SQS: {failure.get('Code')}: {failure.get('Message')}")
+            lapsed.add(str(failure.get("Id")))
+        return [entry["Id"] not in lapsed for entry in entries]
+
+    def _keep_alive(self, token: str, receipts: Sequence[str]) -> None:
+        """Extend the messages' visibility every half lease until the case is settled."""
         stop = threading.Event()
         with self._lock:
-            self._heartbeats[receipt] = stop
+            self._heartbeats[token] = stop
         lease = self._lease_seconds
 
         def beat() -> None:
             while not stop.wait(lease / 2):
                 try:
-                    self._change_visibility(receipt, int(lease))
+                    self._change_visibility(receipts, int(lease))
                 except QueueUnavailable as error:
                     log.warning("cannot extend a message's visibility: %s", error)
 
@@ -258,6 +323,17 @@ class SqsJobQueue(JobQueue):
             return operation(**arguments)
         except (BotoCoreError, ClientError) as error:
             raise QueueUnavailable(f"SQS: {error}") from None
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """The messages of one case from one batch, with its record as the batch found it."""
+
+    case_id: int
+    receipts: tuple[str, ...]
+    receives: int  # the most any of them was received: the attempt count
+    exports_done: int
+    exports_wanted: int
 
 
 def _settled_values(

@@ -7,14 +7,14 @@ a case whose worker died is claimed again once the lease runs out.
 
 from __future__ import annotations
 
-import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from webhook.delivery.naming import generation_of
 from webhook.order import CaseSummary
+from webhook.state.batching import GroupWriter
 from webhook.state.model import (
     AUTH_REFUSED_FLAG,
     KNOWN_LOCATION,
@@ -90,7 +90,7 @@ HISTORY = "INSERT INTO history (case_id, at, what, detail) VALUES (?, ?, ?, ?)"
 class SqliteJobQueue(JobQueue):
     def __init__(self, database: StateDatabase, clock: Clock, policy: WorkPolicy) -> None:
         self._db, self._clock, self._policy = database, clock, policy
-        self._committer: _GroupCommitter | None = None
+        self._committer: GroupWriter[tuple[CaseEvent, float], Recorded] | None = None
         self._committer_guard = threading.Lock()
 
     # --- ingest -------------------------------------------------------------------------
@@ -103,9 +103,9 @@ class SqliteJobQueue(JobQueue):
         """
         with self._committer_guard:
             if self._committer is None or not self._committer.serves_this_process():
-                self._committer = _GroupCommitter(self.record_events)
+                self._committer = GroupWriter(self.record_events, "group-commit")
             committer = self._committer
-        return committer.submit(event, self._clock())
+        return committer.submit((event, self._clock()))
 
     def record_events(self, events: Sequence[tuple[CaseEvent, float]]) -> list[Recorded]:
         """Store events with their arrival times in one transaction of two statements.
@@ -297,68 +297,6 @@ class SqliteJobQueue(JobQueue):
             db.execute(
                 "DELETE FROM events WHERE received_at < ?", (self._clock() - EVENT_RETENTION,)
             )
-
-
-class _Waiting:
-    """One caller's event in the group-commit queue."""
-
-    __slots__ = ("done", "error", "event", "now", "result")
-
-    def __init__(self, event: CaseEvent, now: float) -> None:
-        self.event = event
-        self.now = now
-        self.done = threading.Event()
-        self.result: Recorded | None = None
-        self.error: BaseException | None = None
-
-
-class _GroupCommitter:
-    """A thread that writes whatever events have queued up in one transaction.
-
-    While one commit waits for its fsync, the next events gather; they go out together in
-    the next commit. Under load this turns many fsyncs into few, without ever answering
-    before the event is on disk.
-    """
-
-    def __init__(
-        self, write: Callable[[Sequence[tuple[CaseEvent, float]]], list[Recorded]]
-    ) -> None:
-        self._write = write
-        self._queue: list[_Waiting] = []
-        self._wake = threading.Condition()
-        self._pid = os.getpid()
-        threading.Thread(target=self._run, name="group-commit", daemon=True).start()
-
-    def serves_this_process(self) -> bool:
-        return self._pid == os.getpid()  # a forked child needs a thread of its own
-
-    def submit(self, event: CaseEvent, now: float) -> Recorded:
-        waiting = _Waiting(event, now)
-        with self._wake:
-            self._queue.append(waiting)
-            self._wake.notify()
-        waiting.done.wait()
-        if waiting.error is not None:
-            raise waiting.error
-        assert waiting.result is not None
-        return waiting.result
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue:
-                    self._wake.wait()
-                batch, self._queue = self._queue, []
-            try:
-                results = self._write([(waiting.event, waiting.now) for waiting in batch])
-            except Exception as error:  # noqa: BLE001 - re-raised in every waiting caller
-                for waiting in batch:
-                    waiting.error = error
-            else:
-                for waiting, result in zip(batch, results, strict=True):
-                    waiting.result = result
-            for waiting in batch:
-                waiting.done.set()
 
 
 def _summary_values(summary: CaseSummary | None) -> dict[str, str | None]:
