@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tests.harness import Harness
 from tests.support import TOKEN
 from webhook.raynet.standin import RaynetStandIn
 from webhook.web import create_app
+from webhook.worker.loop import HEARTBEAT_FLAG
 
 ADMIN = "admin-token-0123456789"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
@@ -68,6 +70,23 @@ def test_pages_and_api_answer_401_without_the_right_token(
     api = client.get("/admin/api/cases", headers=headers)
     assert api.status_code == 401
     assert api.json == {"error": "unauthorized", "message": "Authorization: Bearer <ADMIN_TOKEN>"}
+
+
+@pytest.mark.parametrize(
+    ("silent_seconds", "czech", "english"),
+    [
+        (65, "neozval už 1 minutu", "heard from for 1 minute:"),
+        (185, "neozval už 3 minuty", "heard from for 3 minutes:"),
+        (600, "neozval už 10 minut", "heard from for 10 minutes:"),
+    ],
+)
+def test_a_silent_worker_banner_counts_minutes_in_each_language(
+    admin_app: Flask, harness: Harness, silent_seconds: int, czech: str, english: str
+) -> None:
+    harness.records.set_flag(HEARTBEAT_FLAG, repr(time.time() - silent_seconds))
+    client, _ = logged_in(admin_app)
+    assert czech in client.get("/admin/").get_data(as_text=True)
+    assert english in client.get("/admin/?lang=en").get_data(as_text=True)
 
 
 def test_cases_with_their_state_file_and_reason(

@@ -320,16 +320,18 @@ def test_bulk_export_from_the_dashboard_with_progress(
 
         def done() -> bool:
             page.reload()
-            return "exportováno 3" in page.locator("#bulk-state").inner_text()
+            return "exportováno: 3" in page.locator("#bulk-state").inner_text()
 
         wait_until(done, 30, "three cases exported", interval=0.5)
         assert page.locator("#bulk-state").inner_text() == (
-            "V rozsahu je 3 vyhraných případů; 3 zařazeno k exportu, z nich zatím exportováno 3."
+            "Vyhrané případy v rozsahu: 3; zařazeno k exportu: 3, z nich zatím exportováno: 3."
         )
         assert sorted(p.name for p in (tmp_path / "exports").glob("*.xml")) == [
             "OP-26-001.xml",
             "OP-26-002.xml",
             "OP-26-003.xml",
         ]
+        heading = page.locator("section.progress h3").inner_text()
+        assert heading == "Hromadný export od 1. 11. 2026 do 29. 11. 2026"
         screenshot(page, "cs-bulk-export")
         context.close()

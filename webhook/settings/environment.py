@@ -2,6 +2,10 @@
 
 Every problem is reported together, each naming its variable. Secrets (the API key and the
 webhook token) are kept out of ``repr`` and out of every message.
+
+Somewhat over our usual module size on purpose: every variable of an instance is read
+here (only ``BRIDGE_CONFIG``, which lists instances, is read in ``instances.py``), so one
+file answers "what can I set, and what does it accept?".
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from webhook.settings.wiring import Instance
 from webhook.state.model import AUTH_REFUSED_FLAG
-from webhook.web.language import gettext
+from webhook.web.language import gettext, ngettext
 from webhook.worker.loop import HEARTBEAT_SILENCE, credentials_fingerprint, silence
 from webhook.worker.upkeep import TARGET_FLAG, WEBHOOK_FLAG, requests_left
 
@@ -54,9 +54,10 @@ def banners(served: Instance) -> list[Banner]:
                 "bad",
                 gettext("No worker is running: webhooks are stored, nothing is exported.")
                 if quiet is None
-                else gettext(
-                    "No worker has been heard from for %(minutes)s minutes: exports stand still.",
-                    minutes=int(quiet // 60),
+                else ngettext(
+                    "No worker has been heard from for %(num)s minute: exports stand still.",
+                    "No worker has been heard from for %(num)s minutes: exports stand still.",
+                    int(quiet // 60),
                 ),
             )
         )

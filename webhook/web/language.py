@@ -4,11 +4,12 @@ The switch in the header (``?lang=en``) is remembered in a cookie for a year
 (``remember_switch``, after the dashboard's pages only); without it
 the browser's ``Accept-Language`` decides, and without that ``BRIDGE_LANGUAGE``. The
 button's answer follows the same rule. Templates format amounts and moments with the
-filters ``amount`` and ``when`` in the page's language.
+filters ``amount``, ``when`` and ``day`` in the page's language.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -43,6 +44,7 @@ def init_language(app: Flask, default_language: str) -> None:
     )
     app.jinja_env.filters["amount"] = _amount
     app.jinja_env.filters["when"] = _when
+    app.jinja_env.filters["day"] = _day
     app.jinja_env.filters["number"] = _number
     app.jinja_env.globals["language"] = lambda: str(get_locale() or default_language)
     app.jinja_env.globals["language_url"] = language_url
@@ -87,3 +89,8 @@ def _number(value: Decimal) -> str:
 
 def _when(timestamp: float | None) -> str:
     return texts().moment(timestamp)
+
+
+def _day(iso_date: str) -> str:
+    """A ``YYYY-MM-DD`` date as the reader writes dates (``1. 11. 2026`` in Czech)."""
+    return texts().day(dt.date.fromisoformat(iso_date))
