@@ -103,6 +103,19 @@ def bridge(command: list[str], env: Mapping[str, str], log: Path) -> Process:
     return Process([sys.executable, "-m", "webhook", *command], env, log)
 
 
+def run_bridge(command: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m webhook <command>`` run to its end, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "webhook", *command],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 class Service:
     def __init__(self, env: dict[str, str], tmp_path: Path, *extra: str) -> None:
         self.port = free_port()

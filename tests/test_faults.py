@@ -5,7 +5,6 @@ Through real processes wherever the fault was seen in one."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import requests
 from click.testing import CliRunner
 
 from tests.harness import Harness
-from tests.servers import ROOT, Inbox, Service, wait_until
+from tests.servers import Inbox, Service, run_bridge, wait_until
 from tests.support import TOKEN, TestClock, webhook_body
 from webhook.ops.cli import main
 from webhook.raynet.standin import RaynetStandIn
@@ -59,15 +58,7 @@ def test_a_damaged_state_file_is_503_and_status_says_so_in_one_line(
         state.write(b"this is no database" * 300)
     assert running.post(webhook_body()).status_code == 503
     assert ready(running).status_code == 503
-    status = subprocess.run(
-        [sys.executable, "-m", "webhook", "status"],
-        env={**env, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    status = run_bridge(["status"], env)
     assert status.returncode == 1
     assert status.stderr.count("\n") == 1, status.stderr  # one line, no traceback
     assert "is damaged: not a SQLite file any more" in status.stderr

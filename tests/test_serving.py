@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import ROOT, Process, Service, free_port, listening, wait_until
+from tests.servers import ROOT, Process, Service, free_port, listening, run_bridge, wait_until
 from tests.support import TOKEN, webhook_body
 from webhook.raynet.standin import RaynetStandIn
 from webhook.web.serving import RequestRefused, request_end
@@ -161,15 +159,7 @@ def test_access_log_stays_one_json_object_a_line(service: Any) -> None:
 @pytest.mark.slow
 def test_one_service_per_port(service: Any, env: dict[str, str], tmp_path: Path) -> None:
     running: Service = service("--no-worker")
-    second = subprocess.run(
-        [sys.executable, "-m", "webhook", "serve", "--no-worker", "--port", str(running.port)],
-        env={**env, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    second = run_bridge(["serve", "--no-worker", "--port", str(running.port)], env)
     assert second.returncode == 2
     assert (
         second.stderr.strip()
@@ -180,15 +170,7 @@ def test_one_service_per_port(service: Any, env: dict[str, str], tmp_path: Path)
         port = free_port()
         other_program.bind(("127.0.0.1", port))
         other_program.listen()
-        taken = subprocess.run(
-            [sys.executable, "-m", "webhook", "serve", "--no-worker", "--port", str(port)],
-            env={**env, "PYTHONPATH": str(ROOT)},
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        taken = run_bridge(["serve", "--no-worker", "--port", str(port)], env)
     assert taken.returncode == 2
     assert "listening" not in taken.stderr
 
