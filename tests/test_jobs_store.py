@@ -17,6 +17,7 @@ from webhook.state.model import (
     CaseState,
     DeliveredFile,
     FollowUp,
+    Happening,
     Job,
     Recorded,
     Settlement,
@@ -24,6 +25,7 @@ from webhook.state.model import (
 )
 from webhook.state.sqlite import SqliteState, open_state
 from webhook.state.sqlite.database import StateUnavailable
+from webhook.state.sqlite.records import HISTORY_RETENTION
 
 LEASE = 60.0
 
@@ -234,6 +236,24 @@ def test_old_events_are_pruned(state: SqliteState, clock: TestClock) -> None:
     state.queue.maintain()
     assert state.records.events_stored() == 1
     assert state.queue.record_event(event("new")) is Recorded.DUPLICATE
+
+
+def test_history_older_than_its_retention_is_forgotten(
+    state: SqliteState, clock: TestClock
+) -> None:
+    def settled_at_now(event_id: str) -> None:
+        state.queue.record_event(event(event_id))
+        state.queue.settle(claim(state), skipped())
+
+    settled_at_now("old")
+    clock.advance(HISTORY_RETENTION + 3600)
+    settled_at_now("new")
+    settled = [e for e in state.records.history(7) if e.what is Happening.SKIPPED]
+    assert len(settled) == 2
+    state.records.maintain()
+    kept = [e for e in state.records.history(7) if e.what is Happening.SKIPPED]
+    assert [entry.at for entry in kept] == [settled[1].at]
+    assert state.records.case(7) is not None  # the case itself is kept
 
 
 def test_concurrent_claims_never_share_a_case(tmp_path: Path, clock: TestClock) -> None:

@@ -87,6 +87,9 @@ class CaseRecords(Protocol):
         """What happened to a case, oldest first; empty where the backend keeps none."""
         return []
 
+    def maintain(self) -> None:
+        """Periodic housekeeping (forgetting history older than its retention)."""
+
     def flag(self, name: str) -> str | None: ...
 
     def set_flag(self, name: str, value: str | None) -> None: ...

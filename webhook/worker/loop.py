@@ -287,6 +287,7 @@ class Worker:
             self.upkeep.check_webhook()
         if self._every("housekeeping", HOUSEKEEPING_SECONDS):
             self.queue.maintain()
+            self.records.maintain()
             if self.housekeeping is not None:
                 self.housekeeping(self.clock())
         every = TARGET_CHECK_SECONDS[self._target_problem is not None]

@@ -113,6 +113,9 @@ class DynamoCaseRecords(CaseRecords):
             raise
         return True
 
+    def maintain(self) -> None:
+        """No history is kept in the table; a case's item is all there is."""
+
     def events_stored(self) -> None:
         """SQS de-duplicates event ids itself (for five minutes); none are kept here."""
 

@@ -127,7 +127,8 @@ class SqliteCaseRecords(CaseRecords):
                 )
         return bool(marked)
 
-    def forget_old_history(self) -> None:
+    def maintain(self) -> None:
+        """Forget history older than HISTORY_RETENTION; the cases themselves stay."""
         with self._db.transaction() as db:
             db.execute("DELETE FROM history WHERE at < ?", (self._clock() - HISTORY_RETENTION,))
 
