@@ -95,6 +95,7 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     token = secrets.token_hex(16)
     rows: list[list[object]] = []
+    per_round: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as folder, LoadWatch() as load:
         work = Path(folder)
         script = work / "post.lua"
@@ -137,6 +138,10 @@ def main() -> None:
                     for ours, bare in zip(rounds["bridge"], rounds["bare Flask"], strict=True)
                 )
             )
+            per_round[f"rounds, {mix} (bare / bridge req/s)"] = ", ".join(
+                f"{bare[0]:.0f} / {ours[0]:.0f}"
+                for ours, bare in zip(rounds["bridge"], rounds["bare Flask"], strict=True)
+            )
             for label, figures in rounds.items():
                 rates = Spread(tuple(f[0] for f in figures))
                 rows.append(
@@ -161,6 +166,7 @@ def main() -> None:
             f"per server, alternating, {arguments.pause:g} s apart; loopback",
             "load": load.text(),
             "read": "the ratio is per round; its spread says how far one run can be trusted",
+            **per_round,
         },
     )
 
