@@ -126,6 +126,16 @@ def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
     assert response.json["error"] == "too_large"
 
 
+@pytest.mark.parametrize("declared", ["-1", "1e3", " 12"])
+def test_a_content_length_that_is_not_a_count_is_400(client: FlaskClient, declared: str) -> None:
+    response = client.post(
+        URL, json=webhook_body(), headers=HEADERS, environ_overrides={"CONTENT_LENGTH": declared}
+    )
+    assert response.status_code == 400
+    assert response.json is not None
+    assert response.json["error"] == "invalid_length"
+
+
 def test_unknown_path_and_method_answer_json(client: FlaskClient) -> None:
     assert client.get(URL).status_code == 405
     missing = client.get("/nope")
