@@ -118,6 +118,45 @@ def queue_depth(queue_url: str) -> Callable[[], float]:
     return depth
 
 
+class Arrivals:
+    """When each posted file appeared. Looking costs: a folder is listed every 5 ms, the
+    bucket every 100 ms (a request to the S3 moto server the bridge writes to, on the same
+    two cores); arrival times are that coarse."""
+
+    def __init__(self, exports: Path, s3: Any) -> None:
+        self.posted: dict[str, float] = {}  # file name: when its webhook was posted
+        self.arrived: dict[str, float] = {}
+        self._exports, self._s3 = exports, s3
+        self._every = 0.005 if s3 is None else 0.1
+        self._looked = 0.0
+        self._complete = 0  # the first this many posted files have all arrived
+
+    def collect(self) -> None:
+        now = time.perf_counter()
+        if now - self._looked < self._every:
+            return
+        self._looked = now
+        for name in self._present():
+            self.arrived.setdefault(name, now)
+
+    def latencies(self) -> list[float]:
+        return [self.arrived[n] - self.posted[n] for n in self.posted if n in self.arrived]
+
+    def _present(self) -> set[str]:
+        if self._s3 is None:
+            return {p.name for p in self._exports.glob("*.xml")}
+        client, bucket = self._s3
+        # Names sort in the order they were posted: the listing starts after the files
+        # that have all arrived (listing every file, ten times a second, loaded the S3
+        # server the bridge writes to, and the more so the longer the run).
+        names = list(self.posted)
+        while self._complete < len(names) and names[self._complete] in self.arrived:
+            self._complete += 1
+        after = {"StartAfter": f"o/{names[self._complete - 1]}"} if self._complete else {}
+        listing = client.list_objects_v2(Bucket=bucket, Prefix="o/", **after)
+        return {item["Key"].removeprefix("o/") for item in listing.get("Contents", [])}
+
+
 def measure(mode: str, api: RaynetStandIn, cases: int, rate: float, folder: Path) -> Run:
     """Post ``cases`` webhooks at ``rate`` a second; when does each file appear?"""
     token = secrets.token_hex(16)
@@ -138,33 +177,9 @@ def measure(mode: str, api: RaynetStandIn, cases: int, rate: float, folder: Path
         env.update(aws_env)
         depth = Sampler(queue_depth(queue_url), 0.5)
 
-    def present() -> set[str]:
-        if s3 is None:
-            return {p.name for p in exports.glob("*.xml")}
-        client, bucket = s3
-        listing = client.list_objects_v2(Bucket=bucket, Prefix="o/")
-        return {item["Key"].removeprefix("o/") for item in listing.get("Contents", [])}
-
+    arrivals = Arrivals(exports, s3)
     port = free_port()
     service = bridge(["serve", "--port", str(port)], env, folder / f"serve-{mode}.log")
-    posted: dict[str, float] = {}
-    arrived: dict[str, float] = {}
-
-    # Looking costs: a folder is listed every 5 ms, the bucket every 100 ms (its listing is
-    # a request to the S3 moto server the bridge writes to, on the same two cores); arrival
-    # times are that coarse.
-    every = 0.005 if s3 is None else 0.1
-    looked = 0.0
-
-    def collect() -> None:
-        nonlocal looked
-        now = time.perf_counter()
-        if now - looked < every:
-            return
-        looked = now
-        for name in present():
-            arrived.setdefault(name, now)
-
     try:
         wait_for_port(port)
         session = requests.Session()
@@ -173,14 +188,14 @@ def measure(mode: str, api: RaynetStandIn, cases: int, rate: float, folder: Path
             for number in range(1, cases + 1):
                 due = started + (number - 1) / rate
                 while (now := time.perf_counter()) < due:
-                    collect()
+                    arrivals.collect()
                     time.sleep(min(0.005, due - now))
                 body = {
                     "eventId": secrets.token_hex(16),
                     "type": "record.updated",
                     "data": {"entityName": "BusinessCase", "entityId": 10_000 + number},
                 }
-                posted[f"OP-26-{number:04d}.xml"] = time.perf_counter()
+                arrivals.posted[f"OP-26-{number:04d}.xml"] = time.perf_counter()
                 session.post(
                     f"http://127.0.0.1:{port}/webhooks/raynet",
                     json=body,
@@ -188,8 +203,8 @@ def measure(mode: str, api: RaynetStandIn, cases: int, rate: float, folder: Path
                     timeout=10,
                 ).raise_for_status()
             deadline = time.perf_counter() + 120
-            while len(arrived) < cases and time.perf_counter() < deadline:
-                collect()
+            while len(arrivals.arrived) < cases and time.perf_counter() < deadline:
+                arrivals.collect()
                 time.sleep(0.005)
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     finally:
@@ -197,7 +212,7 @@ def measure(mode: str, api: RaynetStandIn, cases: int, rate: float, folder: Path
         for server in moto:
             server.stop()
     return Run(
-        [arrived[name] - posted[name] for name in posted if name in arrived],
+        arrivals.latencies(),
         aws_figures(metrics) if mode == "sqs" else {},
         [int(n) for n in watch.samples] if isinstance(watch, Sampler) else [],
     )
