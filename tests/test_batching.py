@@ -68,20 +68,6 @@ def test_most_caps_a_batch() -> None:
     assert max(len(batch) for batch in recorder.batches) <= 10
 
 
-def test_a_caller_whose_first_batch_failed_still_writes_the_batch_it_heads() -> None:
-    recorder = Recorder(fail_on=1)
-    recorder.gate.set()
-    writer: GroupWriter[int, int] = GroupWriter(recorder.write, most=1)
-    with pytest.raises(OSError, match="disk full"):
-        writer.submit_all([1, 2])
-    results: list[int] = []
-    later = threading.Thread(target=lambda: results.append(writer.submit(3)), daemon=True)
-    later.start()
-    later.join(5)  # a daemon: if it waits for ever, the test fails and does not hang
-    assert results == [30]
-    assert recorder.batches == [[1], [2], [3]]
-
-
 def test_an_interrupted_write_reaches_its_callers_and_the_next_caller_still_writes() -> None:
     def write(items: Sequence[int]) -> list[int]:
         if 1 in items:

@@ -70,13 +70,12 @@ class GroupWriter(Generic[Item, Result]):
             self._writing = True
         if first:
             self._write_next()
-        for one in waiting:  # every item first: a later one may be woken to write a batch
+        for one in waiting:
             one.done.acquire()
             while one.lead:  # woken to write the batch it heads
                 one.lead = False
                 self._write_next()
                 one.done.acquire()
-        for one in waiting:
             if one.error is not None:
                 raise one.error
         return [one.result for one in waiting]  # type: ignore[misc]  # set before release
