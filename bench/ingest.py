@@ -152,7 +152,7 @@ def main() -> None:
                         label,
                         Spread(tuple(f[0] for f in figures)).text(),
                         Spread(tuple(f[2] for f in figures)).text(1),
-                        ratios.text(2) if label != BARE else "1",
+                        ratios.text(3) if label != BARE else "1",
                         (f">= {goal}: " + ("met" if ratios.median >= goal else "NOT met"))
                         if label == "bridge"
                         else "",
@@ -165,7 +165,7 @@ def main() -> None:
         {
             "settings": "gunicorn gthread, 2 workers x 4 threads; wrk -t2 "
             f"-c{arguments.connections}, {arguments.rounds} rounds of {arguments.seconds} s "
-            f"per server, alternating, {arguments.pause:g} s apart; loopback",
+            f"per server, in rotating order, {arguments.pause:g} s apart; loopback",
             "load": load.text(),
             "read": "ratios are per round, to the bare endpoint; their spread says how far "
             "one run can be trusted; the durable floor is what an fsync'd 202 costs here",
