@@ -26,6 +26,12 @@ from webhook.web import create_app
 from webhook.wording import one_line
 from webhook.worker.loop import HEARTBEAT_FLAG, run_workers
 
+# One gunicorn worker: its 202 means the only process that serves has opened the state.
+# With two, the second may still be booting when the test damages the file; it then
+# refuses to start, gunicorn stops, and the last connection's checkpoint writes the WAL's
+# first page back over the damage.
+ONE_BOOTED_PROCESS = ("--no-worker", "--workers", "1")
+
 
 def ready(running: Service) -> requests.Response:
     return requests.get(f"{running.url}/readyz", timeout=10)
@@ -35,7 +41,7 @@ def ready(running: Service) -> requests.Response:
 def test_a_deleted_state_file_is_503_not_a_202_into_nothing(
     service: Any, env: dict[str, str]
 ) -> None:
-    running: Service = service("--no-worker")
+    running: Service = service(*ONE_BOOTED_PROCESS)
     assert running.post(webhook_body()).status_code == 202
     Path(env["STATE_DB"]).unlink()
     answers = [running.post(webhook_body()).status_code for _ in range(5)]
@@ -52,7 +58,7 @@ def test_a_deleted_state_file_is_503_not_a_202_into_nothing(
 def test_a_damaged_state_file_is_503_and_status_says_so_in_one_line(
     service: Any, env: dict[str, str]
 ) -> None:
-    running: Service = service("--no-worker")
+    running: Service = service(*ONE_BOOTED_PROCESS)
     assert running.post(webhook_body()).status_code == 202
     with Path(env["STATE_DB"]).open("r+b") as state:  # damaged in place: the same file
         state.write(b"this is no database" * 300)
