@@ -260,7 +260,7 @@ class SqsJobQueue(JobQueue):
         """Delete settled messages; the threads that settle meanwhile share one request."""
         with self._lock:
             if self._deleter is None or not self._deleter.serves_this_process():
-                self._deleter = GroupWriter(self._delete_batch, "sqs-delete", most=10)
+                self._deleter = GroupWriter(self._delete_batch, most=10)
             deleter = self._deleter
         return all(deleter.submit_all(receipts))
 

@@ -103,7 +103,7 @@ class SqliteJobQueue(JobQueue):
         """
         with self._committer_guard:
             if self._committer is None or not self._committer.serves_this_process():
-                self._committer = GroupWriter(self.record_events, "group-commit")
+                self._committer = GroupWriter(self.record_events)
             committer = self._committer
         return committer.submit((event, self._clock()))
 
