@@ -126,7 +126,7 @@ def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
     assert response.json["error"] == "too_large"
 
 
-@pytest.mark.parametrize("declared", ["-1", "1e3", " 12"])
+@pytest.mark.parametrize("declared", ["-1", "1e3", " 12", "²"])
 def test_a_content_length_that_is_not_a_count_is_400(client: FlaskClient, declared: str) -> None:
     response = client.post(
         URL, json=webhook_body(), headers=HEADERS, environ_overrides={"CONTENT_LENGTH": declared}

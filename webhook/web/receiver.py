@@ -106,7 +106,8 @@ def _body(limit: int) -> bytes:
     environ = request.environ
     declared = environ.get("CONTENT_LENGTH")
     if declared:
-        if not declared.isdigit():  # read(-1) would read whatever the client sends
+        # Not -1 (read(-1) reads whatever the client sends), nor "²" (a digit to isdigit()).
+        if not (declared.isascii() and declared.isdigit()):
             raise _Refusal(400, error="invalid_length", message="bad Content-Length")
         length = int(declared)
         if length > limit:
