@@ -103,6 +103,14 @@ def bridge(command: list[str], env: Mapping[str, str], log: Path) -> Process:
     return Process([sys.executable, "-m", "webhook", *command], env, log)
 
 
+# A test that acts on the service right after its first answer runs one gunicorn worker:
+# that answer then means the only worker has booted. With two, the second may still be
+# booting: it refuses a state file damaged meanwhile (gunicorn stops, and the last SQLite
+# connection's checkpoint writes the WAL's first page back over the damage), or it loses a
+# SIGTERM sent between its fork and its signal handlers (gunicorn waits graceful_timeout).
+ONE_HTTP_WORKER = ("--workers", "1")
+
+
 def run_bridge(command: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """``python -m webhook <command>`` run to its end, its output captured."""
     return subprocess.run(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.servers import Service, bridge, free_port, listening, wait_until
+from tests.servers import ONE_HTTP_WORKER, Service, bridge, free_port, listening, wait_until
 from tests.support import TOKEN, S3Bucket, TestClock, share, webhook_body
 from webhook.delivery.folder import FolderTarget
 from webhook.moneys3.validation import DocumentValidator
@@ -158,7 +158,9 @@ def test_dev_mode_runs_without_secrets_and_says_so(tmp_path: Path) -> None:
     port = free_port()
     state = tmp_path / "var" / "state.db"
     env = {"STATE_DB": str(state), "EXPORT_TARGET": share(tmp_path / "exports")}
-    process = bridge(["serve", "--dev", "--port", str(port)], env, tmp_path / "dev.log")
+    process = bridge(
+        ["serve", "--dev", "--port", str(port), *ONE_HTTP_WORKER], env, tmp_path / "dev.log"
+    )
     try:
         wait_until(lambda: listening(port), 30, "gunicorn")
         token = (state.parent / "dev-webhook-token").read_text().strip()

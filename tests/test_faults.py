@@ -16,7 +16,7 @@ import requests
 from click.testing import CliRunner
 
 from tests.harness import Harness
-from tests.servers import Inbox, Service, run_bridge, wait_until
+from tests.servers import ONE_HTTP_WORKER, Inbox, Service, run_bridge, wait_until
 from tests.support import TOKEN, TestClock, webhook_body
 from webhook.ops.cli import main
 from webhook.raynet.standin import RaynetStandIn
@@ -25,12 +25,6 @@ from webhook.state.sqlite import open_state
 from webhook.web import create_app
 from webhook.wording import one_line
 from webhook.worker.loop import HEARTBEAT_FLAG, run_workers
-
-# One gunicorn worker: its 202 means the only process that serves has opened the state.
-# With two, the second may still be booting when the test damages the file; it then
-# refuses to start, gunicorn stops, and the last connection's checkpoint writes the WAL's
-# first page back over the damage.
-ONE_BOOTED_PROCESS = ("--no-worker", "--workers", "1")
 
 
 def ready(running: Service) -> requests.Response:
@@ -41,7 +35,7 @@ def ready(running: Service) -> requests.Response:
 def test_a_deleted_state_file_is_503_not_a_202_into_nothing(
     service: Any, env: dict[str, str]
 ) -> None:
-    running: Service = service(*ONE_BOOTED_PROCESS)
+    running: Service = service("--no-worker", *ONE_HTTP_WORKER)
     assert running.post(webhook_body()).status_code == 202
     Path(env["STATE_DB"]).unlink()
     answers = [running.post(webhook_body()).status_code for _ in range(5)]
@@ -58,7 +52,7 @@ def test_a_deleted_state_file_is_503_not_a_202_into_nothing(
 def test_a_damaged_state_file_is_503_and_status_says_so_in_one_line(
     service: Any, env: dict[str, str]
 ) -> None:
-    running: Service = service(*ONE_BOOTED_PROCESS)
+    running: Service = service("--no-worker", *ONE_HTTP_WORKER)
     assert running.post(webhook_body()).status_code == 202
     with Path(env["STATE_DB"]).open("r+b") as state:  # damaged in place: the same file
         state.write(b"this is no database" * 300)
