@@ -10,7 +10,9 @@ from typing import Any
 from prometheus_client import multiprocess
 
 wsgi_app = "webhook.wsgi:app"
-worker_class = "webhook.web.serving.BufferingWorker"  # gthread that slow clients cannot starve
+worker_class = (
+    "webhook.web.gunicorn_worker.BufferingWorker"  # gthread that slow clients cannot starve
+)
 threads = 4
 timeout = 30  # RAYNET waits 10 s for an answer; a request stuck 30 s is restarted
 graceful_timeout = 20  # on SIGTERM, finish the requests in hand
@@ -18,7 +20,7 @@ keepalive = 5
 control_socket_disable = True  # serve supervises gunicorn; no socket in $HOME to collide on
 limit_request_line = 8190
 accesslog = "-"
-logger_class = "webhook.web.serving.JsonAccessLogger"  # one valid JSON object a line
+logger_class = "webhook.web.gunicorn_worker.JsonAccessLogger"  # one valid JSON object a line
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from tests.support import TestClock, share, xsd_dir
 from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import Settings, load_settings
-from webhook.settings.wiring import build_worker, open_state
 from webhook.state.model import CaseEvent
+from webhook.wiring import build_worker, open_state
 
 
 def worker_settings(raynet: RaynetStandIn, tmp_path: Path, **extra: str) -> Settings:
@@ -33,7 +33,9 @@ class Harness:
         self.settings = worker_settings(raynet, tmp_path, **extra)
         self.state = open_state(self.settings, self.clock)
         self.queue, self.records = self.state.queue, self.state.records
-        self.worker = build_worker(self.settings, self.state, clock=self.clock)
+        self.service = build_worker(self.settings, self.state, clock=self.clock)
+        self.worker = self.service.worker
+        self.follow_ups = self.service.follow_ups
         self.exports = tmp_path / "exports"
         self._events = 0
 
@@ -63,7 +65,6 @@ class Harness:
         return record.state.value if record else "unknown"
 
     def outbox_counts(self) -> dict[str, int]:
-        assert self.state.outbox is not None, "the SQLite state keeps the outbox"
         return self.state.outbox.counts()
 
     def files(self) -> list[str]:

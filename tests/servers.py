@@ -190,9 +190,11 @@ class AwsResources:
 
 
 def create_aws_resources(
-    session: boto3.Session, *, max_receives: int = 3, suffix: str | None = None
+    session: boto3.Session, *, max_receives: int = 25, suffix: str | None = None
 ) -> AwsResources:
-    """What SQS mode needs, created on whatever endpoint ``session``'s clients reach."""
+    """What SQS mode needs, created on whatever endpoint ``session``'s clients reach: the
+    queue (a dead-letter queue for messages no worker settles, ``max_receives`` well above
+    the attempts), and the table with the outbox's index ``due`` and TTL."""
     suffix = suffix or secrets.token_hex(4)
     sqs = session.client("sqs")
     dead = sqs.create_queue(
@@ -207,11 +209,30 @@ def create_aws_resources(
         Attributes={"FifoQueue": "true", "RedrivePolicy": json.dumps(redrive)},
     )["QueueUrl"]
     table = f"bridge-{suffix}"
-    session.client("dynamodb").create_table(
+    dynamodb = session.client("dynamodb")
+    dynamodb.create_table(
         TableName=table,
         BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "due", "AttributeType": "S"},
+            {"AttributeName": "next_try_at", "AttributeType": "N"},
+        ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "due",
+                "KeySchema": [
+                    {"AttributeName": "due", "KeyType": "HASH"},
+                    {"AttributeName": "next_try_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    dynamodb.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
     )
     bucket = f"orders-{suffix}"
     session.client("s3").create_bucket(

@@ -17,7 +17,7 @@ from tests.harness import Harness
 from tests.support import TOKEN
 from webhook.raynet.standin import RaynetStandIn
 from webhook.web import create_app
-from webhook.worker.loop import HEARTBEAT_FLAG
+from webhook.worker.chores import HEARTBEAT_FLAG
 
 ADMIN = "admin-token-0123456789"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}

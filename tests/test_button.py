@@ -122,7 +122,7 @@ def test_a_forged_token_does_not_switch_the_button_off(
         assert press(button, raynet, token="forged-by-anyone")[1]["success"] is False
     assert press(button, raynet)[1]["success"] is True
     assert harness.files() == ["OP-24-057.xml"]
-    assert harness.worker.paused_because() is None
+    assert harness.worker.gate.closed_because() is None
 
 
 def test_not_exportable_cases_say_why(

@@ -15,8 +15,8 @@ from tests.support import TOKEN, share
 from webhook.ops.cli import main
 from webhook.ops.console import EXIT_CONFIG, EXIT_FAILED
 from webhook.raynet.standin import RaynetStandIn
-from webhook.settings.wiring import build_raynet_client
 from webhook.state.model import CaseState
+from webhook.wiring import build_raynet_client
 from webhook.worker.reconcile import Reconciler
 
 HOOK_URL = "https://bridge.firma.cz/webhooks/raynet"
@@ -72,12 +72,16 @@ def test_check_passes_item_by_item(raynet: RaynetStandIn, tmp_path: Path) -> Non
         "PASS  state file",
         "PASS  export target",
         "PASS  Money S3 schema",
+        "WARN  exchange rates",
+        "PASS  stock cards",
         "PASS  RAYNET API",
+        "PASS  RAYNET custom fields",
         "WARN  RAYNET webhook",
     ]
-    assert "24,000 requests left" in lines[-2] or "23," in lines[-2]
+    assert "24,000 requests left" in lines[-3] or "23," in lines[-3]
     assert "PUBLIC_URL not set" in lines[-1]
     assert "BUTTON_KEY not set" in lines[2]
+    assert "RAYNET_BASE_CURRENCY not set" in lines[7]
     assert len(raynet.requests) == 1
     keyed = run(["check"], env_for(raynet, tmp_path, BUTTON_KEY="b" * 20))
     assert "PASS  Export button: BUTTON_KEY set" in keyed.output
@@ -255,6 +259,6 @@ def test_worker_runs_the_reconciliation(
 ) -> None:
     add_won(raynet, won_case, 8, dt.datetime.now(dt.UTC))
     harness = Harness(raynet, tmp_path, RECONCILE_INTERVAL="60")
-    assert harness.worker.reconciler is not None
-    harness.worker.reconcile_if_due()
+    assert harness.service.chores.reconciler is not None
+    harness.service.chores.run_due()
     assert harness.drain(case_id=8) == "exported"

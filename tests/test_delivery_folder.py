@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from webhook.delivery import DeliveryUnavailable, target_from_setting
+from webhook.delivery import target_from_setting
 from webhook.delivery.folder import FolderTarget
 from webhook.delivery.s3 import S3Target
+from webhook.delivery.target import DeliveryUnavailable
 
 
 def test_publish_creates_then_reports_taken(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ import pytest
 from tests.harness import Harness
 from tests.servers import free_port, moto_server
 from tests.support import S3Bucket, s3_environment
-from webhook.delivery import DeliveryUnavailable
 from webhook.delivery.s3 import S3Target
+from webhook.delivery.target import DeliveryUnavailable
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
 

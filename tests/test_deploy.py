@@ -92,7 +92,7 @@ def test_gunicorn_configuration_is_what_serve_uses() -> None:
     assert GUNICORN_CONFIG == DEPLOY / "gunicorn.conf.py"
     settings: dict[str, Any] = {}
     exec(compile(GUNICORN_CONFIG.read_text(), str(GUNICORN_CONFIG), "exec"), settings)  # noqa: S102
-    assert settings["worker_class"] == "webhook.web.serving.BufferingWorker"
+    assert settings["worker_class"] == "webhook.web.gunicorn_worker.BufferingWorker"
     assert "reuse_port" not in settings  # one service per port
     assert settings["control_socket_disable"] is True
     assert settings["wsgi_app"] == "webhook.wsgi:app"

@@ -24,7 +24,8 @@ from webhook.state.model import CaseState
 from webhook.state.sqlite import open_state
 from webhook.web import create_app
 from webhook.wording import one_line
-from webhook.worker.loop import HEARTBEAT_FLAG, run_workers
+from webhook.worker.chores import HEARTBEAT_FLAG
+from webhook.worker.loop import InstanceWorker, run_workers
 
 
 def ready(running: Service) -> requests.Response:
@@ -156,19 +157,19 @@ def test_a_dead_worker_thread_is_started_again_and_counted(
 ) -> None:
     harness = Harness(raynet, tmp_path)
     crashes: list[int] = []
-    worker = harness.worker
-    original = worker.run
 
-    def crash_once(stop: threading.Event) -> None:
-        if not crashes:
-            crashes.append(1)
-            raise SystemExit("a thread dying as no error handling catches")
-        original(stop)
+    class CrashesOnce(InstanceWorker):
+        def run(self, stop: threading.Event) -> None:
+            if not crashes:
+                crashes.append(1)
+                raise SystemExit("a thread dying as no error handling catches")
+            super().run(stop)
 
-    worker.run = crash_once  # type: ignore[method-assign]
+    service = harness.service
+    crashing = CrashesOnce(service.worker, service.chores, service.follow_ups)
     harness.webhook()
     stop = threading.Event()
-    supervisor = threading.Thread(target=run_workers, args=([worker], stop))
+    supervisor = threading.Thread(target=run_workers, args=([crashing], stop))
     supervisor.start()
     try:
         wait_until(lambda: harness.state_of() == "exported", 20, "the export after a restart")
@@ -182,7 +183,10 @@ def test_a_dead_worker_thread_is_started_again_and_counted(
 def test_readyz_fails_while_no_worker_is_alive(raynet: RaynetStandIn, tmp_path: Path) -> None:
     harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN)
     client = create_app(harness.settings).test_client()
-    assert client.get("/readyz").status_code == 200  # no worker ever: nothing to miss
+    alone = client.get("/readyz")  # a receiver that never heard from a worker says so
+    assert alone.status_code == 503
+    assert alone.json is not None
+    assert "no worker has ever been heard from" in alone.json["checks"]["worker"]
     harness.records.set_flag(HEARTBEAT_FLAG, repr(time.time() - 300))
     stale = client.get("/readyz")
     assert stale.status_code == 503

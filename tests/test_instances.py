@@ -114,7 +114,7 @@ def test_each_instance_has_its_own_path_token_state_and_target(
         == 404
     )
     for name in ("a", "b"):
-        worker = app.extensions[EXTENSION][name].worker
+        worker = app.extensions[EXTENSION][name].button
         while worker.run_once():
             pass
     a_files = sorted(p.name for p in (tmp_path / "a" / "exports").iterdir())
@@ -181,9 +181,9 @@ def write(tmp_path: Path, text: str) -> dict[str, str]:
             "share STATE_DB",
         ),
         (
-            '[instances.a]\nWEBHOOK_TOKEN = "same"\nSTATE_DB = "/tmp/a.db"\n'
+            '[instances.a]\nWEBHOOK_TOKEN = "same-token-for-both"\nSTATE_DB = "/tmp/a.db"\n'
             'EXPORT_TARGET = "/tmp/a"\n'
-            '[instances.b]\nWEBHOOK_TOKEN = "same"\nSTATE_DB = "/tmp/b.db"\n'
+            '[instances.b]\nWEBHOOK_TOKEN = "same-token-for-both"\nSTATE_DB = "/tmp/b.db"\n'
             'EXPORT_TARGET = "/tmp/b"\n',
             "share WEBHOOK_TOKEN",
         ),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support import TestClock
+from webhook.order import Reason
 from webhook.state.model import (
     CaseEvent,
     CaseQuery,
@@ -23,8 +24,10 @@ from webhook.state.model import (
     Settlement,
     WorkPolicy,
 )
-from webhook.state.sqlite import SqliteState, open_state
+from webhook.state.ports import State
+from webhook.state.sqlite import open_state
 from webhook.state.sqlite.database import StateUnavailable
+from webhook.state.sqlite.queue import SqliteJobQueue
 from webhook.state.sqlite.records import HISTORY_RETENTION
 
 LEASE = 60.0
@@ -40,11 +43,11 @@ def clock() -> TestClock:
 
 
 @pytest.fixture
-def state(tmp_path: Path, clock: TestClock) -> SqliteState:
+def state(tmp_path: Path, clock: TestClock) -> State:
     return open_state(tmp_path / "state.db", clock, WorkPolicy(lease_seconds=LEASE, max_attempts=3))
 
 
-def claim(state: SqliteState, worker: str = "w") -> Job:
+def claim(state: State, worker: str = "w") -> Job:
     job = state.queue.claim(worker)
     assert job is not None
     return job
@@ -54,11 +57,13 @@ def exported(name: str = "OP-1.xml", code: str = "OP-1") -> Settlement:
     return Settlement.exported(code, DeliveredFile(name, f"/x/{name}", "ab"))
 
 
-def skipped(reason: str = "not won (status B_ACTIVE)") -> Settlement:
-    return Settlement.skipped("OP-1", reason, "not_won")
+def skipped(status: str = "B_ACTIVE") -> Settlement:
+    return Settlement.skipped(
+        "OP-1", Reason("not_won", "not won (status %(status)s)", {"status": status})
+    )
 
 
-def test_events_are_deduplicated_and_coalesced_into_one_job(state: SqliteState) -> None:
+def test_events_are_deduplicated_and_coalesced_into_one_job(state: State) -> None:
     assert state.queue.record_event(event("a")) is Recorded.ACCEPTED
     assert state.queue.record_event(event("a")) is Recorded.DUPLICATE
     assert state.queue.record_event(event("b")) is Recorded.ACCEPTED
@@ -77,7 +82,7 @@ def test_state_survives_reopening(tmp_path: Path, clock: TestClock) -> None:
     assert claim(reopened).case_id == 7
 
 
-def test_exported_case_takes_no_more_work(state: SqliteState, clock: TestClock) -> None:
+def test_exported_case_takes_no_more_work(state: State, clock: TestClock) -> None:
     state.queue.record_event(event("a"))
     assert state.queue.settle(claim(state), exported()) is CaseState.EXPORTED
     assert state.queue.record_event(event("b")) is Recorded.ALREADY_EXPORTED
@@ -86,7 +91,7 @@ def test_exported_case_takes_no_more_work(state: SqliteState, clock: TestClock) 
     assert [e.file_name for e in state.records.exports_of(7)] == ["OP-1.xml"]
 
 
-def test_a_lease_runs_out_and_the_case_is_taken_again(state: SqliteState, clock: TestClock) -> None:
+def test_a_lease_runs_out_and_the_case_is_taken_again(state: State, clock: TestClock) -> None:
     state.queue.record_event(event("a"))
     first = claim(state, worker="dead-worker")
     clock.advance(LEASE - 1)
@@ -100,7 +105,7 @@ def test_a_lease_runs_out_and_the_case_is_taken_again(state: SqliteState, clock:
 
 
 def test_a_claim_of_the_same_worker_name_after_the_lease_is_a_new_claim(
-    state: SqliteState, clock: TestClock
+    state: State, clock: TestClock
 ) -> None:
     """A restarted worker keeps its name; its predecessor's late result must not count."""
     state.queue.record_event(event("a"))
@@ -111,7 +116,7 @@ def test_a_claim_of_the_same_worker_name_after_the_lease_is_a_new_claim(
     assert state.queue.settle(fresh, exported()) is CaseState.EXPORTED
 
 
-def test_skipped_case_is_looked_at_again_on_a_new_event(state: SqliteState) -> None:
+def test_skipped_case_is_looked_at_again_on_a_new_event(state: State) -> None:
     state.queue.record_event(event("a"))
     assert state.queue.settle(claim(state), skipped()) is CaseState.SKIPPED
     record = state.records.case(7)
@@ -122,7 +127,7 @@ def test_skipped_case_is_looked_at_again_on_a_new_event(state: SqliteState) -> N
     assert claim(state).case_id == 7
 
 
-def test_event_during_work_makes_a_skip_look_again(state: SqliteState) -> None:
+def test_event_during_work_makes_a_skip_look_again(state: State) -> None:
     state.queue.record_event(event("a"))
     job = claim(state)
     state.queue.record_event(event("b"))  # the case changed after we fetched it
@@ -130,7 +135,7 @@ def test_event_during_work_makes_a_skip_look_again(state: SqliteState) -> None:
     assert claim(state).case_id == 7
 
 
-def test_transient_failures_back_off_then_die(state: SqliteState, clock: TestClock) -> None:
+def test_transient_failures_back_off_then_die(state: State, clock: TestClock) -> None:
     state.queue.record_event(event("a"))
     states = []
     for _ in range(3):
@@ -147,7 +152,7 @@ def test_transient_failures_back_off_then_die(state: SqliteState, clock: TestClo
 
 
 def test_permanent_failure_is_dead_until_replayed_or_changed(
-    state: SqliteState, clock: TestClock
+    state: State, clock: TestClock
 ) -> None:
     state.queue.record_event(event("a"))
     dead = Settlement.dead("totals do not match", "T", code="OP-7")
@@ -161,7 +166,7 @@ def test_permanent_failure_is_dead_until_replayed_or_changed(
     assert claim(state).attempts == 0
 
 
-def test_reexport_asks_for_the_next_generation(state: SqliteState) -> None:
+def test_reexport_asks_for_the_next_generation(state: State) -> None:
     state.queue.record_event(event("a"))
     state.queue.settle(claim(state), exported())
     state.queue.request_reexport(7)
@@ -173,7 +178,7 @@ def test_reexport_asks_for_the_next_generation(state: SqliteState) -> None:
 
 
 def test_a_delivered_file_is_recorded_even_when_the_lease_lapsed(
-    state: SqliteState, clock: TestClock
+    state: State, clock: TestClock
 ) -> None:
     """The file exists whoever holds the case now; its follow-ups wait for a valid claim."""
     state.queue.record_event(event("a"))
@@ -190,7 +195,7 @@ def test_a_delivered_file_is_recorded_even_when_the_lease_lapsed(
     assert state.outbox.counts() == {"pending": 1}
 
 
-def test_sync_switch_and_flags(state: SqliteState) -> None:
+def test_sync_switch_and_flags(state: State) -> None:
     assert state.records.sync_enabled()
     state.records.set_sync_enabled(False)
     assert not state.records.sync_enabled()
@@ -200,14 +205,14 @@ def test_sync_switch_and_flags(state: SqliteState) -> None:
     assert state.records.flag("x") is None
 
 
-def test_one_turn_per_interval(state: SqliteState, clock: TestClock) -> None:
+def test_one_turn_per_interval(state: State, clock: TestClock) -> None:
     assert state.records.take_turn("sweep", 600)
     assert not state.records.take_turn("sweep", 600)
     clock.advance(601)
     assert state.records.take_turn("sweep", 600)
 
 
-def test_search_and_counts(state: SqliteState) -> None:
+def test_search_and_counts(state: State) -> None:
     for number in range(1, 4):
         state.queue.record_event(event(f"e{number}", case_id=number))
     job = claim(state)
@@ -220,7 +225,7 @@ def test_search_and_counts(state: SqliteState) -> None:
     assert [c.case_id for c in exported_cases] == [job.case_id]
 
 
-def test_due_count_and_oldest_due(state: SqliteState, clock: TestClock) -> None:
+def test_due_count_and_oldest_due(state: State, clock: TestClock) -> None:
     assert (state.queue.due_count(), state.queue.oldest_due()) == (0, None)
     state.queue.record_event(event("a", case_id=1))
     clock.advance(30)
@@ -229,7 +234,7 @@ def test_due_count_and_oldest_due(state: SqliteState, clock: TestClock) -> None:
     assert state.queue.oldest_due() == pytest.approx(30, abs=0.5)
 
 
-def test_old_events_are_pruned(state: SqliteState, clock: TestClock) -> None:
+def test_old_events_are_pruned(state: State, clock: TestClock) -> None:
     state.queue.record_event(event("old"))
     clock.advance(31 * 24 * 3600)
     state.queue.record_event(event("new"))
@@ -238,9 +243,7 @@ def test_old_events_are_pruned(state: SqliteState, clock: TestClock) -> None:
     assert state.queue.record_event(event("new")) is Recorded.DUPLICATE
 
 
-def test_history_older_than_its_retention_is_forgotten(
-    state: SqliteState, clock: TestClock
-) -> None:
+def test_history_older_than_its_retention_is_forgotten(state: State, clock: TestClock) -> None:
     def settled_at_now(event_id: str) -> None:
         state.queue.record_event(event(event_id))
         state.queue.settle(claim(state), skipped())
@@ -278,9 +281,10 @@ def test_concurrent_claims_never_share_a_case(tmp_path: Path, clock: TestClock) 
     assert sorted(claimed) == list(range(1, 101))
 
 
-def test_one_batch_with_duplicates_repeats_and_an_exported_case(state: SqliteState) -> None:
+def test_one_batch_with_duplicates_repeats_and_an_exported_case(state: State) -> None:
     state.queue.record_event(event("old", case_id=8))
     state.queue.settle(claim(state), exported(code="OP-8"))
+    assert isinstance(state.queue, SqliteJobQueue)
     results = state.queue.record_events(
         [
             (event("a", case_id=7), 10.0),
@@ -302,7 +306,7 @@ def test_one_batch_with_duplicates_repeats_and_an_exported_case(state: SqliteSta
     assert (record.events, record.next_try_at) == (2, 10.0)
 
 
-def test_concurrent_receivers_share_commits(state: SqliteState) -> None:
+def test_concurrent_receivers_share_commits(state: State) -> None:
     results: list[Recorded] = []
 
     def receive(prefix: str) -> None:
@@ -338,12 +342,14 @@ def test_processes_creating_the_state_file_at_once_all_succeed(tmp_path: Path) -
         assert [process.exitcode for process in processes] == [0] * 6
 
 
-def test_enqueue_without_a_webhook(state: SqliteState) -> None:
+def test_enqueue_without_a_webhook(state: State) -> None:
     state.queue.enqueue(9)
     record = state.records.case(9)
     assert record is not None
     assert (record.state, record.events) == (CaseState.PENDING, 0)
-    state.queue.settle(claim(state), Settlement.skipped("OP-9", "no products", "no_products"))
+    state.queue.settle(
+        claim(state), Settlement.skipped("OP-9", Reason("no_products", "no products"))
+    )
     state.queue.enqueue(9)
     assert state.records.case(9).state == CaseState.PENDING  # type: ignore[union-attr]
     state.queue.settle(claim(state), exported(code="OP-9"))

@@ -6,6 +6,7 @@ import hashlib
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ from tests.harness import Harness
 from tests.servers import wait_until
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
-from webhook.settings.wiring import build_worker, open_state
-from webhook.worker.loop import Worker, backoff
+from webhook.wiring import build_worker, open_state
+from webhook.worker.loop import backoff
 
 
 @pytest.fixture
@@ -126,8 +127,8 @@ def test_401_one_request_and_every_worker_stops_calling(
     assert "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE" in (record.reason or "")
     assert "wrong-key" not in (record.reason or "")
     another_process = build_worker(wrong.settings, open_state(wrong.settings))
-    assert another_process.paused_because() is not None
-    assert not another_process.run_once()
+    assert another_process.worker.gate.closed_because() is not None
+    assert not another_process.worker.run_once()
     assert len(raynet.requests) == 1
     fixed = Harness(raynet, tmp_path)  # same state file, corrected key
     assert fixed.drain(until_state="exported") == "exported"
@@ -163,7 +164,7 @@ def test_sync_switch_keeps_recording_but_exports_nothing(
     assert raynet.requests == []
     on = Harness(raynet, tmp_path)
     on.records.set_sync_enabled(False)
-    assert on.worker.paused_because() == "sync switched off by an operator"
+    assert on.worker.gate.closed_because() == "sync switched off by an operator"
     on.records.set_sync_enabled(True)
     assert on.drain() == "exported"
 
@@ -178,7 +179,7 @@ def test_two_workers_on_duplicate_events_make_exactly_one_file(
         first.webhook(event_id="same-event")
     first.webhook(event_id="another-event")
     stop = threading.Event()
-    threads = [threading.Thread(target=h.worker.run, args=(stop,)) for h in (first, second)]
+    threads = [threading.Thread(target=h.service.run, args=(stop,)) for h in (first, second)]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 10
@@ -274,19 +275,25 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     assert len({round(w, 3) for w in waits}) == len(waits)  # jittered
 
 
-def test_unexpected_exception_is_retried_not_fatal(harness: Harness) -> None:
-    calls = 0
+class BuggySource:
+    """A case source with a bug: every read raises what no handler expects."""
 
-    def flaky(job: Any) -> Any:
-        nonlocal calls
-        calls += 1
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def business_case(self, case_id: int) -> Any:
+        self.calls += 1
         raise RuntimeError("bug")
 
-    worker = Worker(harness.queue, harness.records, flaky, harness.settings.worker)
+
+def test_unexpected_exception_is_retried_not_fatal(harness: Harness) -> None:
+    source = BuggySource()
+    exporter = replace(harness.worker.exporter, source=source)  # type: ignore[arg-type]
+    worker = replace(harness.worker, exporter=exporter)
     harness.webhook()
     assert worker.run_once()
     assert harness.state_of() == "failed"
-    assert calls == 1
+    assert source.calls == 1
 
 
 def test_housekeeping_removes_what_a_killed_writer_left(harness: Harness) -> None:
@@ -294,7 +301,7 @@ def test_housekeeping_removes_what_a_killed_writer_left(harness: Harness) -> Non
     stale.write_bytes(b"<MoneyData>")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     stop = threading.Event()
-    running = threading.Thread(target=harness.worker.run, args=(stop,))
+    running = threading.Thread(target=harness.service.run, args=(stop,))
     running.start()
     try:
         wait_until(lambda: not stale.exists(), 5, "the stale temporary file to go")

@@ -14,7 +14,7 @@ from webhook.moneys3.builder import (
     ExportOptions,
     Warehouse,
     build_order_document,
-    case_code_in,
+    carries_case,
 )
 from webhook.moneys3.numbering import OrderNumbering
 from webhook.moneys3.totals import TotalsMismatch
@@ -41,8 +41,12 @@ def make_order(
 PLAIN = ExportOptions()
 
 
+def xml(order: Order, options: ExportOptions = PLAIN) -> bytes:
+    return build_order_document(order, options, NOW).xml
+
+
 def build(order: Order, options: ExportOptions = PLAIN) -> etree._Element:
-    document = build_order_document(order, options, NOW)
+    document = xml(order, options)
     assert document.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n')
     return etree.fromstring(document)
 
@@ -55,7 +59,7 @@ def test_plain_variant(
     won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
 ) -> None:
     order = make_order(won_case, company)
-    document = build_order_document(order, ExportOptions(), NOW)
+    document = xml(order)
     validator.validate(document)
     root = etree.fromstring(document)
     obj = root.find("SeznamObjPrij/ObjPrij")
@@ -66,16 +70,19 @@ def test_plain_variant(
         "Poznamka",
         "Vystaveno",
         "DodOdb",
+        "KonecPrij",  # the company's contact address: where the goods go
         "Vystavil",
         "PrimDoklad",
+        "SazbaDPH1",
+        "SazbaDPH2",
         "Polozka",
         "Polozka",
     ]
     assert obj.findtext("Doklad") == "OP-24-057"  # Money recognises a re-import by it
     assert obj.findtext("PrimDoklad") == "OP-24-057"
     assert obj.findtext("Vystaveno") == "2024-05-14"  # validTill: the day the deal closed
-    assert obj.findtext("DodOdb/ICO") == "27182818"
-    assert obj.findtext("DodOdb/DIC") == "CZ27182818"
+    assert obj.findtext("DodOdb/ICO") == "27182819"
+    assert obj.findtext("DodOdb/DIC") == "CZ27182819"
     assert obj.findtext("DodOdb/Tel/Pred") == "+420"
     assert obj.findtext("DodOdb/Tel/Cislo") == "541 000 111"
     assert obj.findtext("DodOdb/PlatceDPH") == "1"
@@ -91,14 +98,16 @@ def test_plain_variant(
     assert monitor.find("Sklad") is None
     assert install.findtext("NesklPolozka/MJ") == "hod"
     assert install.find("NesklPolozka/Katalog") is None
+    assert install.findtext("NesklPolozka/TypZarDoby") == "N"  # Seyfor's non-stock lines
     assert root.find("SeznamObjPrij/ObjPrij/Valuty") is None  # home currency
-    assert case_code_in(document) == "OP-24-057"
+    assert carries_case(document, "OP-24-057")
+    assert not carries_case(document, "OP-24-05")
 
 
 def test_stock_variant_links_product_items_to_the_warehouse(
     won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
 ) -> None:
-    document = build_order_document(make_order(won_case, company), STOCK, NOW)
+    document = xml(make_order(won_case, company), STOCK)
     validator.validate(document)
     monitor, install = etree.fromstring(document).findall("SeznamObjPrij/ObjPrij/Polozka")
     assert [str(e.tag) for e in monitor.find("Sklad")] == ["Nazev", "KodSkladu", "CenikSklad"]  # type: ignore[union-attr]
@@ -114,7 +123,7 @@ def test_stock_variant_without_a_warehouse_leaves_it_to_the_import_definition(
     won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
 ) -> None:
     options = ExportOptions(stock=True)
-    document = build_order_document(make_order(won_case, company), options, NOW)
+    document = xml(make_order(won_case, company), options)
     validator.validate(document)
     monitor, install = etree.fromstring(document).findall("SeznamObjPrij/ObjPrij/Polozka")
     assert monitor.find("Sklad") is None
@@ -127,11 +136,11 @@ def test_foreign_currency_uses_valuty(
     won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
 ) -> None:
     won_case["exchangeRate"] = Decimal("24.725")
-    document = build_order_document(make_order(won_case, company, "EUR"), ExportOptions(), NOW)
+    document = xml(make_order(won_case, company, "EUR"), ExportOptions())
     validator.validate(document)
     obj = etree.fromstring(document).find("SeznamObjPrij/ObjPrij")
     assert obj is not None
-    assert header_tags(etree.fromstring(document))[-3] == "Valuty"
+    assert header_tags(etree.fromstring(document))[-5:-2] == ["Valuty", "SazbaDPH1", "SazbaDPH2"]
     assert obj.findtext("Valuty/Mena/Kod") == "EUR"
     assert obj.findtext("Valuty/Mena/Kurs") == "24.725"
     assert obj.findtext("Valuty/Celkem") == "12886.5"
@@ -147,7 +156,7 @@ def test_long_name_is_clipped_with_full_text_in_the_note(
     long_name = "Dodávka " + "velmi dlouhého zboží " * 10
     won_case["name"] = long_name
     won_case["items"][0]["name"] = long_name
-    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    document = xml(make_order(won_case, company), ExportOptions())
     validator.validate(document)
     obj = etree.fromstring(document).find("SeznamObjPrij/ObjPrij")
     assert obj is not None
@@ -166,7 +175,7 @@ def test_control_characters_are_removed(
 ) -> None:
     won_case["name"] = "Zakázka\x00 s\x07 řídicími\x1b znaky\ufffe"
     company["name"] = "Firma\x0b a.s."
-    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    document = xml(make_order(won_case, company), ExportOptions())
     validator.validate(document)
     obj = etree.fromstring(document).find("SeznamObjPrij/ObjPrij")
     assert obj is not None
@@ -179,7 +188,7 @@ def test_customer_without_ico_or_contacts(
 ) -> None:
     for key in ("regNumber", "taxNumber", "taxPayer", "primaryAddress"):
         company[key] = None
-    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    document = xml(make_order(won_case, company), ExportOptions())
     validator.validate(document)
     customer = etree.fromstring(document).find("SeznamObjPrij/ObjPrij/DodOdb")
     assert customer is not None
@@ -187,8 +196,8 @@ def test_customer_without_ico_or_contacts(
 
 
 def test_ico_with_spaces_is_normalised(won_case: dict[str, Any], company: dict[str, Any]) -> None:
-    company["regNumber"] = "271 82 818"
-    assert build(make_order(won_case, company)).findtext(".//DodOdb/ICO") == "27182818"
+    company["regNumber"] = "271 82 819"
+    assert build(make_order(won_case, company)).findtext(".//DodOdb/ICO") == "27182819"
 
 
 @pytest.mark.parametrize(
@@ -196,7 +205,6 @@ def test_ico_with_spaces_is_normalised(won_case: dict[str, Any], company: dict[s
     [
         ("company", "regNumber", "12345678901", "IČO"),
         ("company", "taxNumber", "CZ" + "9" * 19, "DIČ"),
-        ("case", "code", "OP-" + "1" * 20, "business case code"),
     ],
 )
 def test_overlong_identifiers_are_refused_not_cut(
@@ -209,7 +217,7 @@ def test_overlong_identifiers_are_refused_not_cut(
 ) -> None:
     (company if where == "company" else won_case)[key] = value
     with pytest.raises(InvalidOrder, match=named) as caught:
-        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+        xml(make_order(won_case, company), ExportOptions())
     assert value in str(caught.value)
 
 
@@ -219,24 +227,24 @@ def test_overlong_catalogue_number_is_refused(
     won_case["items"][0]["priceListItem"]["product"]["code"] = "K" * 61
     for options in (ExportOptions(), STOCK):
         with pytest.raises(InvalidOrder, match="product code"):
-            build_order_document(make_order(won_case, company), options, NOW)
+            xml(make_order(won_case, company), options)
 
 
 def test_totals_mismatch_is_refused(won_case: dict[str, Any], company: dict[str, Any]) -> None:
     won_case["totalAmount"] = Decimal("11650")  # RAYNET's total disagrees with its items
     expected = r"items make 10650\.00 CZK without VAT, its total says 11650"
     with pytest.raises(TotalsMismatch, match=expected):
-        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+        xml(make_order(won_case, company), ExportOptions())
 
 
 def test_totals_off_by_a_cent_of_rounding_pass(
     won_case: dict[str, Any], company: dict[str, Any]
 ) -> None:
     won_case["totalAmountWithTax"] = Decimal("12886.51")
-    build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    xml(make_order(won_case, company), ExportOptions())
     won_case["totalAmountWithTax"] = Decimal("12886.52")
     with pytest.raises(TotalsMismatch, match="with VAT"):
-        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+        xml(make_order(won_case, company), ExportOptions())
 
 
 def test_price_that_needs_more_than_four_decimals_is_refused_with_the_reason(
@@ -248,7 +256,7 @@ def test_price_that_needs_more_than_four_decimals_is_refused_with_the_reason(
     won_case["totalAmount"] = exact.quantize(Decimal("0.01"))
     won_case["totalAmountWithTax"] = (exact * Decimal("1.21")).quantize(Decimal("0.01"))
     with pytest.raises(TotalsMismatch, match="more than 4 decimals"):
-        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+        xml(make_order(won_case, company), ExportOptions())
 
 
 def test_quantity_with_five_decimals_is_refused(
@@ -256,7 +264,7 @@ def test_quantity_with_five_decimals_is_refused(
 ) -> None:
     won_case["items"][1]["count"] = Decimal("3.00001")
     with pytest.raises(InvalidOrder, match="quantity"):
-        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+        xml(make_order(won_case, company), ExportOptions())
 
 
 @pytest.mark.parametrize(
@@ -321,7 +329,7 @@ def test_exchange_rate_is_written_only_when_it_converts_into_the_home_currency(
 ) -> None:
     won_case["exchangeRate"] = rate
     order = make_order(won_case, company, "EUR", rate_base=base)
-    document = build_order_document(order, ExportOptions(home_currency=home), NOW)
+    document = xml(order, ExportOptions(home_currency=home))
     validator.validate(document)
     mena = etree.fromstring(document).find("SeznamObjPrij/ObjPrij/Valuty/Mena")
     assert mena is not None
@@ -349,7 +357,7 @@ def test_document_number_is_the_code_or_a_stable_fallback(
 ) -> None:
     won_case.update(code=code, id=case_id)
     options = ExportOptions(number_prefix=prefix)
-    document = build_order_document(make_order(won_case, company), options, NOW)
+    document = xml(make_order(won_case, company), options)
     validator.validate(document)
     obj = etree.fromstring(document).find("SeznamObjPrij/ObjPrij")
     assert obj is not None
@@ -361,7 +369,7 @@ def test_money_numbering_leaves_the_document_number_out(
     won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
 ) -> None:
     options = ExportOptions(numbering=OrderNumbering.MONEY)
-    document = build_order_document(make_order(won_case, company), options, NOW)
+    document = xml(make_order(won_case, company), options)
     validator.validate(document)
     assert header_tags(etree.fromstring(document))[0] == "Popis"
 
@@ -371,16 +379,34 @@ def test_an_id_too_long_for_the_fallback_is_refused(
 ) -> None:
     won_case.update(code="OP-2024-00057", id=10**9)
     with pytest.raises(InvalidOrder, match="MONEY_S3_ORDER_PREFIX"):
-        build_order_document(make_order(won_case, company), ExportOptions(number_prefix="ABC"), NOW)
+        xml(make_order(won_case, company), ExportOptions(number_prefix="ABC"))
 
 
-def test_slovak_vat_number_goes_to_dicsk(
+def test_a_slovak_customers_vat_id_is_dic_and_its_tax_number_dicsk(
     won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
 ) -> None:
-    company["taxNumber2"] = "SK 2020123456"
-    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    """__Firma.xsd: DIC is "CZ: DIČ SK: IČDPH", DICSK "Pouze SK verze: DIČ" (field findings,
+    RAYNET API 6, corrected): a Czech agenda reads only DIC, which must be the VAT id."""
+    company.update(regNumber="35763469", taxNumber="2020273893", taxNumber2="SK 2020273893")
+    document = xml(make_order(won_case, company), ExportOptions())
     validator.validate(document)
-    assert etree.fromstring(document).findtext(".//DodOdb/DICSK") == "SK2020123456"
+    customer = etree.fromstring(document).find(".//DodOdb")
+    assert customer is not None
+    assert customer.findtext("DIC") == "SK2020273893"
+    assert customer.findtext("DICSK") == "2020273893"
+
+
+def test_a_slovak_customer_without_vat_id_has_only_its_tax_number(
+    won_case: dict[str, Any], company: dict[str, Any], validator: DocumentValidator
+) -> None:
+    company.update(regNumber="35763469", taxNumber="2020273893", taxNumber2=None)
+    company["primaryAddress"]["address"]["countryCode"] = "SK"
+    document = xml(make_order(won_case, company), ExportOptions())
+    validator.validate(document)
+    customer = etree.fromstring(document).find(".//DodOdb")
+    assert customer is not None
+    assert customer.find("DIC") is None  # not a VAT payer: no VAT id to report
+    assert customer.findtext("DICSK") == "2020273893"
 
 
 @pytest.mark.parametrize("count", [Decimal(0), Decimal(-2)])
@@ -390,7 +416,7 @@ def test_a_line_without_a_positive_quantity_is_refused_naming_the_item(
     won_case["items"][1]["count"] = count
     won_case["totalAmount"] = won_case["totalAmountWithTax"] = Decimal(0)
     with pytest.raises(InvalidOrder, match=r"item 2 \(Instalace a zaškolení\): quantity"):
-        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+        xml(make_order(won_case, company), ExportOptions())
 
 
 @pytest.mark.parametrize("code", ["OP-24\u2028057", "OP-24\r\n057", "OP\x85057"])
@@ -399,7 +425,7 @@ def test_a_case_code_with_a_line_break_is_refused(
 ) -> None:
     won_case["code"] = code
     with pytest.raises(InvalidOrder, match="line breaks"):
-        build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+        xml(make_order(won_case, company), ExportOptions())
 
 
 def test_single_line_fields_keep_one_line(
@@ -408,7 +434,7 @@ def test_single_line_fields_keep_one_line(
     company["name"] = "Stavební\r\nfirma\u2028Novák"
     company["primaryAddress"]["contactInfo"]["email"] = "ucetni@firma.cz\r\nBcc: x@y.cz"
     company["primaryAddress"]["address"]["city"] = "Brno\nsever"
-    document = build_order_document(make_order(won_case, company), ExportOptions(), NOW)
+    document = xml(make_order(won_case, company), ExportOptions())
     validator.validate(document)
     customer = etree.fromstring(document).find("SeznamObjPrij/ObjPrij/DodOdb")
     assert customer is not None

@@ -211,7 +211,7 @@ def document_for(
     currency = CaseCurrency(WELL_KNOWN_SYMBOLS[case["currency"]["value"]], rate_base)
     order = loaded.to_order(customer, currency, today=NOW.date())
     options = ExportOptions(stock=stock, warehouse=Warehouse("HL", "Hlavní sklad"))
-    return build_order_document(order, options, NOW)
+    return build_order_document(order, options, NOW).xml
 
 
 def expected_doklad(case: dict[str, Any]) -> str:

@@ -17,13 +17,14 @@ from webhook.state.model import FollowUp
 
 
 def mail_harness(raynet: RaynetStandIn, tmp_path: Path, port: int, **extra: str) -> Harness:
+    """E-mail of each order; the daily report is ``test_report``'s."""
     return Harness(
         raynet,
         tmp_path,
         SMTP_URL=f"smtp://127.0.0.1:{port}",
         NOTIFY_EMAIL="ucetni@firma.cz, sef@firma.cz",
         NOTIFY_FROM="raynet@firma.cz",
-        **extra,
+        **{"REPORT_HOUR": "off", **extra},
     )
 
 
@@ -34,7 +35,7 @@ def test_each_new_order_is_mailed_with_the_xml_attached(
     harness = mail_harness(raynet, tmp_path, port)
     harness.webhook()
     harness.drain()
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     (message,) = inbox.messages
     assert message["Subject"] == "Objednávka z RAYNET CRM: OP-24-057"
     assert message["To"] == "ucetni@firma.cz, sef@firma.cz"
@@ -45,7 +46,7 @@ def test_each_new_order_is_mailed_with_the_xml_attached(
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_filename() == "OP-24-057.xml"
     assert attachment.get_content() == (harness.exports / "OP-24-057.xml").read_bytes()
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     assert len(inbox.messages) == 1  # sent once
 
 
@@ -56,7 +57,7 @@ def test_from_s3_the_mail_carries_a_link_that_works(
     harness = mail_harness(raynet, tmp_path, port, EXPORT_TARGET=f"s3://{bucket.name}/orders")
     harness.webhook()
     harness.drain()
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     (message,) = inbox.messages
     assert list(message.iter_attachments()) == []
     body = message.get_body(("plain",))
@@ -76,12 +77,12 @@ def test_mail_server_down_never_holds_the_file_and_is_retried(
     harness.webhook()
     assert harness.drain() == "exported"  # the file does not wait for the e-mail
     assert harness.files() == ["OP-24-057.xml"]
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     assert email_states(harness) == [("pending", 1)]
     controller, inbox = start_smtp(port)
     try:
         harness.clock.advance(3600)  # long after the retry time
-        harness.worker.run_due_follow_ups()
+        harness.follow_ups.run_due()
     finally:
         controller.stop()
     assert len(inbox.messages) == 1

@@ -73,7 +73,11 @@ def test_envelope_success_as_string_or_bool(success: object) -> None:
 def test_company_becomes_customer(company: dict[str, Any]) -> None:
     customer = CompanySchema().load(company)
     assert customer.name == "Stavební firma Novák s.r.o."
-    assert (customer.reg_number, customer.tax_number) == ("27182818", "CZ27182818")
+    assert (customer.reg_number, customer.vat_id, customer.tax_id) == (
+        "27182819",
+        "CZ27182819",
+        None,
+    )
     assert customer.vat_payer is True
     assert customer.natural_person is False
     assert customer.phone == "+420 541 000 111"

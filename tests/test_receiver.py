@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from webhook.settings.environment import Settings, load_settings
 from webhook.state.ports import CaseRecords
 from webhook.web import create_app
 from webhook.web.registry import EXTENSION
+from webhook.worker.chores import HEARTBEAT_FLAG, TARGET_FLAG
 
 URL = "/webhooks/raynet"
 HEADERS = {"X-RAYNETCRM-Token": TOKEN}
@@ -102,19 +104,33 @@ def test_header_name_is_case_insensitive(client: FlaskClient) -> None:
     assert response.status_code == 202
 
 
-def test_not_json_and_wrong_shape_are_400_naming_the_problem(client: FlaskClient) -> None:
+def test_an_authenticated_body_that_is_no_event_is_ignored_and_kept(
+    app: Flask, client: FlaskClient
+) -> None:
+    """RAYNET retries a failing delivery for days and then deletes the webhook: a body it
+    sent with our token that is not its event shape gets 200 ``ignored``, and is kept for
+    a look on the dashboard (counted in /metrics as ``unreadable``)."""
     not_json = client.post(URL, data=b"\xff{not json", headers=HEADERS)
-    assert not_json.status_code == 400
-    assert not_json.json == {"error": "invalid_json", "message": "the body is not JSON"}
+    assert not_json.status_code == 200
+    assert not_json.json == {"status": "ignored", "reason": "unreadable"}
     body = webhook_body()
     del body["eventId"]
     body["data"]["entityId"] = "1234"
     shape = client.post(URL, json=body, headers=HEADERS)
-    assert shape.status_code == 400
-    assert shape.json is not None
-    assert set(shape.json["fields"]) == {"eventId", "data"}
+    assert shape.status_code == 200
     deep = client.post(URL, data=b"[" * 100_000, headers=HEADERS)
-    assert deep.status_code in (400, 413)
+    assert deep.status_code in (200, 413)
+    kept = state_of(app).unreadable()
+    assert [event.problem for event in kept][-2:] == [
+        'not a RAYNET webhook event: {"eventId": ["1 to 64 letters, digits or -_.: required."], '
+        '"data": {"entityId": ["An integer from 1 to 9223372036854775807 required."]}}',
+        "the body is not JSON",
+    ]
+    assert kept[-1].body == b"\xff{not json"
+    assert stored_events(app) == 0
+    unsigned = client.post(URL, data=b"{", headers={"X-RAYNETCRM-Token": "wrong"})
+    assert unsigned.status_code == 401  # a stranger's body is neither kept nor looked at
+    assert len(state_of(app).unreadable()) == len(kept)
 
 
 def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
@@ -170,20 +186,20 @@ def test_state_store_failure_is_503_so_raynet_retries(
     assert response.json == {"error": "unavailable", "message": "state store unavailable"}
 
 
-def test_health_and_readiness(client: FlaskClient, settings: Settings) -> None:
+def test_health_and_readiness(app: Flask, client: FlaskClient) -> None:
     assert client.get("/healthz").json == {"status": "ok"}
+    state_of(app).set_flag(HEARTBEAT_FLAG, repr(time.time()))  # a worker is alive
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json == {
         "status": "ready",
         "checks": {"state_store": "ok", "export_target": "ok", "worker": "ok"},
     }
-    Path(settings.export_target).rmdir()
-    Path(settings.export_target).write_text("now a file, not a folder")
+    state_of(app).set_flag(TARGET_FLAG, "EXPORT_TARGET /mnt/x does not exist")  # as it saw
     broken = client.get("/readyz")
     assert broken.status_code == 503
     assert broken.json is not None
-    assert "does not exist (is the share mounted?)" in broken.json["checks"]["export_target"]
+    assert broken.json["checks"]["export_target"] == "EXPORT_TARGET /mnt/x does not exist"
 
 
 json_values = st.recursive(
@@ -247,11 +263,13 @@ def test_fuzzed_requests_never_5xx_and_invalid_bodies_store_nothing(
 
 
 @pytest.mark.parametrize("entity_id", [2**63, 10**30, -1, 0])
-def test_ids_outside_64_bits_are_400(client: FlaskClient, entity_id: int) -> None:
+def test_ids_outside_64_bits_are_no_event(app: Flask, client: FlaskClient, entity_id: int) -> None:
     response = client.post(URL, json=webhook_body(case_id=entity_id), headers=HEADERS)
-    assert response.status_code == 400
-    assert response.json is not None
-    assert "entityId" in str(response.json["fields"])
+    assert response.status_code == 200
+    assert response.json == {"status": "ignored", "reason": "unreadable"}
+    (kept,) = state_of(app).unreadable()
+    assert "entityId" in kept.problem
+    assert stored_events(app) == 0
 
 
 def test_a_huge_id_never_spoils_the_commit_it_shares(app: Flask) -> None:
@@ -269,5 +287,5 @@ def test_a_huge_id_never_spoils_the_commit_it_shares(app: Flask) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [202] * 80 + [400] * 20
+    assert sorted(results) == [200] * 20 + [202] * 80
     assert stored_events(app) == 80

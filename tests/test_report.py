@@ -10,6 +10,7 @@ from typing import Any
 from tests.harness import Harness
 from tests.servers import Inbox
 from webhook.raynet.standin import RaynetStandIn
+from webhook.state.model import FollowUp
 
 DAY = 24 * 3600
 
@@ -40,17 +41,17 @@ def test_one_report_a_day_from_two_workers_in_czech(
     first.drain()
     first.drain(case_id=77)
     first.drain(until_state="failed", case_id=78)
-    first.worker.run_due_follow_ups()  # the order's own e-mail
+    first.follow_ups.run_one([FollowUp.EMAIL])  # the order's own e-mail
     assert [m["Subject"] for m in inbox.messages] == ["Objednávka z RAYNET CRM: OP-24-057"]
     barrier = threading.Barrier(2)
 
     def next_day(harness: Harness) -> None:
         """A worker's rounds the next day, after REPORT_HOUR: both at the same moment."""
         harness.clock.advance(DAY)
-        assert harness.worker.report is not None
+        assert harness.follow_ups.report is not None
         barrier.wait()
-        harness.worker.report.schedule_if_due()
-        harness.worker.run_due_follow_ups()
+        harness.follow_ups.report.schedule_if_due()
+        harness.follow_ups.run_due()
 
     workers = [threading.Thread(target=next_day, args=(h,)) for h in (first, second)]
     for worker in workers:
@@ -86,10 +87,10 @@ def test_no_report_before_the_hour_or_without_mail(
 ) -> None:
     port, _ = smtp
     off = report_harness(raynet, tmp_path / "off", port, REPORT_HOUR="off")
-    assert off.worker.report is None
+    assert off.follow_ups.report is None
     without_mail = Harness(raynet, tmp_path / "nomail")
-    assert without_mail.worker.report is None
+    assert without_mail.follow_ups.report is None
     late = report_harness(raynet, tmp_path / "late", port, REPORT_HOUR="23")
-    assert late.worker.report is not None
+    assert late.follow_ups.report is not None
     hour = time.localtime(late.clock()).tm_hour
-    assert late.worker.report.schedule_if_due() is (hour >= 23)
+    assert late.follow_ups.report.schedule_if_due() is (hour >= 23)

@@ -20,7 +20,7 @@ import requests
 from tests.servers import ROOT, Process, Service, free_port, listening, run_bridge, wait_until
 from tests.support import TOKEN, webhook_body
 from webhook.raynet.standin import RaynetStandIn
-from webhook.web.serving import RequestRefused, request_end
+from webhook.web.gunicorn_worker import RequestRefused, request_end
 
 HEAD = b"POST /webhooks/raynet HTTP/1.1\r\nHost: bridge\r\nX-RAYNETCRM-Token: " + TOKEN.encode()
 

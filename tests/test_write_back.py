@@ -37,7 +37,7 @@ def test_each_delivered_file_gets_one_external_id_and_one_post(
     harness.webhook()
     assert harness.drain() == "exported"
     assert writes(raynet) == []  # the file first; RAYNET is written to after
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     assert sorted(writes(raynet)) == [
         ("PUT", "businessCase/1234/extId/"),
         ("PUT", "businessCase/1234/post/"),
@@ -49,7 +49,7 @@ def test_each_delivered_file_gets_one_external_id_and_one_post(
         f"uložený v {harness.exports / 'OP-24-057.xml'}, "
     )
     assert "Objednávky přijaté → XML přenosy → Import z XML" in post["comment"]
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     assert len(writes(raynet)) == 2  # done once
     assert follow_up_states(harness) == {
         ("raynet_ext_id", 1): "done",
@@ -57,14 +57,23 @@ def test_each_delivered_file_gets_one_external_id_and_one_post(
     }
 
 
-def test_a_reexport_posts_again_and_adds_its_file(raynet: RaynetStandIn, tmp_path: Path) -> None:
+def test_a_reexport_posts_again_and_replaces_its_external_id(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    """A record holds at most 10 external ids: the bridge keeps one, its latest file's, and
+    never touches another integration's."""
+    raynet.cases[1234]["extIds"] = ["erp:4711"]
     harness = Harness(raynet, tmp_path)
     harness.webhook()
     harness.drain()
+    harness.follow_ups.run_due()
+    assert raynet.cases[1234]["extIds"] == ["erp:4711", "moneys3:OP-24-057.xml"]
     harness.queue.request_reexport(1234)
     harness.drain()
-    harness.worker.run_due_follow_ups()
-    assert raynet.cases[1234]["extIds"] == ["moneys3:OP-24-057.xml", "moneys3:OP-24-057+2.xml"]
+    harness.follow_ups.run_due()
+    assert raynet.cases[1234]["extIds"] == ["erp:4711", "moneys3:OP-24-057+2.xml"]
+    deleted = [r for r in raynet.requests if r.method == "DELETE"]
+    assert [r.path for r in deleted] == ["businessCase/1234/extId/moneys3%3AOP-24-057.xml"]
     first, second = (post["comment"] for post in raynet.posts[1234])
     assert "OP-24-057.xml" in first
     assert second.startswith("Znovu exportováno do Money S3 (soubor č. 2): OP-24-057+2.xml")
@@ -81,7 +90,7 @@ def test_nothing_is_written_back_when_nothing_was_delivered(
     raynet.add_case(won_case)
     harness.webhook()
     assert harness.drain() == "failed"
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     assert writes(raynet) == []
     assert follow_up_states(harness) == {}
 
@@ -98,13 +107,13 @@ def test_a_failed_write_back_is_retried_without_a_second_file_or_post(
     raynet.fail(r"businessCase/1234/(extId|post)/", 502, times=2, after_doing_it=answer_lost)
     harness.webhook()
     harness.drain()
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     assert follow_up_states(harness) == {
         ("raynet_ext_id", 1): "pending",
         ("raynet_post", 1): "pending",
     }
     harness.clock.advance(3600)
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     assert follow_up_states(harness) == {
         ("raynet_ext_id", 1): "done",
         ("raynet_post", 1): "done",
@@ -123,7 +132,7 @@ def test_our_write_backs_webhooks_cost_no_api_request(
     client = create_app(harness.settings).test_client()
     harness.webhook()
     harness.drain()
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     before = len(raynet.calls())
     for body in raynet.sent_webhooks:  # what RAYNET posts after our two writes
         assert post_webhook(client, body).json == {
@@ -171,12 +180,12 @@ def test_write_back_can_be_switched_off_and_locking_on(
     off = Harness(raynet, tmp_path / "off", RAYNET_WRITE_BACK="0")
     off.webhook()
     off.drain()
-    off.worker.run_due_follow_ups()
+    off.follow_ups.run_due()
     assert writes(raynet) == []
     locking = Harness(raynet, tmp_path / "lock", RAYNET_LOCK_EXPORTED="1")
     locking.webhook()
     locking.drain()
-    locking.worker.run_due_follow_ups()
+    locking.follow_ups.run_due()
     assert ("POST", "businessCase/1234/lock") in writes(raynet)
     assert 1234 in raynet.locked
 
@@ -188,17 +197,17 @@ def test_refused_credentials_hold_write_back_like_exports(
     harness.webhook()
     harness.drain()
     raynet.fail("businessCase/1234/(extId|post)/", 401)
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     assert len(writes(raynet)) == 1  # the first write, refused; not the second
-    assert "RAYNET refused the credentials" in (harness.worker.paused_because() or "")
+    assert "RAYNET refused the credentials" in (harness.worker.gate.closed_because() or "")
     calls = len(raynet.calls())
     harness.clock.advance(3600)
-    harness.worker.run_due_follow_ups()
+    harness.follow_ups.run_due()
     assert len(raynet.calls()) == calls  # nothing more is sent with refused credentials
     harness.queue.replay()  # the operator fixed them, and the service restarted
     restarted = Harness(raynet, tmp_path)
     restarted.clock.advance(7200)
-    restarted.worker.run_due_follow_ups()
+    restarted.follow_ups.run_due()
     assert raynet.cases[1234]["extIds"] == ["moneys3:OP-24-057.xml"]
 
 

@@ -184,10 +184,16 @@ def record_raynet_request(status: int | None, seconds: float, limits: RateLimitS
 
 
 class StateCollector(Collector):
-    """Figures read from the state at scrape time: exact whichever process worked."""
+    """Figures read from the state at scrape time: exact whichever process worked. A state
+    that did not take the probe's write (``available``) is not read at all."""
 
-    def __init__(self, states: Mapping[str, tuple[JobQueue, CaseRecords]]) -> None:
+    def __init__(
+        self,
+        states: Mapping[str, tuple[JobQueue, CaseRecords]],
+        available: Mapping[str, bool],
+    ) -> None:
         self.states = states
+        self.available = available
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         label = ["instance"]
@@ -207,6 +213,9 @@ class StateCollector(Collector):
             "bridge_state_available", "1 while the state can be read, 0 when not", labels=label
         )
         for name, (queue, records) in self.states.items():
+            if not self.available.get(name, True):
+                available.add_metric([name], 0.0)
+                continue
             try:
                 counts = records.counts()
                 figures = (queue.due_count(), queue.oldest_due() or 0.0, records.sync_enabled())
@@ -223,10 +232,12 @@ class StateCollector(Collector):
         yield from (cases, depth, oldest, sync, available)
 
 
-def render_metrics(states: Mapping[str, tuple[JobQueue, CaseRecords]]) -> bytes:
+def render_metrics(
+    states: Mapping[str, tuple[JobQueue, CaseRecords]], available: Mapping[str, bool]
+) -> bytes:
     """The Prometheus text exposition: all processes' counters plus every instance's state."""
     registry = CollectorRegistry()
-    registry.register(StateCollector(states))
+    registry.register(StateCollector(states, available))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -1,7 +1,8 @@
-"""The one path every export takes: case → eligibility → order → XML → delivery.
+"""The one path every export takes: case → eligibility → order → review → XML → delivery.
 
-The webhook worker, the manual ``export`` and ``render`` commands all call
-``export_case``; only where the case comes from and where the file goes differ.
+``Exporter.export`` reads top to bottom. The worker, the Export button, the manual
+``export`` and ``render`` commands all call it; only where the case comes from (the RAYNET
+API or saved responses) and where the file goes (a folder, S3, standard output) differ.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 from urllib.parse import quote
 
-from webhook.delivery import Target
 from webhook.delivery.naming import file_name
+from webhook.delivery.target import Target
 from webhook.errors import BridgeError, InvalidOrder, PermanentError
-from webhook.moneys3.builder import ExportOptions, build_order_document, case_code_in
+from webhook.moneys3.builder import Document, ExportOptions, build_order_document, carries_case
 from webhook.moneys3.numbering import OrderNumbering, document_number
+from webhook.moneys3.review import Review, review
 from webhook.moneys3.validation import DocumentValidator
-from webhook.order import CaseSummary, Customer, Order
-from webhook.raynet.eligibility import SkipReason, skip_reason
+from webhook.order import CaseSummary, Caveat, Customer, Order, Reason
+from webhook.raynet import external_ids
+from webhook.raynet.eligibility import skip_reason
+from webhook.raynet.mapping import BookkeepingMap
 from webhook.raynet.schemas import BusinessCase, CaseCurrency
 
 
@@ -32,8 +36,14 @@ class CaseSource(Protocol):
 
     def company(self, company_id: int) -> Customer: ...
 
-    def currency(self, case: BusinessCase) -> CaseCurrency:
-        """The ISO code of a case's currency (which it has), and what its rate converts into."""
+    def currency(self, case: BusinessCase) -> str:
+        """The ISO code of a case's currency (which it has)."""
+
+    def product_code(self, product_id: int) -> str | None:
+        """The code of a product an item names without one."""
+
+    def custom_field_keys(self) -> dict[str, str]:
+        """Business-case custom fields: the name users see → RAYNET's key."""
 
 
 class DeliveryConflict(PermanentError):
@@ -48,12 +58,20 @@ class Exported:
     sha256: str
     created: bool  # False: this very order had been delivered before (a retry after a crash)
     summary: CaseSummary = field(default_factory=CaseSummary)
+    caveats: tuple[Caveat, ...] = ()
+    written_back: bool = False  # RAYNET carries this file's external id: it was announced
+
+    @property
+    def announced(self) -> bool:
+        """Whether what follows a file (e-mail, posts) happened for this one before: it was
+        there already and RAYNET knows it. A file written before a crash is not."""
+        return not self.created and self.written_back
 
 
 @dataclass(frozen=True)
 class Skipped:
     case_code: str
-    reason: SkipReason
+    reason: Reason
     summary: CaseSummary = field(default_factory=CaseSummary)
 
 
@@ -65,6 +83,8 @@ class Renderer:
     """Turns a won case into a checked Money S3 document."""
 
     options: ExportOptions
+    bookkeeping: BookkeepingMap = field(default_factory=BookkeepingMap)
+    raynet_base_currency: str | None = None  # RAYNET_BASE_CURRENCY: what rates convert into
     validator: DocumentValidator | None = None
     now: Callable[[], dt.datetime] = dt.datetime.now
 
@@ -72,17 +92,33 @@ class Renderer:
         if case.company_id is None:
             raise InvalidOrder(f"business case {case.code} has no client; set one in RAYNET")
         customer = source.company(case.company_id)
-        currency = (
-            source.currency(case)
-            if case.currency_id is not None
-            else CaseCurrency(self.options.home_currency)
+        code = self.options.home_currency
+        if case.currency_id is not None:
+            code = source.currency(case)
+        custom_keys = source.custom_field_keys() if self.bookkeeping.custom_labels() else {}
+        product_codes = {
+            product_id: found
+            for _, product_id in case.products_without_code
+            if (found := source.product_code(product_id))
+        }
+        return case.to_order(
+            customer,
+            CaseCurrency(code, self.raynet_base_currency),
+            today=self.now().date(),
+            bookkeeping=self.bookkeeping.resolve(case.fields, custom_keys),
+            product_codes=product_codes,
         )
-        return case.to_order(customer, currency, today=self.now().date())
 
-    def document(self, order: Order) -> bytes:
+    def review(self, order: Order) -> Review:
+        options = self.options
+        return review(
+            order, options.vat_rates, strict_vat=options.strict_vat, strict_ids=options.strict_ids
+        )
+
+    def document(self, order: Order) -> Document:
         document = build_order_document(order, self.options, self.now())
         if self.validator is not None:
-            self.validator.validate(document)
+            self.validator.validate(document.xml)
         return document
 
     def summary(self, order: Order) -> CaseSummary:
@@ -99,30 +135,42 @@ class Renderer:
         )
 
 
-def export_case(
-    case_id: int,
-    source: CaseSource,
-    renderer: Renderer,
-    target: Target,
-    generation: int | None = 1,
-) -> Outcome:
-    """Export one business case.
+@dataclass(frozen=True)
+class Exporter:
+    """Where cases come from, how they become documents, and where the files go."""
 
-    ``generation`` n delivers the n-th file of the case exactly once (``<code>.xml``,
-    ``<code>+2.xml``, ...); None takes the first free name, for a deliberate manual export.
-    """
-    case = source.business_case(case_id)
-    reason = skip_reason(case)
-    if reason is not None:
-        return Skipped(case.code, reason, case.summary())
-    try:
-        order = renderer.order(case, source)
-        document = renderer.document(order)
-        exported = deliver(case, document, target, generation)
-        return replace(exported, summary=renderer.summary(order))
-    except BridgeError as error:
-        error.case_code = case.code  # the dashboard shows which case, not just its id
-        raise
+    source: CaseSource
+    renderer: Renderer
+    target: Target
+
+    def export(self, case_id: int, generation: int | None = 1) -> Outcome:
+        """Export one business case.
+
+        ``generation`` n delivers the n-th file of the case exactly once (``<code>.xml``,
+        ``<code>+2.xml``, ...); None takes the first free name, for a deliberate manual
+        export.
+        """
+        case = self.source.business_case(case_id)
+        reason = skip_reason(case)
+        if reason is not None:
+            return Skipped(case.code, reason, case.summary())
+        try:
+            order = self.renderer.order(case, self.source)
+            summary = self.renderer.summary(order)
+            checked = self.renderer.review(order)
+            if checked.hold is not None:
+                return Skipped(case.code, checked.hold, summary)
+            document = self.renderer.document(order)
+            exported = deliver(case, document.xml, self.target, generation)
+        except BridgeError as error:
+            error.case_code = case.code  # the dashboard shows which case, not just its id
+            raise
+        return replace(
+            exported,
+            summary=summary,
+            caveats=checked.caveats + document.caveats,
+            written_back=external_ids.for_file(exported.file_name) in case.external_ids,
+        )
 
 
 def deliver(
@@ -141,7 +189,7 @@ def deliver(
         if publication.created:
             return Exported(case.code, name, publication.location, digest, created=True)
         existing = target.read(name)
-        if case_code_in(existing) != case.code:
+        if not carries_case(existing, case.code):
             raise DeliveryConflict(
                 f"{publication.location} already holds an order of another case; "
                 f"{case.code} was not exported"

@@ -12,7 +12,10 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from webhook.order import Caveat
+
 Gettext = Callable[..., str]
+Ngettext = Callable[..., str]
 BREAKS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # Unicode categories: controls, breaks
 STATUS = re.compile(r"status (\S+?)\)")
 
@@ -67,3 +70,32 @@ def one_line(text: str) -> str:
         " " if unicodedata.category(char) in BREAKS or char.isspace() else char for char in text
     )
     return " ".join(spaced.split())
+
+
+def caveat_text(gettext: Gettext, ngettext: Ngettext, caveat: Caveat) -> str:
+    """What an order's caveat means, in the reader's language."""
+    values = dict(caveat.values)
+    if caveat.code == "replaced_characters":
+        field = gettext(str(values["field"]), item=values.get("item", ""))
+        count = int(values["count"])
+        return ngettext(
+            "%(num)s character Money S3 cannot store was replaced %(field)s",
+            "%(num)s characters Money S3 cannot store were replaced %(field)s",
+            count,
+            field=field,
+        )
+    if caveat.code == "vat_rate_further":
+        return gettext(
+            "Items %(items)s have VAT %(rate)s %%, not one of the agenda's rates (%(known)s): "
+            "Money S3 takes them only if it knows the rate among its further VAT rates.",
+            **values,
+        )
+    if caveat.code == "customer_number":
+        return gettext(
+            "The customer's %(what)s %(value)s looks wrong (%(why)s): Money S3 may make a "
+            "second address card for it.",
+            what=gettext(str(values["what"])),
+            value=values["value"],
+            why=gettext(str(values["why"])),
+        )
+    return caveat.code

@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from webhook.delivery import DeliveryUnavailable, Publication
+from webhook.delivery.target import DeliveryUnavailable, Publication
 
 TEMP_SUFFIX = ".tmp"
 STALE_TEMP_AGE = 3600.0

@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from webhook.delivery import DeliveryUnavailable, Publication
+from webhook.delivery.target import DeliveryUnavailable, Publication
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import BinaryIO
 
-from webhook.delivery import Publication
+from webhook.delivery.target import Publication
 
 
 class StdoutTarget:

@@ -5,7 +5,8 @@ Money S3's default import definition matches received orders by ``Doklad``: an o
 import (Money's ``_KonfigZpracImport.xml``). So by default every order carries a number that
 is a pure function of the deal, the same in every file made of it:
 
-- the RAYNET case code, when it fits Money's 10 characters (``OP-24-057``);
+- the RAYNET case code, when it fits Money's 10 characters and Money can store it as it is
+  (``OP-24-057``);
 - otherwise ``<prefix>#<RAYNET id of the case>`` (``R#48213``). A code holding ``#`` is never
   used as it is, so the two forms never meet; RAYNET codes and ids are unique within an
   instance, and each instance of a deployment has its own prefix.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import enum
 
 from webhook.errors import InvalidOrder
+from webhook.moneys3.text import in_charset
 
 DOKLAD_LENGTH = 10
 MARK = "#"
@@ -33,7 +35,8 @@ class OrderNumbering(enum.Enum):
 def document_number(code: str, source_id: int, prefix: str = DEFAULT_PREFIX) -> str:
     """``Doklad`` for the deal with this RAYNET ``code`` and record id."""
     text = code.strip()
-    if text and len(text) <= DOKLAD_LENGTH and MARK not in text and text.isprintable():
+    usable = text.isprintable() and in_charset(text)
+    if text and len(text) <= DOKLAD_LENGTH and MARK not in text and usable:
         return text
     number = f"{prefix}{MARK}{source_id}"
     if len(number) > DOKLAD_LENGTH:

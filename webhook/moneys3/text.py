@@ -1,33 +1,85 @@
-"""Text rules of the Money S3 schema: length limits, and characters XML 1.0 cannot hold.
+"""Text rules of Money S3: what it can store, and the schema's length limits.
 
-Free texts are clipped (an ellipsis shows the cut); identifiers are never cut, because a
-shortened IČO or catalogue number would match the wrong record in Money S3.
+Money S3 keeps text in windows-1250 (field findings, Money S3 import 12). A character
+outside it (an emoji, Greek, Cyrillic, typographic signs windows-1250 lacks) would not
+survive an import as it is, so ``storable`` replaces it by its closest windows-1250 form
+(``ė`` → ``e``, ``Ж`` → ``Zh``, ``−`` → ``-``, ``½`` → ``1/2``), or by ``?`` where none
+exists, and says how many characters it changed: the case records that, nothing changes
+unseen. Characters XML 1.0 cannot hold and invisible format characters (zero-width
+spaces, direction overrides) are left out and counted the same way.
+
+Free texts are then clipped (an ellipsis shows the cut); identifiers are never cut nor
+changed, because a shortened or altered IČO or catalogue number would match the wrong
+record in Money S3.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections.abc import Iterable
+
+from anyascii import anyascii
 
 from webhook.errors import InvalidOrder
 
-# Everything outside the XML 1.0 ``Char`` production (control characters, surrogates,
-# U+FFFE/U+FFFF) would make lxml refuse the text or the file unreadable.
-_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+CHARSET = "cp1250"
+NO_FORM = "?"
+ELLIPSIS = "…"  # in windows-1250 (0x85)
 _WHITESPACE = re.compile(r"\s+")
-ELLIPSIS = "…"
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # the controls windows-1250 has
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}  # controls, format, surrogates, unassigned
+_TRANSLITERATED = ("L", "N", "P", "Sm", "Sc", "Sk", "Z")  # letters, numbers, punctuation...
 
 
-def xml_safe(value: str) -> str:
-    """The text without the characters an XML document cannot contain."""
-    # Printable text never holds them (no controls, surrogates or U+FFFE/U+FFFF): skip
-    # the regular expression for the usual, clean case.
-    return value if value.isprintable() else _NOT_XML_CHAR.sub("", value)
+def in_charset(text: str) -> bool:
+    try:
+        text.encode(CHARSET)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _form(char: str) -> str:
+    """The character as Money S3 can store it: itself, its closest windows-1250 form, ``?``
+    for a picture, nothing for an invisible or control character (tab and line breaks
+    stay)."""
+    if char in "\t\n\r" or (in_charset(char) and not _CONTROL.match(char)):
+        return char
+    category = unicodedata.category(char)
+    if category in _INVISIBLE:
+        return ""
+    for form in (
+        unicodedata.normalize("NFKC", char),  # ligatures, full-width and super/subscripts
+        "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)),
+    ):
+        if form and form != char and form.isprintable() and in_charset(form):
+            return form
+    if category.startswith(_TRANSLITERATED):
+        ascii_form = anyascii(char)
+        if ascii_form and ascii_form.isprintable():
+            return ascii_form
+    return NO_FORM  # emoji and other pictures have no written form
+
+
+def storable(value: str) -> tuple[str, int]:
+    """``value`` as Money S3 can store it, and how many of its characters had to change."""
+    if value.isprintable() if value.isascii() else in_charset(value):
+        if value.isascii() or not _CONTROL.search(value):
+            return value, 0
+    elif value.isascii() and not _CONTROL.search(value):  # tabs and line breaks only
+        return value, 0
+    forms = [_form(char) for char in value]
+    changed = sum(form != char for form, char in zip(forms, value, strict=True))
+    return "".join(forms), changed
 
 
 def clip(value: str, limit: int) -> str:
-    """Free text fitted to ``limit`` characters; a cut is marked with an ellipsis."""
-    return _fit(xml_safe(value).strip(), limit)
+    """Free text (already storable) fitted to ``limit`` characters; a cut is marked with an
+    ellipsis."""
+    return _fit(value.strip(), limit)
 
 
 def clip_lines(values: Iterable[str | None], limit: int) -> str:
@@ -40,7 +92,7 @@ def clip_line(value: str, limit: int) -> str:
     """Like ``clip`` for one-line fields: runs of whitespace become one space."""
     if value.isprintable() and "  " not in value:  # the only whitespace is single spaces
         return _fit(value.strip(), limit)
-    return _fit(_WHITESPACE.sub(" ", xml_safe(value)).strip(), limit)
+    return _fit(_WHITESPACE.sub(" ", value).strip(), limit)
 
 
 def _fit(text: str, limit: int) -> str:
@@ -52,12 +104,17 @@ def _fit(text: str, limit: int) -> str:
 def identifier(value: str, limit: int, what: str, *, squeeze: bool = False) -> str:
     """An identifier as it must appear in Money S3, or a clear refusal.
 
-    ``squeeze`` removes inner whitespace (``"271 82 818"`` is the IČO ``27182818``).
+    ``squeeze`` removes inner whitespace (``"271 82 819"`` is the IČO ``27182819``).
     """
     text = _WHITESPACE.sub("", value) if squeeze else value.strip()
     if not text.isprintable():  # control characters, line or paragraph breaks
         raise InvalidOrder(
             f"{what} {text!r} contains control characters or line breaks; fix it in RAYNET"
+        )
+    if not in_charset(text):
+        raise InvalidOrder(
+            f"{what} {text!r} contains characters Money S3 cannot store (it keeps text in "
+            "windows-1250); fix it in RAYNET (identifiers are never changed)"
         )
     if len(text) > limit:
         raise InvalidOrder(
@@ -68,10 +125,12 @@ def identifier(value: str, limit: int, what: str, *, squeeze: bool = False) -> s
 
 
 def fits(value: str | None, limit: int) -> str | None:
-    """A contact detail (an e-mail address) as it is, else None: one that needs cutting,
-    or holds a space, a line break or a control character, would only be wrong."""
+    """A contact detail (an e-mail address) as it is, else None: one that needs cutting or
+    changing, or holds a space, a line break or a control character, would only be wrong."""
     if value is None:
         return None
     text = value.strip()
-    usable = text and len(text) <= limit and text.isprintable() and " " not in text
+    usable = (
+        text and len(text) <= limit and text.isprintable() and " " not in text and in_charset(text)
+    )
     return text if usable else None

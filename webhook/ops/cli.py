@@ -14,32 +14,36 @@ from pathlib import Path
 
 import click
 
-from webhook.delivery import Target
 from webhook.delivery.stdout import StdoutTarget
+from webhook.delivery.target import Target
 from webhook.observability import configure_logging
-from webhook.ops import setup
+from webhook.ops.backfill import backfill
+from webhook.ops.check import check
 from webhook.ops.console import (
     EXIT_CONFIG,
     EXIT_NOT_EXPORTABLE,
     chosen_settings,
     fail,
     reports_errors,
+    shown,
 )
-from webhook.ops.operations import find_case, reexport_case, retry_case
+from webhook.ops.demo import demo
 from webhook.ops.serve import ServeOptions, port_taken
 from webhook.ops.serve import serve as run_server
-from webhook.pipeline import CaseSource, Skipped, export_case
+from webhook.ops.webhook_setup import register_webhook
+from webhook.pipeline import CaseSource, Exporter, Skipped
 from webhook.raynet.saved import SavedResponses
 from webhook.settings.environment import Settings
 from webhook.settings.instances import load_instances
-from webhook.settings.wiring import (
+from webhook.state.model import CaseQuery, CaseState
+from webhook.state.operations import find_case, reexport_case, retry_case
+from webhook.wiring import (
     build_raynet_client,
     build_renderer,
     build_target,
     build_worker,
     open_state,
 )
-from webhook.state.model import CaseQuery, CaseState
 from webhook.worker.loop import run_workers
 
 
@@ -111,11 +115,11 @@ def _export(
     renderer = build_renderer(settings, stock)
     to_stdout = output == "-"
     target: Target = StdoutTarget() if to_stdout else build_target(settings, output)
-    outcome = export_case(case_id, source, renderer, target, generation=None)
+    outcome = Exporter(source, renderer, target).export(case_id, generation=None)
     if isinstance(outcome, Skipped):
         fail(f"{outcome.case_code} not exported: {outcome.reason}", EXIT_NOT_EXPORTABLE)
     if not to_stdout:
-        click.echo(f"exported {outcome.case_code} to {outcome.location}")
+        click.echo(shown(f"exported {outcome.case_code} to {outcome.location}"))
 
 
 @main.command()
@@ -229,17 +233,25 @@ def status(wanted: str | None, limit: int) -> None:
     counts = records.counts()
     click.echo("  ".join(f"{name} {count}" for name, count in counts.items()))
     events = records.events_stored()
-    follow_ups = state.outbox.counts() if state.outbox else {}
-    if events is not None:
-        waiting = ", ".join(f"{name} {count}" for name, count in follow_ups.items())
+    follow_ups = state.outbox.counts()
+    waiting = ", ".join(f"{name} {count}" for name, count in follow_ups.items())
+    if events is not None or waiting:
         click.echo(
-            f"webhook events on record (30 days): {events}"
-            + (f"; follow-ups (e-mail, write-back) {waiting}" if waiting else "")
+            "; ".join(
+                part
+                for part in (
+                    events is not None and f"webhook events on record (30 days): {events}",
+                    waiting and f"follow-ups (e-mail, write-back) {waiting}",
+                )
+                if part
+            )
         )
     for record in records.cases(CaseQuery(CaseState(wanted) if wanted else None, limit=limit)):
         detail = record.location if record.state == CaseState.EXPORTED else (record.reason or "")
-        click.echo(f"{record.case_id:>8}  {record.code or '?':<20} {record.state:<9} {detail}")
+        click.echo(
+            shown(f"{record.case_id:>8}  {record.code or '?':<20} {record.state:<9} {detail}")
+        )
 
 
-for command in (setup.check, setup.register_webhook, setup.backfill, setup.demo):
+for command in (check, register_webhook, backfill, demo):
     main.add_command(command)

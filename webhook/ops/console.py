@@ -23,8 +23,21 @@ EXIT_NOT_EXPORTABLE = 3
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def shown(text: str) -> str:
+    """A line as a terminal may print it: line breaks, escape sequences and other control or
+    format characters (a direction override) are written as escapes, never sent raw."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char
+        if char.isprintable() or char == " "
+        else (repr(char)[1:-1] if char not in "\t" else "\\t")
+        for char in text
+    )
+
+
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {shown(message)}", err=True)
     sys.exit(code)
 
 

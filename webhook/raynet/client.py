@@ -2,13 +2,17 @@
 
 RAYNET's limits shape it: 24,000 requests a day, 4 concurrent connections per client (we
 take at most 3), and 20 bad logins block our IP for an hour, so a 401 is never retried and
-latches the client shut. JSON numbers are read as ``Decimal``.
+sets the ``CredentialsLatch`` every process shares: nothing more is sent with those
+credentials until it is lifted. JSON numbers are read as ``Decimal``.
 
 What a status means depends on the endpoint (RAYNET's OpenAPI spec, field findings R1/R2):
 a 403 from ``security/checktoken`` says the button token is unknown, expired or used, never
-that our credentials are wrong; a 429 is the connection limit while the day's quota lasts
-and the quota itself only when ``X-Ratelimit-Remaining`` is 0; a 500 naming
-``AttributeAccessDeniedException`` is a missing right, which no retry fixes.
+that our credentials are wrong; a 403 elsewhere stops that request's case, and only one
+that names the credentials stops the client; a 429 is the connection limit while the day's
+quota lasts and the quota itself only when ``X-Ratelimit-Remaining`` is 0; a 500 naming one
+of RAYNET's application exceptions (``AttributeAccessDeniedException``,
+``TranslatedApplicationException``, ``IllegalArgumentException``) is RAYNET refusing this
+request for a business reason, which no retry fixes: its ``translatedMessage`` says why.
 
 Longer than our usual module on purpose: RAYNET's meaning of each status, endpoint by
 endpoint, reads best next to the transport that receives it.
@@ -19,12 +23,13 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -40,11 +45,12 @@ from webhook.raynet.schemas import (
     BusinessCaseSchema,
     CaseChange,
     CaseChangeSchema,
-    CaseCurrency,
     CompanySchema,
     Currency,
     CurrencySchema,
+    CustomFieldSchema,
     EnvelopeSchema,
+    ProductSchema,
     WebhookListSchema,
     Webhooks,
 )
@@ -54,8 +60,14 @@ PAGE_SIZE = 1000  # RAYNET's largest page
 DAILY_LIMIT = 24_000  # requests a day, unless RAYNET's headers say otherwise
 CREDENTIAL_VARIABLES = "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE"
 PERMISSION_DENIED = "AttributeAccessDeniedException"
+# The application exceptions RAYNET documents as 500 answers (the spec's examples): each is
+# a refusal of this very request, not an outage.
+BUSINESS_ERRORS = ("TranslatedApplicationException", "IllegalArgumentException")
+CREDENTIAL_WORDS = ("credential", "api key", "apikey", "authenticat", "unauthori", "login")
 MAX_BODY = 32 * 1024 * 1024  # a business case with thousands of items is far below this
 CURRENCY_LIST_SECONDS = 3600.0  # currencies are rarely added; a miss reloads at once
+CUSTOM_FIELDS_SECONDS = 3600.0  # the custom field configuration, likewise
+log = logging.getLogger(__name__)
 
 
 class RaynetAuthError(PermanentError):
@@ -63,7 +75,14 @@ class RaynetAuthError(PermanentError):
 
 
 class RaynetPermissionDenied(PermanentError):
-    """RAYNET's own words for a right the API user lacks (500 AttributeAccessDeniedException)."""
+    """RAYNET's own words for a right the API user lacks (500 AttributeAccessDeniedException),
+    or a 403 about one record."""
+
+
+class RaynetRefused(PermanentError):
+    """RAYNET refused this request for a reason of its own (a 500 naming
+    ``TranslatedApplicationException`` or ``IllegalArgumentException``): its
+    ``translatedMessage`` says why; a retry would be refused the same way."""
 
 
 class RaynetNotFound(PermanentError):
@@ -80,6 +99,34 @@ class RaynetUnavailable(TransientError):
 
 class RaynetRateLimited(TransientError):
     """429 that would need a longer wait than is sensible inside one job."""
+
+
+class CredentialsLatch(Protocol):
+    """Shared by every process that uses the same credentials (``worker/gate.py``)."""
+
+    def refused_since(self) -> float | None:
+        """When RAYNET refused the credentials, while that stop is on."""
+
+    def refuse(self) -> None: ...
+
+    def lift(self) -> None:
+        """RAYNET answered a probe: the credentials are good again."""
+
+
+class _ProcessLatch:
+    """The latch of a client that shares no state (``export``, ``check``): this process."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None
+
+    def refused_since(self) -> float | None:
+        return self._since
+
+    def refuse(self) -> None:
+        self._since = time.time()
+
+    def lift(self) -> None:
+        self._since = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +186,7 @@ class RaynetClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         on_request: Callable[[int | None, float, RateLimitStatus], None] | None = None,
+        latch: CredentialsLatch | None = None,
     ) -> None:
         self._credentials = credentials
         self._base = credentials.api_url.rstrip("/") + "/"
@@ -158,9 +206,11 @@ class RaynetClient:
         adapter = HTTPAdapter(pool_maxsize=max_concurrency, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
-        self._auth_failure: RaynetAuthError | None = None
+        self._latch: CredentialsLatch = latch or _ProcessLatch()
         self._currencies: dict[int, Currency] | None = None
         self._currencies_until = 0.0
+        self._custom_fields: dict[str, str] | None = None
+        self._custom_fields_until = 0.0
         self._lock = threading.Lock()
         self.rate_limit = RateLimitStatus()
         self.requests_sent = 0  # counted against RAYNET's daily limit
@@ -184,9 +234,11 @@ class RaynetClient:
         confirms it; 403 ``AccessTokenNotFoundException`` and ``data: false`` deny it.
         """
         path = f"security/checktoken/{quote(token, safe='')}/{person_id}/"
-        answer = self._exchange("GET", path)
+        answer = self._exchange("GET", path, latching=False)
         if answer.status == 403:
             return False
+        if answer.status == 401:  # about the request, not worth stopping every export for
+            raise RaynetAuthError(f"RAYNET refused GET {path} (401)")
         envelope = self._envelope("GET", path, self._success(answer, "GET", path))
         data = envelope["data"]
         return data is True or (data is None and envelope["success"])
@@ -240,6 +292,16 @@ class RaynetClient:
         webhook after seven)."""
         self._data("POST", "webhook/technicalContact/", {"technicalContacts": emails})
 
+    def probe_credentials(self) -> bool:
+        """Ask RAYNET once whether it takes the credentials again (one cheap request, made
+        while the latch is on); lifts the latch if it does."""
+        answer = self._exchange("GET", "currency/", params={"limit": 1}, probing=True)
+        if answer.status == 401:
+            self._latch.refuse()
+            return False
+        self._latch.lift()
+        return True
+
     def currencies(self) -> dict[int, Currency]:
         """RAYNET's currency list by row id (one request, then kept for an hour)."""
         with self._lock:
@@ -252,8 +314,8 @@ class RaynetClient:
             self._currencies_until = self._clock() + CURRENCY_LIST_SECONDS
         return loaded
 
-    def currency(self, case: BusinessCase) -> CaseCurrency:
-        """The case's currency as ISO codes, found by the row id (symbols are editable and
+    def currency(self, case: BusinessCase) -> str:
+        """The case's currency as an ISO code, found by the row id (symbols are editable and
         two rows may share one). A miss reloads the list once: a currency may be new."""
         assert case.currency_id is not None
         row = self.currencies().get(case.currency_id)
@@ -272,8 +334,30 @@ class RaynetClient:
                 f"RAYNET's currency {row.symbol!r} (id {row.id}) has the code {row.code!r}, "
                 "not an ISO 4217 code like EUR; correct it in RAYNET's currency list"
             )
-        defaults = [c.iso_code for c in self.currencies().values() if c.default and c.iso_code]
-        return CaseCurrency(code, defaults[0] if len(defaults) == 1 else None)
+        return code
+
+    def product_code(self, product_id: int) -> str | None:
+        """A product's code (``GET product/{id}/``), for an item whose price-list item names
+        the product without its code."""
+        data = self._get_data(f"product/{product_id}/")
+        product: dict[str, Any] = self._load(ProductSchema(), data, f"product {product_id}")
+        log.info("product %s: code read from GET product/%s/", product_id, product_id)
+        code: str | None = product["code"]
+        return code
+
+    def custom_field_keys(self) -> dict[str, str]:
+        """Business-case custom fields, the name users see → RAYNET's generated key
+        (``GET customField/config/``; one request, then kept for an hour)."""
+        with self._lock:
+            if self._custom_fields is not None and self._clock() < self._custom_fields_until:
+                return self._custom_fields
+        data = self._get_data("customField/config/")
+        rows = (data or {}).get("BusinessCase") if isinstance(data, dict) else None
+        keys = {row["label"]: row["name"] for row in _lenient_rows(CustomFieldSchema(), rows or [])}
+        with self._lock:
+            self._custom_fields = keys
+            self._custom_fields_until = self._clock() + CUSTOM_FIELDS_SECONDS
+        return keys
 
     # --- write-back ---------------------------------------------------------------------
 
@@ -281,6 +365,11 @@ class RaynetClient:
         """``PUT businessCase/{id}/extId/``: the case carries ``external_id`` from now on
         (in its detail and in every webhook about it, as ``extIds``)."""
         self._write("PUT", f"businessCase/{case_id}/extId/", {"extId": external_id})
+
+    def remove_external_id(self, case_id: int, external_id: str) -> None:
+        """``DELETE businessCase/{id}/extId/{extId}``: a record holds at most 10 external ids,
+        so a re-export replaces the bridge's earlier one instead of adding another."""
+        self._write("DELETE", f"businessCase/{case_id}/extId/{quote(external_id, safe='')}")
 
     def add_post(self, case_id: int, comment: str) -> None:
         """``PUT businessCase/{id}/post/``: a post in the case's discussion (201)."""
@@ -294,6 +383,10 @@ class RaynetClient:
     def lock_business_case(self, case_id: int) -> None:
         """``POST businessCase/{id}/lock``: nobody edits the case until it is unlocked."""
         self._write("POST", f"businessCase/{case_id}/lock")
+
+    def unlock_business_case(self, case_id: int) -> None:
+        """``POST businessCase/{id}/unlock``: before a re-export writes to a locked case."""
+        self._write("POST", f"businessCase/{case_id}/unlock")
 
     # --- transport ----------------------------------------------------------------------
 
@@ -317,8 +410,11 @@ class RaynetClient:
     def _success(self, answer: _Answer, method: str, path: str) -> Any:
         """The body of a 2xx answer; what any other status means on a data endpoint."""
         status = answer.status
-        if status == 403:
-            raise self._latch(status, method, path)
+        if status == 403:  # undocumented outside checktoken: about this record, unless...
+            text = _error_text(answer)
+            if any(word in text.casefold() for word in CREDENTIAL_WORDS):
+                raise self._refused(status, method, path)
+            raise RaynetPermissionDenied(f"RAYNET refused {method} {path} (403): {text}")
         if status == 404:
             raise RaynetNotFound(f"{method} {path}: not found in RAYNET")
         if not 200 <= status < 300:
@@ -339,11 +435,18 @@ class RaynetClient:
             raise RaynetBadResponse(f"{method} {path}: RAYNET answered success=false")
         return envelope
 
-    def _exchange(self, method: str, path: str, **kwargs: Any) -> _Answer:
+    def _exchange(
+        self, method: str, path: str, *, latching: bool = True, probing: bool = False, **kwargs: Any
+    ) -> _Answer:
         """One logical call: waits out short 429s; maps what means the same on every
-        endpoint (401, redirects, 5xx, an answer that is not JSON) to our errors."""
-        if self._auth_failure is not None:
-            raise self._auth_failure
+        endpoint (401, redirects, 5xx, an answer that is not JSON) to our errors. Nothing
+        is sent while the credentials latch is on, but a probe."""
+        if not probing and self._latch.refused_since() is not None:
+            raise RaynetAuthError(
+                f"RAYNET refused the credentials ({method} {path} not sent): check "
+                f"{CREDENTIAL_VARIABLES}; no requests are sent until they change, a replay, "
+                "or RAYNET takes them again"
+            )
         url = self._base + path
         for attempt in range(self._max_rate_limit_retries + 1):
             answer = self._send(method, url, path, **kwargs)
@@ -364,15 +467,21 @@ class RaynetClient:
                 f"RAYNET answered {status} to {method} {path} (a redirect to "
                 f"{answer.headers.get('Location', '?')!r}); is RAYNET_API_URL right?"
             )
+        if status == 401 and probing:
+            return answer
         if status == 401:
-            raise self._latch(status, method, path)
+            if not latching:
+                return answer
+            raise self._refused(status, method, path)
         if status >= 500:
-            denied = _permission_denied(answer.body)
-            if denied is not None:
+            exception, message = _application_exception(answer.body)
+            if exception == PERMISSION_DENIED:
                 raise RaynetPermissionDenied(
-                    f"RAYNET refused {method} {path}: {denied} (a right the API user "
+                    f"RAYNET refused {method} {path}: {message} (a right the API user "
                     f"{self._credentials.username} lacks; grant it in RAYNET)"
                 )
+            if exception is not None:
+                raise RaynetRefused(f"RAYNET refused {method} {path}: {message} ({exception})")
             raise RaynetUnavailable(f"RAYNET answered {status} to {method} {path}")
         if 200 <= status < 300 and answer.body is None and answer.text.strip():
             raise RaynetUnavailable(
@@ -381,14 +490,13 @@ class RaynetClient:
             )
         return answer
 
-    def _latch(self, status: int, method: str, path: str) -> RaynetAuthError:
-        """Wrong credentials: remember it, so that nothing more is sent with them."""
-        error = RaynetAuthError(
+    def _refused(self, status: int, method: str, path: str) -> RaynetAuthError:
+        """Wrong credentials: the latch goes on, so that nothing more is sent with them."""
+        self._latch.refuse()
+        return RaynetAuthError(
             f"RAYNET refused the credentials ({status} on {method} {path}): check "
             f"{CREDENTIAL_VARIABLES}; no further requests are sent until they change"
         )
-        self._auth_failure = error
-        return error
 
     def _send(self, method: str, url: str, path: str, **kwargs: Any) -> _Answer:
         started = time.perf_counter()
@@ -499,15 +607,16 @@ def _lenient_rows(schema: Schema, rows: Any) -> Iterator[Any]:
             continue
 
 
-def _permission_denied(body: Any) -> str | None:
-    """RAYNET's translated message when the body names ``AttributeAccessDeniedException``."""
+def _application_exception(body: Any) -> tuple[str | None, str]:
+    """The application exception a 500 names (``message``: ``TranslatedApplicationException:
+    exception.duplicateKey``), and RAYNET's words for it (``translatedMessage``)."""
     if not isinstance(body, dict):
-        return None
-    texts = [str(value) for value in body.values() if isinstance(value, str)]
-    if not any(PERMISSION_DENIED in text for text in texts):
-        return None
-    message = body.get("translatedMessage") or body.get("message") or PERMISSION_DENIED
-    return str(message)[:300]
+        return None, ""
+    message = str(body.get("message") or "")
+    named = next((name for name in (PERMISSION_DENIED, *BUSINESS_ERRORS) if name in message), None)
+    if named is None:
+        return None, ""
+    return named, str(body.get("translatedMessage") or message)[:300]
 
 
 def _integer(value: str | None) -> int | None:

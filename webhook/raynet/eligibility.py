@@ -6,26 +6,15 @@ instance renames.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from webhook.i18n import N_
+from webhook.order import Reason
 from webhook.raynet.schemas import WON_STATUS, BusinessCase
 
 
-@dataclass(frozen=True)
-class SkipReason:
-    """Why a case is not exported; ``code`` is stable for metrics, ``text`` is for people."""
-
-    code: str
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def skip_reason(case: BusinessCase) -> SkipReason | None:
+def skip_reason(case: BusinessCase) -> Reason | None:
     """None when the case is exportable, else the reason it is not."""
     if case.status != WON_STATUS:
-        return SkipReason("not_won", f"not won (status {case.status})")
+        return Reason("not_won", N_("not won (status %(status)s)"), {"status": case.status})
     if not case.lines:
-        return SkipReason("no_products", "no products")
+        return Reason("no_products", N_("no products"))
     return None

@@ -25,3 +25,8 @@ def files_in(external_ids: Iterable[str]) -> tuple[str, ...]:
         for value in external_ids
         if value.startswith(PREFIX) and _FILE.match(name := value.removeprefix(PREFIX))
     )
+
+
+def ours(external_ids: Iterable[str]) -> tuple[str, ...]:
+    """The bridge's external ids among a record's (the others are never touched)."""
+    return tuple(value for value in external_ids if files_in((value,)))

@@ -7,6 +7,7 @@ Takes the JSON RAYNET returns for ``GET businessCase/{id}/`` and ``GET company/{
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from marshmallow import Schema, ValidationError
 
 from webhook.errors import PermanentError
 from webhook.order import Customer
-from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CaseCurrency, CompanySchema
+from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CompanySchema
 
+log = logging.getLogger(__name__)
 # Symbols RAYNET shows for common currencies, for when its currency list is not at hand.
 WELL_KNOWN_SYMBOLS = {"Kč": "CZK", "€": "EUR", "$": "USD", "£": "GBP", "zł": "PLN", "Ft": "HUF"}
 
@@ -37,17 +39,24 @@ class SavedResponses:
     def company(self, company_id: int) -> Customer:
         return self._customer
 
-    def currency(self, case: BusinessCase) -> CaseCurrency:
-        """``--currency``, else the ISO code of a well-known symbol. What the case's rate
-        converts into is not in the saved responses, so no ``Kurs`` is written."""
+    def currency(self, case: BusinessCase) -> str:
+        """``--currency``, else the ISO code of a well-known symbol."""
         if self._currency:
-            return CaseCurrency(self._currency.upper())
+            return self._currency.upper()
         text = (case.currency_symbol or "").strip()
         if text in WELL_KNOWN_SYMBOLS:
-            return CaseCurrency(WELL_KNOWN_SYMBOLS[text])
+            return WELL_KNOWN_SYMBOLS[text]
         if len(text) == 3 and text.isalpha():
-            return CaseCurrency(text.upper())
+            return text.upper()
         raise PermanentError(f"unknown currency symbol {text!r}: pass --currency with its ISO code")
+
+    def product_code(self, product_id: int) -> None:
+        """Saved responses hold no product list: an item without its code stays without."""
+        log.info("product %s: no code in the saved case, and no API to ask", product_id)
+
+    def custom_field_keys(self) -> dict[str, str]:
+        """No configuration at hand: a mapping names the saved ``customFields`` keys."""
+        return {}
 
     @property
     def case_id(self) -> int:

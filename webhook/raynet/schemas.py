@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
 from webhook.errors import InvalidOrder
-from webhook.order import Address, CaseSummary, Customer, Order, OrderLine
+from webhook.order import Address, Bookkeeping, CaseSummary, Customer, Order, OrderLine
+from webhook.raynet.mapping import BookkeepingMap, CaseFields
 
 
 class Amount(fields.Decimal):
@@ -163,6 +165,15 @@ class _PriceListItemSchema(_Lenient):
     product = fields.Nested(_ProductRef, load_default=None, allow_none=True)
 
 
+@dataclass(frozen=True)
+class CaseItem:
+    """An item of a deal: the order line, and the product it names when the case does not
+    say the product's code (``GET product/{id}/`` does)."""
+
+    line: OrderLine
+    product_id_without_code: int | None = None
+
+
 class ItemSchema(_Lenient):
     id = Id(load_default=None, allow_none=True)
     name = fields.String(load_default="", allow_none=True)
@@ -177,10 +188,10 @@ class ItemSchema(_Lenient):
     priceListItem = fields.Nested(_PriceListItemSchema, load_default=None, allow_none=True)
 
     @post_load
-    def _make(self, data: dict[str, Any], **_: Any) -> OrderLine:
+    def _make(self, data: dict[str, Any], **_: Any) -> CaseItem:
         product = (data["priceListItem"] or {}).get("product") or {}
         code = (product.get("code") or "").strip() or None
-        return OrderLine(
+        line = OrderLine(
             name=data["name"] or product.get("name") or "",
             quantity=data["count"],
             unit_price=data["price"],
@@ -190,12 +201,14 @@ class ItemSchema(_Lenient):
             note=data["description"],
             product_code=code,
         )
+        return CaseItem(line, None if code else product.get("id"))
 
 
 @dataclass(frozen=True)
 class CaseCurrency:
     """A case's currency as ISO codes: its own, and the one its exchange rate converts into
-    (the CRM's default currency; None when RAYNET does not say which that is)."""
+    (the CRM's default currency, ``RAYNET_BASE_CURRENCY``; None when not configured: the API
+    does not say which currency is the default)."""
 
     code: str
     rate_base: str | None = None
@@ -221,6 +234,8 @@ class BusinessCase:
     owner_name: str | None
     company_name: str | None = None
     external_ids: tuple[str, ...] = ()
+    fields: CaseFields = field(default_factory=lambda: CaseFields({}))  # for the mapping
+    products_without_code: tuple[tuple[int, int], ...] = ()  # (item index, product id)
 
     def summary(self) -> CaseSummary:
         """What is known of the deal without reading more of RAYNET (a skipped case)."""
@@ -231,10 +246,25 @@ class BusinessCase:
             currency=self.currency_symbol,
         )
 
-    def to_order(self, customer: Customer, currency: CaseCurrency, today: dt.date) -> Order:
-        """The order this won case becomes; the issue date is the day the deal closed."""
+    def to_order(
+        self,
+        customer: Customer,
+        currency: CaseCurrency,
+        today: dt.date,
+        bookkeeping: Bookkeeping | None = None,
+        product_codes: Mapping[int, str] | None = None,
+    ) -> Order:
+        """The order this won case becomes; the issue date is the day the deal closed.
+        ``bookkeeping`` defaults to the default mapping's (the code as the partner's
+        document number, the deal's note); ``product_codes`` are the codes of the products
+        the items name without one."""
         if self.total_net is None or self.total_gross is None:
             raise InvalidOrder(f"business case {self.code} has no totalAmount/totalAmountWithTax")
+        lines = list(self.lines)
+        for index, product_id in self.products_without_code:
+            code = (product_codes or {}).get(product_id)
+            if code:
+                lines[index] = replace(lines[index], product_code=code)
         return Order(
             code=self.code,
             source_id=self.id,
@@ -242,12 +272,13 @@ class BusinessCase:
             issued=self.closed_on or today,
             currency=currency.code,
             customer=customer,
-            lines=self.lines,
+            lines=tuple(lines),
             total_net=self.total_net,
             total_gross=self.total_gross,
             exchange_rate=self.exchange_rate,
             exchange_rate_base=currency.rate_base,
             salesperson=self.owner_name,
+            bookkeeping=bookkeeping or BookkeepingMap().resolve(self.fields, {}),
         )
 
 
@@ -267,9 +298,14 @@ class BusinessCaseSchema(_Lenient):
     exchangeRate = Amount(load_default=None, allow_none=True)
     items = fields.List(fields.Nested(ItemSchema), load_default=list, allow_none=True)
     extIds = fields.List(fields.String(), load_default=None, allow_none=True)
+    description = fields.String(load_default=None, allow_none=True)  # "[Poznámka]"
+    category = fields.Nested(_ValueRef, load_default=None, allow_none=True)
+    businessCaseType = fields.Nested(_ValueRef, load_default=None, allow_none=True)
+    customFields = fields.Dict(keys=fields.String(), load_default=dict, allow_none=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> BusinessCase:
+        items: list[CaseItem] = list(data["items"] or ())
         return BusinessCase(
             id=data["id"],
             code=data["code"].strip(),
@@ -278,7 +314,7 @@ class BusinessCaseSchema(_Lenient):
             company_id=data["company"]["id"] if data["company"] else None,
             currency_id=data["currency"]["id"] if data["currency"] else None,
             currency_symbol=data["currency"]["value"] if data["currency"] else None,
-            lines=tuple(data["items"] or ()),
+            lines=tuple(item.line for item in items),
             total_net=data["totalAmount"],
             total_gross=data["totalAmountWithTax"],
             closed_on=data["validTill"],
@@ -287,7 +323,40 @@ class BusinessCaseSchema(_Lenient):
             owner_name=data["owner"]["fullName"] if data["owner"] else None,
             company_name=data["company"]["name"] if data["company"] else None,
             external_ids=tuple(data["extIds"] or ()),
+            fields=CaseFields(
+                {
+                    "code": data["code"].strip(),
+                    "name": data["name"] or None,
+                    "description": data["description"],
+                    "category": _value_of(data["category"]),
+                    "type": _value_of(data["businessCaseType"]),
+                    "owner": data["owner"]["fullName"] if data["owner"] else None,
+                },
+                {
+                    key: _field_text(value)
+                    for key, value in (data["customFields"] or {}).items()
+                    if value not in (None, "")
+                },
+            ),
+            products_without_code=tuple(
+                (index, item.product_id_without_code)
+                for index, item in enumerate(items)
+                if item.product_id_without_code is not None
+            ),
         )
+
+
+def _value_of(reference: dict[str, Any] | None) -> str | None:
+    return reference.get("value") if reference else None
+
+
+def _field_text(value: Any) -> str:
+    """A custom field's value as text: RAYNET sends strings, numbers, booleans and dates."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
 
 
 # --- company ----------------------------------------------------------------------------
@@ -308,6 +377,8 @@ class _ContactInfoSchema(_Lenient):
 
 
 class _AddressBlockSchema(_Lenient):
+    id = Id(load_default=None, allow_none=True)
+    contactAddress = fields.Boolean(load_default=False, allow_none=True)
     address = fields.Nested(_AddressSchema, load_default=None, allow_none=True)
     contactInfo = fields.Nested(_ContactInfoSchema, load_default=None, allow_none=True)
 
@@ -323,31 +394,60 @@ class CompanySchema(_Lenient):
     taxNumber2 = fields.String(load_default=None, allow_none=True)  # IČ DPH (Slovakia)
     taxPayer = fields.String(load_default=None, allow_none=True)
     primaryAddress = fields.Nested(_AddressBlockSchema, load_default=None, allow_none=True)
+    addresses = fields.List(fields.Nested(_AddressBlockSchema), load_default=list, allow_none=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Customer:
         block = data["primaryAddress"] or {}
-        raw_address = block.get("address") or {}
         contact = block.get("contactInfo") or {}
-        address = Address(
-            street=raw_address.get("street"),
-            city=raw_address.get("city"),
-            zip_code=raw_address.get("zipCode"),
-            country=raw_address.get("country"),
-            country_code=raw_address.get("countryCode"),
-        )
+        address = _address(block)
         tax_payer = (data["taxPayer"] or "").upper()
+        vat_id, tax_id = _tax_numbers(data, address)
+        delivery = next(
+            (
+                _address(other)
+                for other in data["addresses"] or ()
+                if other.get("contactAddress") and other.get("id") != block.get("id")
+            ),
+            None,
+        )
         return Customer(
             name=data["name"],
-            address=address if any(vars(address).values()) else None,
+            address=address,
             reg_number=_blank_to_none(data["regNumber"]),
-            tax_number=_blank_to_none(data["taxNumber"]),
-            tax_number_sk=_blank_to_none(data["taxNumber2"]),
+            vat_id=vat_id,
+            tax_id=tax_id,
             phone=_blank_to_none(contact.get("tel1")) or _blank_to_none(contact.get("tel2")),
             email=_blank_to_none(contact.get("email")),
             vat_payer={"YES": True, "NO": False}.get(tax_payer),
             natural_person=bool(data["person"]),
+            delivery=delivery,
         )
+
+
+def _address(block: dict[str, Any]) -> Address | None:
+    raw = block.get("address") or {}
+    address = Address(
+        street=raw.get("street"),
+        city=raw.get("city"),
+        zip_code=raw.get("zipCode"),
+        country=raw.get("country"),
+        country_code=raw.get("countryCode"),
+    )
+    return address if any(vars(address).values()) else None
+
+
+def _tax_numbers(data: dict[str, Any], address: Address | None) -> tuple[str | None, str | None]:
+    """The VAT id and the (Slovak) tax number: ``taxNumber`` is the DIČ, ``taxNumber2`` the
+    Slovak IČ DPH (RAYNET's spec). A Slovak customer's VAT id is its IČ DPH and its DIČ is
+    ten digits; a Czech DIČ is the VAT id itself (field findings, RAYNET API 6)."""
+    dic, ic_dph = _blank_to_none(data["taxNumber"]), _blank_to_none(data["taxNumber2"])
+    if ic_dph:
+        return ic_dph, dic
+    slovak = address is not None and (address.country_code or "").strip().upper() == "SK"
+    if dic and slovak and dic.replace(" ", "").isdigit():
+        return None, dic  # a Slovak DIČ without IČ DPH: not a VAT payer
+    return dic, None
 
 
 def _blank_to_none(value: str | None) -> str | None:
@@ -363,13 +463,12 @@ ISO_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 @dataclass(frozen=True)
 class Currency:
     """A row of RAYNET's currency list: ``code01`` is the symbol people see and edit,
-    ``code02`` should be the ISO 4217 code (free text in RAYNET); ``default`` marks the
-    CRM's default currency, the one every case's exchange rate converts into."""
+    ``code02`` should be the ISO 4217 code (free text in RAYNET). Nothing in the list says
+    which currency is the CRM's default (``RAYNET_BASE_CURRENCY`` does)."""
 
     id: int
     symbol: str
     code: str
-    default: bool
 
     @property
     def iso_code(self) -> str | None:
@@ -378,22 +477,38 @@ class Currency:
 
 
 class CurrencySchema(_Lenient):
-    """One row of ``GET /currency/``. The published example has ``id``, ``code01``,
-    ``code02`` and ``strValue01``; ``default`` is read when RAYNET sends it."""
+    """One row of ``GET /currency/``: ``id``, ``code01``, ``code02`` (and ``strValue01``)."""
 
     id = Id(required=True)
     code01 = fields.String(load_default="", allow_none=True)
     code02 = fields.String(load_default="", allow_none=True)
-    default = fields.Boolean(load_default=False, allow_none=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Currency:
         return Currency(
-            id=data["id"],
-            symbol=(data["code01"] or "").strip(),
-            code=data["code02"] or "",
-            default=bool(data["default"]),
+            id=data["id"], symbol=(data["code01"] or "").strip(), code=data["code02"] or ""
         )
+
+
+# --- products and custom fields ----------------------------------------------------------
+
+
+class ProductSchema(_Lenient):
+    """``GET /product/{id}/`` → ``data``: only its code is read."""
+
+    id = Id(required=True)
+    code = fields.String(load_default=None, allow_none=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {"id": data["id"], "code": (data["code"] or "").strip() or None}
+
+
+class CustomFieldSchema(_Lenient):
+    """A row of ``GET /customField/config/``: the name users see and the generated key."""
+
+    label = fields.String(required=True)
+    name = fields.String(required=True)
 
 
 # --- lists and webhooks -----------------------------------------------------------------

@@ -25,20 +25,36 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 DAILY_LIMIT = 24_000
 _DECIMAL_MARK = "\u0000decimal:"
 
-# GET currency/ rows as the spec's example shows them (id, code01, code02, strValue01).
-# The spec is silent on which row is the CRM's default currency; field-findings.md (RAYNET
-# API, 4) reports a ``default`` flag, so the default row carries ``"default": true``.
+# GET currency/ rows as the spec's example shows them (id, code01, code02, strValue01). No
+# row says which currency is the CRM's default (field findings, RAYNET API 4, corrected).
 DEFAULT_CURRENCIES = [
-    {"id": 15, "code01": "Kč", "code02": "CZK", "strValue01": "Česká koruna", "default": True},
+    {"id": 15, "code01": "Kč", "code02": "CZK", "strValue01": "Česká koruna"},
     {"id": 20, "code01": "€", "code02": "EUR", "strValue01": "Euro"},
     {"id": 17, "code01": "$", "code02": "USD", "strValue01": "Americký dolar"},
     {"id": 21, "code01": "zł", "code02": "PLN", "strValue01": "Polský zlotý"},
+    {"id": 22, "code01": "Ft", "code02": "HUF", "strValue01": "Maďarský forint"},
 ]
+# Query parameters of the lists the bridge reads: paging and the date format are every
+# list's (the spec's introduction); GET businessCase/ documents its filters. Anything else
+# RAYNET answers 400 "Unsupported filter column" (the spec's example for every list).
+LIST_PARAMETERS = ("offset", "limit", "dateFormat")
+CASE_LIST_FILTERS = (
+    "sortColumn", "sortDirection", "fulltext", "code", "name", "company", "project",
+    "category", "owner", "validFrom", "validTill", "scheduledEnd", "status",
+    "businessCasePhase", "businessCaseType", "containsProduct", "productCategory",
+    "productLine", "rowInfo.createdAt", "rowInfo.updatedAt", "rowInfo.lastModifiedAt",
+    "rowInfo.rowAccess", "view",
+)  # fmt: skip
+FILTER_OPERATORS = (
+    "EQ", "EQ_OR_NULL", "NE", "NE_OR_NULL", "LT", "LE", "GT", "GE", "LIKE", "LIKE_NOCASE",
+    "IN", "NOT_IN", "CUSTOM",
+)  # fmt: skip
+_FILTER = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<operator>[A-Z_]+)\])?$")
 TOKEN_NOT_FOUND = {"message": "AccessTokenNotFoundException: Access token not found"}
 RATE_LIMITED = {  # the spec's "Limity API" section
     "type": "RequestLimitReached",
@@ -103,6 +119,8 @@ class RaynetStandIn:
         self.body_seconds = body_seconds  # > 0: the body trickles out over this long
         self.cases: dict[int, dict[str, Any]] = {}
         self.companies: dict[int, dict[str, Any]] = {}
+        self.products: dict[int, dict[str, Any]] = {}
+        self.custom_fields: list[dict[str, Any]] = []  # BusinessCase's, as customField/config/
         self.currencies: list[dict[str, Any]] = list(DEFAULT_CURRENCIES)
         self.webhooks: dict[str, dict[str, Any]] = {}
         self.technical_contacts: list[str] = []
@@ -168,6 +186,10 @@ class RaynetStandIn:
     def add_company(self, company: dict[str, Any]) -> None:
         with self._lock:
             self.companies[int(company["id"])] = company
+
+    def add_product(self, product: dict[str, Any]) -> None:
+        with self._lock:
+            self.products[int(product["id"])] = product
 
     def fail(
         self,
@@ -255,6 +277,8 @@ class RaynetStandIn:
         routes: list[tuple[str, str, Any]] = [
             ("GET", r"businessCase/(\d+)/", lambda m: self._detail(self.cases, m)),
             ("GET", r"company/(\d+)/", lambda m: self._detail(self.companies, m)),
+            ("GET", r"product/(\d+)/", lambda m: self._detail(self.products, m)),
+            ("GET", r"customField/config/", lambda m: self._custom_field_config()),
             ("GET", r"currency/", lambda m: self._list(self.currencies, query)),
             ("GET", r"businessCase/", lambda m: self._case_list(query)),
             ("GET", r"webhook/", lambda m: self._webhook_list()),
@@ -263,6 +287,7 @@ class RaynetStandIn:
             ("POST", r"webhook/technicalContact/", lambda m: self._technical_contact(body)),
             ("GET", r"security/checktoken/([^/]+)/(\d+)/", self._check_token),
             ("PUT", r"businessCase/(\d+)/extId/", lambda m: self._add_external_id(m, body)),
+            ("DELETE", r"businessCase/(\d+)/extId/(.+)", self._remove_external_id),
             ("PUT", r"businessCase/(\d+)/post/", lambda m: self._add_post(m, body)),
             ("GET", r"businessCase/(\d+)/post/", self._post_list),
             ("POST", r"businessCase/(\d+)/lock", lambda m: self._set_locked(m, locked=True)),
@@ -284,9 +309,30 @@ class RaynetStandIn:
             return 404, {}, {"message": "EntityNotFoundException"}  # spec: no 404 body
         return 200, {}, {"success": "true", "data": record}
 
+    def _custom_field_config(self) -> tuple[int, dict[str, str], Any]:
+        """``GET customField/config/``: every entity's custom fields (only BusinessCase's
+        are kept here), as the spec's example shows them."""
+        entities = ("Company", "Person", "Lead", "BusinessCase", "Offer", "SalesOrder", "Product")
+        with self._lock:
+            data = {
+                name: list(self.custom_fields) if name == "BusinessCase" else []
+                for name in entities
+            }
+        return 200, {}, {"success": True, "data": data}
+
     def _list(
-        self, rows: list[dict[str, Any]], query: dict[str, str]
+        self,
+        rows: list[dict[str, Any]],
+        query: dict[str, str],
+        filters: tuple[str, ...] = (),
     ) -> tuple[int, dict[str, str], Any]:
+        for key in query:
+            match = _FILTER.match(key)
+            name = match["name"] if match else key
+            operator = match["operator"] if match else None
+            known = name in LIST_PARAMETERS or name in filters
+            if not known or (operator is not None and operator not in FILTER_OPERATORS):
+                return 400, {}, {"message": f"Unsupported filter column {key}"}
         offset = int(query.get("offset", 0))
         limit = min(int(query.get("limit", 100)), 1000)
         page = rows[offset : offset + limit]
@@ -311,7 +357,7 @@ class RaynetStandIn:
                     and (changed > after if operator == "GT" else changed >= after)
                 ]
         iso = query.get("dateFormat") == "ISO8601"
-        return self._list([_list_row(row, iso) for row in rows], query)
+        return self._list([_list_row(row, iso) for row in rows], query, CASE_LIST_FILTERS)
 
     def _webhook_list(self) -> tuple[int, dict[str, str], Any]:
         with self._lock:
@@ -381,6 +427,18 @@ class RaynetStandIn:
                 if len(ids) >= 10:
                     return 400, {}, {"message": "a record holds at most 10 external ids"}
                 case["extIds"] = [*ids, external_id]
+        self._written(int(match[1]))
+        return 200, {}, {"success": "true"}
+
+    def _remove_external_id(self, match: re.Match[str]) -> tuple[int, dict[str, str], Any]:
+        """``DELETE {entity}/{id}/extId/{extId}``: 200 ``{"success": "true"}`` (the spec's
+        only documented answer; it documents none for an id the record lacks)."""
+        external_id = unquote(match[2])
+        with self._lock:
+            case = self.cases.get(int(match[1]))
+            if case is None:
+                return 404, {}, {"message": "EntityNotFoundException"}
+            case["extIds"] = [i for i in case.get("extIds") or [] if i != external_id] or None
         self._written(int(match[1]))
         return 200, {}, {"success": "true"}
 

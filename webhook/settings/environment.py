@@ -10,27 +10,105 @@ file answers "what can I set, and what does it accept?".
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from webhook.delivery import DEFAULT_FOLDER
 from webhook.errors import ConfigError
 from webhook.i18n import DEFAULT_LANGUAGE, LANGUAGES
-from webhook.moneys3.builder import ExportOptions, Warehouse
+from webhook.moneys3.builder import ExportOptions, StockKey, Warehouse
 from webhook.moneys3.numbering import DEFAULT_PREFIX, OrderNumbering
+from webhook.moneys3.review import VatRates
 from webhook.raynet.client import CREDENTIAL_VARIABLES, DEFAULT_API_URL, RaynetCredentials
-from webhook.worker.loop import WorkerSettings
-from webhook.worker.mail import SmtpSettings
+from webhook.raynet.mapping import BookkeepingMap, FieldSource, MappingError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 T = TypeVar("T")
 ORDER_PREFIX = re.compile(r"^[A-Z0-9]{1,3}$")
+ISO_CODE = re.compile(r"^[A-Z]{3}$")
+SECRET_LENGTH = 16
+# The bookkeeping fields the accountant can have filled in: variable, field of the map,
+# Money S3's limit for a constant (None: free text).
+BOOKKEEPING_VARIABLES = (
+    ("MONEY_S3_DOCUMENT_TYPE", "document_type", 10),
+    ("MONEY_S3_NUMBER_SERIES", "number_series", 5),
+    ("MONEY_S3_COST_CENTRE", "cost_centre", 10),
+    ("MONEY_S3_JOB", "job", 10),
+    ("MONEY_S3_ACTIVITY", "activity", 10),
+    ("MONEY_S3_PARTNER_DOCUMENT", "partner_document", 20),
+    ("MONEY_S3_NOTE", "note", None),
+)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    max_attempts: int = 10
+    lease_seconds: float = 120.0
+    poll_seconds: float = 0.2
+    threads: int = 8  # RAYNET requests stay at 3 at a time (RaynetClient); AWS waits overlap
+    backoff_base: float = 5.0
+    backoff_max: float = 3600.0
+    reconcile_interval: float = 0.0  # 0: no periodic reconciliation
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """``SMTP_URL``, ``NOTIFY_EMAIL`` and ``NOTIFY_FROM``: the accountant's e-mail."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    starttls: bool
+    sender: str
+    recipients: tuple[str, ...]
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, url: str, recipients: str, sender: str | None) -> SmtpSettings:
+        """From ``SMTP_URL``, ``NOTIFY_EMAIL`` and ``NOTIFY_FROM``; secrets stay out of errors."""
+        parsed = urlparse(url)
+        shape = (
+            "SMTP_URL must look like smtp://user:password@host:587?starttls=1 "
+            "or smtps://user:password@host:465"
+        )
+        if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
+            raise ConfigError(shape)
+        try:
+            port = parsed.port
+        except ValueError:
+            raise ConfigError(f"{shape}: its port is not a number from 1 to 65535") from None
+        addresses = tuple(a.strip() for a in recipients.split(",") if a.strip())
+        if not addresses or any("@" not in a for a in addresses):
+            raise ConfigError("NOTIFY_EMAIL must be one or more e-mail addresses, comma-separated")
+        implicit = parsed.scheme == "smtps"
+        options = parse_qs(parsed.query)
+        return cls(
+            host=parsed.hostname,
+            port=port or (465 if implicit else 25),
+            implicit_tls=implicit,
+            starttls=options.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+            sender=sender or f"raynet-bridge@{parsed.hostname}",
+            recipients=addresses,
+            username=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+        )
+
+
+def without_user_info(url: str) -> str:
+    """A URL as it may be shown: whatever stands before ``@`` in its host part is left out."""
+    parsed = urlparse(url)
+    if "@" not in parsed.netloc:
+        return url
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
 
 
 @dataclass(frozen=True)
@@ -39,10 +117,17 @@ class Settings:
     raynet: RaynetCredentials | None = None
     stock: bool = False
     warehouse: Warehouse | None = None
+    stock_key: StockKey = StockKey.CATALOGUE
     home_currency: str = "CZK"
+    raynet_base_currency: str | None = None  # what RAYNET's exchange rates convert into
     agenda_ico: str | None = None
     order_numbering: OrderNumbering = OrderNumbering.CASE
     order_prefix: str = DEFAULT_PREFIX
+    vat_rates: VatRates = field(default_factory=VatRates)
+    strict_vat: bool = False
+    strict_ids: bool = False
+    bookkeeping: BookkeepingMap = field(default_factory=BookkeepingMap)
+    export_location_label: str | None = None  # the share as the accountant sees it
     xsd_dir: Path | None = None
     export_target: str = DEFAULT_FOLDER
     s3_sse: str | None = None
@@ -77,10 +162,14 @@ class Settings:
         return ExportOptions(
             stock=self.stock if stock is None else stock,
             warehouse=self.warehouse,
+            stock_key=self.stock_key,
             home_currency=self.home_currency,
             agenda_ico=self.agenda_ico,
             numbering=self.order_numbering,
             number_prefix=self.order_prefix,
+            vat_rates=self.vat_rates,
+            strict_vat=self.strict_vat,
+            strict_ids=self.strict_ids,
         )
 
     def rate_limit_storage_uri(self) -> str:
@@ -116,8 +205,13 @@ class Settings:
             return "set (hidden)" if value else "not set"
 
         raynet = self.raynet
+        mapping = [
+            (variable, str(source) if source else "not set")
+            for variable, name, _ in BOOKKEEPING_VARIABLES
+            for source in (getattr(self.bookkeeping, name),)
+        ]
         return [
-            ("RAYNET_API_URL", raynet.api_url if raynet else "not set"),
+            ("RAYNET_API_URL", without_user_info(raynet.api_url) if raynet else "not set"),
             ("RAYNET_INSTANCE", raynet.instance if raynet else "not set"),
             ("RAYNET_USERNAME", raynet.username if raynet else "not set"),
             ("RAYNET_API_KEY", secret(raynet.api_key if raynet else None)),
@@ -128,8 +222,14 @@ class Settings:
             ("STATE_DB", str(self.state_db)),
             ("SYNC_ENABLED", "1" if self.sync_enabled else "0"),
             ("MONEY_S3_STOCK", "1" if self.stock else "0"),
+            ("MONEY_S3_STOCK_KEY", self.stock_key.value),
             ("MONEY_S3_WAREHOUSE", self.warehouse.code if self.warehouse else "not set"),
             ("MONEY_S3_HOME_CURRENCY", self.home_currency),
+            ("RAYNET_BASE_CURRENCY", self.raynet_base_currency or "not set"),
+            ("MONEY_S3_VAT_RATES", f"{self.vat_rates.reduced},{self.vat_rates.standard}"),
+            ("MONEY_S3_STRICT_VAT", "1" if self.strict_vat else "0"),
+            ("MONEY_S3_STRICT_IDS", "1" if self.strict_ids else "0"),
+            *mapping,
             ("MONEY_S3_ORDER_NUMBER", self.order_numbering.value),
             ("MONEY_S3_ORDER_PREFIX", self.order_prefix),
             ("MONEY_S3_XSD_DIR", str(self.xsd_dir) if self.xsd_dir else "not set"),
@@ -142,6 +242,7 @@ class Settings:
             ("RAYNET_WRITE_BACK", "1" if self.write_back else "0"),
             ("RAYNET_LOCK_EXPORTED", "1" if self.lock_exported else "0"),
             ("PUBLIC_URL", self.public_url or "not set"),
+            ("EXPORT_LOCATION_LABEL", self.export_location_label or "not set"),
             ("RAYNET_TECHNICAL_CONTACT", ", ".join(self.technical_contacts) or "not set"),
         ]
 
@@ -200,7 +301,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         s3_sse=_sse(read),
         s3_kms_key_id=read.text("S3_SSE_KMS_KEY_ID"),
         state_db=Path(read.text("STATE_DB", "./var/state.db") or "./var/state.db"),
-        webhook_token=read.text("WEBHOOK_TOKEN"),
+        webhook_token=_secret(read, "WEBHOOK_TOKEN"),
         webhook_allow_no_token=read.flag("WEBHOOK_ALLOW_NO_TOKEN", False),
         webhook_max_body=read.number("WEBHOOK_MAX_BODY", 64 * 1024, int, 1024),
         sync_enabled=read.flag("SYNC_ENABLED", True),
@@ -220,6 +321,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         **_distributed(read),
         public_url=_public_url(read),
         technical_contacts=_addresses(read, "RAYNET_TECHNICAL_CONTACT"),
+        export_location_label=read.text("EXPORT_LOCATION_LABEL"),
         worker=WorkerSettings(
             max_attempts=read.number("WORKER_MAX_ATTEMPTS", 10, int, 1),
             lease_seconds=read.number("WORKER_LEASE_SECONDS", 120.0, float, 5),
@@ -241,7 +343,13 @@ def _raynet(read: _Reader) -> RaynetCredentials | None:
     api_url = read.text("RAYNET_API_URL", DEFAULT_API_URL) or DEFAULT_API_URL
     parsed = urlparse(api_url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        read.problems.append(f"RAYNET_API_URL must be an http(s) URL, not {api_url!r}")
+        shown = without_user_info(api_url)
+        read.problems.append(f"RAYNET_API_URL must be an http(s) URL, not {shown!r}")
+    elif "@" in parsed.netloc:
+        read.problems.append(
+            "RAYNET_API_URL must not carry a user or password: set RAYNET_USERNAME and "
+            "RAYNET_API_KEY instead"
+        )
     missing = [name for name, value in values.items() if value is None]
     if len(missing) == len(names):
         return None  # not configured at all: commands that need RAYNET say so
@@ -277,14 +385,76 @@ def _money_s3(read: _Reader) -> dict[str, Any]:
         read.problems.append(
             f"MONEY_S3_ORDER_PREFIX must be 1 to 3 letters or digits, not {prefix!r}"
         )
+    base = read.text("RAYNET_BASE_CURRENCY")
+    if base is not None and not ISO_CODE.match(base.upper()):
+        read.problems.append(f"RAYNET_BASE_CURRENCY must be an ISO code like CZK, not {base!r}")
+        base = None
     return {
         "stock": stock,
         "warehouse": Warehouse(warehouse_code, warehouse_name) if warehouse_code else None,
+        "stock_key": _choice(read, "MONEY_S3_STOCK_KEY", StockKey, StockKey.CATALOGUE),
         "home_currency": home,
+        "raynet_base_currency": base.upper() if base else None,
         "agenda_ico": agenda_ico,
         "order_numbering": OrderNumbering(numbering),
         "order_prefix": prefix,
+        "vat_rates": _vat_rates(read),
+        "strict_vat": read.flag("MONEY_S3_STRICT_VAT", False),
+        "strict_ids": read.flag("MONEY_S3_STRICT_IDS", False),
+        "bookkeeping": _bookkeeping(read),
     }
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _choice(read: _Reader, name: str, choices: type[E], default: E) -> E:
+    value = (read.text(name) or default.value).lower()
+    for choice in choices:
+        if choice.value == value:
+            return choice
+    names = " or ".join(str(choice.value) for choice in choices)
+    read.problems.append(f"{name} must be {names}, not {value!r}")
+    return default
+
+
+def _vat_rates(read: _Reader) -> VatRates:
+    """MONEY_S3_VAT_RATES: the agenda's reduced and standard rates, ``12,21``."""
+    raw = read.text("MONEY_S3_VAT_RATES", "12,21") or "12,21"
+    try:
+        reduced, standard = (Decimal(part.strip()) for part in raw.split(","))
+    except (ValueError, ArithmeticError):
+        reduced = standard = Decimal(-1)
+    if not Decimal(0) < reduced < standard < Decimal(100):
+        read.problems.append(
+            "MONEY_S3_VAT_RATES must be the agenda's reduced and standard VAT rates, "
+            f"like 12,21, not {raw!r}"
+        )
+        return VatRates()
+    return VatRates(reduced, standard)
+
+
+def _bookkeeping(read: _Reader) -> BookkeepingMap:
+    """The MONEY_S3_* variables of the bookkeeping fields: a constant or {a field}."""
+    chosen: dict[str, FieldSource | None] = {}
+    for variable, name, limit in BOOKKEEPING_VARIABLES:
+        if variable not in read.environ:
+            continue  # the map's default: the case code, the deal's note, or nothing
+        raw = read.text(variable)
+        if raw is None:
+            chosen[name] = None  # set empty: left to Money S3
+            continue
+        try:
+            source = FieldSource.parse(raw)
+        except MappingError as error:
+            read.problems.append(f"{variable}: {error}")
+            continue
+        if source.constant is not None and limit is not None and len(source.constant) > limit:
+            read.problems.append(
+                f"{variable} {source.constant!r} is longer than Money S3's {limit} characters"
+            )
+        chosen[name] = source
+    return BookkeepingMap(**chosen)
 
 
 def _public_url(read: _Reader) -> str | None:
@@ -345,8 +515,8 @@ def _log_format(read: _Reader) -> str:
 def _secret(read: _Reader, name: str) -> str | None:
     """A secret of ours: long enough not to be guessed."""
     token = read.text(name)
-    if token is not None and len(token) < 16:
-        read.problems.append(f"{name} must be at least 16 characters")
+    if token is not None and len(token) < SECRET_LENGTH:
+        read.problems.append(f"{name} must be at least {SECRET_LENGTH} characters")
     return token
 
 
@@ -411,9 +581,5 @@ def _distributed(read: _Reader) -> dict[str, Any]:
         read.problems.append(
             "QUEUE_URL needs EXPORT_TARGET=s3://…: with no state on any host, "
             "the bucket's conditional writes keep each file unique"
-        )
-    if read.text("SMTP_URL"):
-        read.problems.append(
-            "SMTP_URL: e-mail to the accountant needs the SQLite state, not QUEUE_URL"
         )
     return {"queue_url": queue_url, "state_table": table, "queue_wait_seconds": wait}

@@ -14,11 +14,12 @@ job, and a case already exported costs nothing more.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from webhook.errors import PermanentError
-from webhook.order import CaseSummary
+from webhook.order import CaseSummary, Caveat, Reason
 
 Clock = Callable[[], float]  # seconds since the epoch; time.time in production
 
@@ -58,6 +59,15 @@ class CaseQuery:
 
 
 @dataclass(frozen=True)
+class KnownFile:
+    """A file RAYNET says a case has (our external id on it): its name and which file of
+    the case it is (1 for ``<code>.xml``, 2 for ``<code>+2.xml``, ...)."""
+
+    name: str
+    generation: int
+
+
+@dataclass(frozen=True)
 class CaseEvent:
     """A business-case webhook as the state keeps it: RAYNET's event id de-duplicates it.
 
@@ -68,7 +78,7 @@ class CaseEvent:
     event_id: str
     case_id: int
     kind: str  # record.created, record.updated
-    exported_files: tuple[str, ...] = ()
+    exported_files: tuple[KnownFile, ...] = ()
 
 
 class Recorded(enum.Enum):
@@ -97,13 +107,25 @@ class FollowUp(enum.StrEnum):
     """Side jobs recorded together with a delivered file, done after it, retried on their own."""
 
     EMAIL = "email"  # the file to the accountant
+    UNLOCK = "raynet_unlock"  # RAYNET: a re-export opens the case it locked before...
     EXTERNAL_ID = "raynet_ext_id"  # RAYNET: the case carries the file's name
     POST = "raynet_post"  # RAYNET: a post in the case's discussion
-    LOCK = "raynet_lock"  # RAYNET: the case locked against edits
+    LOCK = "raynet_lock"  # RAYNET: the case locked against edits, the last write
     REPORT = "report"  # the daily report (case 0, generation = the day as YYYYMMDD)
 
+    @property
+    def after(self) -> tuple[FollowUp, ...]:
+        """The follow-ups of the same file that must be finished (done or given up) first:
+        RAYNET's case is unlocked before it is written to, and locked after."""
+        return _AFTER.get(self, ())
 
-WRITE_BACK = (FollowUp.EXTERNAL_ID, FollowUp.POST, FollowUp.LOCK)
+
+_AFTER = {
+    FollowUp.EXTERNAL_ID: (FollowUp.UNLOCK,),
+    FollowUp.POST: (FollowUp.UNLOCK,),
+    FollowUp.LOCK: (FollowUp.UNLOCK, FollowUp.EXTERNAL_ID, FollowUp.POST),
+}
+WRITE_BACK = (FollowUp.UNLOCK, FollowUp.EXTERNAL_ID, FollowUp.POST, FollowUp.LOCK)
 
 
 @dataclass(frozen=True)
@@ -111,11 +133,15 @@ class DeliveredFile:
     file_name: str
     location: str
     sha256: str
+    caveats: tuple[Caveat, ...] = ()  # what the accountant should know about it
 
 
 @dataclass(frozen=True)
 class Settlement:
-    """What became of a claimed case; built with one of the four constructors."""
+    """What became of a claimed case; built with one of the four constructors.
+
+    ``reason`` is the English text (logs, the JSON API); ``detail`` the same as a catalogue
+    message with its values, shown in the reader's language."""
 
     state: CaseState
     code: str | None = None
@@ -125,6 +151,7 @@ class Settlement:
     retry_at: float | None = None  # FAILED: the earliest next attempt
     follow_ups: tuple[FollowUp, ...] = ()
     summary: CaseSummary | None = None
+    detail: Reason | None = None
 
     @classmethod
     def exported(
@@ -137,27 +164,42 @@ class Settlement:
         return cls(CaseState.EXPORTED, code=code, file=file, follow_ups=follow_ups, summary=summary)
 
     @classmethod
-    def skipped(
-        cls, code: str, reason: str, reason_code: str, summary: CaseSummary | None = None
-    ) -> Settlement:
+    def skipped(cls, code: str, reason: Reason, summary: CaseSummary | None = None) -> Settlement:
         """Not exportable now; a case changed meanwhile is looked at again."""
         return cls(
-            CaseState.SKIPPED, code=code, reason=reason, reason_code=reason_code, summary=summary
+            CaseState.SKIPPED,
+            code=code,
+            reason=str(reason),
+            reason_code=reason.code,
+            summary=summary,
+            detail=reason,
         )
 
     @classmethod
     def failed(
-        cls, reason: str, reason_code: str, retry_at: float, code: str | None = None
+        cls,
+        reason: str,
+        reason_code: str,
+        retry_at: float,
+        code: str | None = None,
+        detail: Reason | None = None,
     ) -> Settlement:
         """May succeed later: retried at ``retry_at``, dead after the queue's last attempt."""
         return cls(
-            CaseState.FAILED, code=code, reason=reason, reason_code=reason_code, retry_at=retry_at
+            CaseState.FAILED,
+            code=code,
+            reason=reason,
+            reason_code=reason_code,
+            retry_at=retry_at,
+            detail=detail,
         )
 
     @classmethod
-    def dead(cls, reason: str, reason_code: str, code: str | None = None) -> Settlement:
+    def dead(
+        cls, reason: str, reason_code: str, code: str | None = None, detail: Reason | None = None
+    ) -> Settlement:
         """Retrying cannot help: dead until replayed, or until the case changes."""
-        return cls(CaseState.DEAD, code=code, reason=reason, reason_code=reason_code)
+        return cls(CaseState.DEAD, code=code, reason=reason, reason_code=reason_code, detail=detail)
 
 
 @dataclass(frozen=True)
@@ -181,6 +223,7 @@ class TrackedCase:
     created_at: float
     updated_at: float
     summary: CaseSummary = field(default_factory=CaseSummary)
+    detail: Reason | None = None  # the reason as a catalogue message, when it is one
 
 
 @dataclass(frozen=True)
@@ -193,6 +236,17 @@ class ExportRecord:
     exported_at: float
     imported_at: float | None = None  # marked as imported into Money S3 by the accountant
     imported_by: str | None = None
+    caveats: tuple[Caveat, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnreadableEvent:
+    """An authenticated webhook the receiver could not read (answered 200 ``ignored``, so
+    that RAYNET does not retry it for days and delete the webhook), kept for a look."""
+
+    received_at: float
+    problem: str
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -243,6 +297,7 @@ class OutboxItem:
     location: str | None = None
     exported_at: float | None = None
     summary: CaseSummary = field(default_factory=CaseSummary)
+    caveats: tuple[Caveat, ...] = ()  # of the file it follows
 
     def delivered_file(self) -> tuple[str, str]:
         """The file this follows and where it is (a report follows none)."""
@@ -261,3 +316,29 @@ class FollowUpState:
     attempts: int
     error: str | None
     done_at: float | None
+
+
+def caveats_json(caveats: Sequence[Caveat]) -> str | None:
+    """Caveats as the backends keep them (JSON), None when there are none."""
+    if not caveats:
+        return None
+    return json.dumps([{"code": c.code, "values": dict(c.values)} for c in caveats])
+
+
+def caveats_from(stored: str | None) -> tuple[Caveat, ...]:
+    if not stored:
+        return ()
+    return tuple(Caveat(item["code"], item.get("values") or {}) for item in json.loads(stored))
+
+
+def reason_json(reason: Reason | None) -> str | None:
+    if reason is None:
+        return None
+    return json.dumps({"code": reason.code, "message": reason.message, "values": reason.values})
+
+
+def reason_from(stored: str | None) -> Reason | None:
+    if not stored:
+        return None
+    item = json.loads(stored)
+    return Reason(item["code"], item["message"], item.get("values") or {})

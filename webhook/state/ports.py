@@ -1,17 +1,18 @@
-"""The three seams between the bridge and wherever its state lives.
+"""The three seams between the bridge and wherever its state lives, and their bundle.
 
 ``JobQueue`` is what receivers, workers and operators need: events in, cases claimed and
 settled, work asked for again. ``CaseRecords`` is what the dashboard, ``status`` and metrics
 read: each case's state and files, and a few shared switches. ``Outbox`` holds the follow-ups
 of a delivered file (the e-mail to the accountant, the write-back to RAYNET) and the
-daily report. The SQLite state file implements all
-three; SQS (the queue) and DynamoDB (the records) do on many hosts.
+daily report. The SQLite state file implements all three; on many hosts SQS is the queue
+and one DynamoDB table holds the records and the outbox.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Protocol
 
 from webhook.state.model import (
@@ -29,12 +30,16 @@ from webhook.state.model import (
     Recorded,
     Settlement,
     TrackedCase,
+    UnreadableEvent,
 )
 
 
 class JobQueue(Protocol):
     def record_event(self, event: CaseEvent) -> Recorded:
         """Accept a business-case event durably (the receiver answers after this)."""
+
+    def record_unreadable(self, body: bytes, problem: str) -> None:
+        """Keep an authenticated webhook that could not be read, for inspection."""
 
     def enqueue(self, case_id: int) -> None:
         """Ask for a look at a case without a webhook (backfill, reconciliation, a button)."""
@@ -63,6 +68,9 @@ class JobQueue(Protocol):
     def maintain(self) -> None:
         """Periodic housekeeping (forgetting event ids RAYNET can no longer redeliver)."""
 
+    def probe(self) -> None:
+        """Raise unless the queue takes a write where webhooks write (``/readyz``)."""
+
 
 class CaseRecords(Protocol):
     def case(self, case_id: int) -> TrackedCase | None: ...
@@ -82,6 +90,9 @@ class CaseRecords(Protocol):
 
     def mark_imported(self, case_id: int, generation: int, by: str) -> bool:
         """Record who imported a file into Money S3, and when; False if already marked."""
+
+    def unreadable(self, limit: int = 50) -> list[UnreadableEvent]:
+        """The latest webhooks that could not be read, newest first."""
 
     def history(self, case_id: int) -> list[HistoryEntry]:
         """What happened to a case, oldest first; empty where the backend keeps none."""
@@ -113,8 +124,8 @@ class CaseRecords(Protocol):
 
 class Outbox(Protocol):
     def claim(self, worker: str, kinds: Collection[FollowUp]) -> OutboxItem | None:
-        """The follow-up of one of ``kinds`` that is due longest, for ``worker`` alone for
-        a while."""
+        """The follow-up of one of ``kinds`` that is due longest and whose ``after`` of the
+        same file are all finished, for ``worker`` alone for a while."""
 
     def give_up(self, item: OutboxItem, error: str) -> None:
         """A follow-up that cannot succeed: dead at once, with why."""
@@ -131,3 +142,12 @@ class Outbox(Protocol):
 
     def counts(self) -> dict[str, int]:
         """Follow-ups by state: pending, done, dead."""
+
+
+@dataclass(frozen=True)
+class State:
+    """Where one instance's work, case states and follow-ups live (either backend)."""
+
+    queue: JobQueue
+    records: CaseRecords
+    outbox: Outbox

@@ -1,10 +1,11 @@
 """The web side: the Flask app factory and what it serves.
 
-``receiver.py`` takes RAYNET's webhooks (and answers probes and metrics), ``button.py`` the
-Export button inside RAYNET; ``admin.py`` guards the dashboard, whose pages are in
-``pages.py``, ``inbox.py`` and ``bulk.py`` and its JSON API in ``admin_api.py``;
-``registry.py`` finds the RAYNET instance a request is for; ``language.py``, ``errors.py``,
-``security.py`` and ``limits.py`` apply to every answer.
+``receiver.py`` takes RAYNET's webhooks, ``probes.py`` answers health probes and metrics,
+``button.py`` the Export button inside RAYNET; ``admin.py`` guards the dashboard, whose
+pages are in ``pages.py``, ``inbox.py`` and ``bulk.py`` and its JSON API in
+``admin_api.py``; ``registry.py`` finds the RAYNET instance a request is for;
+``language.py``, ``error_pages.py``, ``security.py`` and ``limits.py`` apply to every
+answer. ``gunicorn_worker.py`` is how gunicorn serves it all.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhook.settings.environment import Settings
 from webhook.settings.instances import load_instances
-from webhook.settings.wiring import build_instance
 from webhook.web import admin_api, bulk, inbox, pages  # noqa: F401 - routes of the dashboard
 from webhook.web.admin import init_admin
 from webhook.web.button import init_button, over_the_limit
-from webhook.web.errors import init_errors
+from webhook.web.error_pages import init_errors
 from webhook.web.language import init_language
 from webhook.web.limits import (
     BUTTON_OVERALL,
@@ -31,9 +31,11 @@ from webhook.web.limits import (
     init_limits,
     limit,
 )
+from webhook.web.probes import bp as probes_bp
 from webhook.web.receiver import bp as receiver_bp
 from webhook.web.registry import EXTENSION, IdConverter
 from webhook.web.security import init_security
+from webhook.wiring import build_instance
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ def create_app(*served: Settings) -> Flask:
         proxies = first.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     app.register_blueprint(receiver_bp)
+    app.register_blueprint(probes_bp)
     init_language(app, first.language)
     init_button(app)
     init_admin(app, first)

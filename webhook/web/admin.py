@@ -33,8 +33,8 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from webhook.ops.operations import ActionRefused
 from webhook.settings.environment import Settings
+from webhook.state.operations import ActionRefused
 from webhook.web.banners import banners
 from webhook.web.language import gettext, remember_switch
 from webhook.web.registry import instance, instances

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Response, abort, jsonify, request
 
-from webhook.ops.operations import ActionRefused, find_case, reexport_case, retry_case
 from webhook.state.model import CaseQuery, TrackedCase
+from webhook.state.operations import ActionRefused, find_case, reexport_case, retry_case
 from webhook.web.admin import bp
 from webhook.web.pages import PAGE_SIZE, STATES, file_response, queue_and_records, sync_state
 from webhook.web.registry import bounded, instance

@@ -1,6 +1,6 @@
 """The dashboard's header banner: what stops exports right now, said plainly.
 
-Read from the shared records (the worker publishes what it sees, ``worker/upkeep.py``) and
+Read from the shared records (the worker publishes what it sees, ``worker/chores.py``) and
 the settings; a page never calls RAYNET or the target to draw it.
 """
 
@@ -9,11 +9,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from webhook.settings.wiring import Instance
-from webhook.state.model import AUTH_REFUSED_FLAG
 from webhook.web.language import gettext, ngettext
-from webhook.worker.loop import HEARTBEAT_SILENCE, credentials_fingerprint, silence
-from webhook.worker.upkeep import TARGET_FLAG, WEBHOOK_FLAG, requests_left
+from webhook.wiring import Instance
+from webhook.worker.chores import (
+    HEARTBEAT_SILENCE,
+    TARGET_FLAG,
+    WEBHOOK_FLAG,
+    requests_left,
+    silence,
+)
 
 QUOTA_RESERVE = 0.1
 
@@ -37,7 +41,7 @@ def banners(served: Instance) -> list[Banner]:
                 ),
             )
         )
-    elif records.flag(AUTH_REFUSED_FLAG) == credentials_fingerprint(settings.raynet):
+    elif served.gate.credentials and served.gate.credentials.refused_since() is not None:
         found.append(
             Banner(
                 "bad",

@@ -21,12 +21,12 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from webhook.errors import BridgeError
 from webhook.raynet.schemas import CaseChange
-from webhook.settings.wiring import Instance, build_raynet_client
 from webhook.state.model import CaseState
 from webhook.state.ports import CaseRecords
 from webhook.web.admin import bp, who
 from webhook.web.language import gettext
 from webhook.web.registry import instance
+from webhook.wiring import Instance, build_raynet_client
 from webhook.worker.reconcile import queue_unexported
 
 FLAG = "bulk_export"

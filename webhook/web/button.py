@@ -40,11 +40,11 @@ from webhook.i18n import N_
 from webhook.observability import log_context
 from webhook.raynet.client import RaynetNotFound
 from webhook.raynet.schemas import MAX_ID
-from webhook.settings.wiring import Instance
 from webhook.state.model import CaseState
 from webhook.web.language import gettext, texts
 from webhook.web.limits import counters, seen_before
 from webhook.web.registry import instance
+from webhook.wiring import Instance
 from webhook.wording import reason_text
 
 log = logging.getLogger(__name__)
@@ -157,9 +157,9 @@ def _refusal_without_raynet(served: Instance, pressed: dict[str, Any]) -> str | 
 def _cannot_export_here(served: Instance, pressed: dict[str, Any]) -> str | None:
     if pressed["entityName"].casefold() != "businesscase":
         return gettext("This button works on business cases only.")
-    if served.raynet is None or served.worker is None:
+    if served.raynet is None or served.button is None:
         return gettext("The bridge has no RAYNET API access configured; tell your administrator.")
-    paused = served.worker.paused_because()
+    paused = served.gate.closed_because()
     if paused is None:
         return None
     return gettext("Exports to Money S3 are paused (%(why)s).", why=gettext(paused))
@@ -238,8 +238,8 @@ def _exported_within(
     served: Instance, capacity: _Capacity, case_id: int, started: float
 ) -> tuple[bool, str]:
     """Export now if it fits RAYNET's patience; else it goes on while we answer."""
-    assert served.worker is not None
-    export = capacity.exports.submit(served.worker.run_once, 0, case_id)
+    assert served.button is not None
+    export = capacity.exports.submit(served.button.run_once, 0, case_id)
     try:
         worked = export.result(timeout=max(0.5, ANSWER_SECONDS - (time.monotonic() - started)))
     except Late:

@@ -11,7 +11,6 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from webhook.errors import BridgeError
 from webhook.moneys3.preview import OrderPreview, read_order
-from webhook.ops.operations import ActionRefused, reexport_case, retry_case
 from webhook.state.model import (
     KNOWN_LOCATION,
     CaseQuery,
@@ -22,6 +21,7 @@ from webhook.state.model import (
     HistoryEntry,
     TrackedCase,
 )
+from webhook.state.operations import ActionRefused, reexport_case, retry_case
 from webhook.state.ports import CaseRecords, JobQueue
 from webhook.web.admin import bp, refusal_text
 from webhook.web.language import gettext

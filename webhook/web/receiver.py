@@ -1,11 +1,12 @@
-"""``POST /webhooks/raynet``: check, store durably, answer fast. Plus health probes.
+"""``POST /webhooks/raynet``: check, store durably, answer fast.
 
 No RAYNET or S3 call happens here; the worker does the work. A case whose ``extIds`` name
 a file of ours is recorded as exported (it costs no work at all, whatever the state file
-knew). Answers:
-401 wrong token, 400 not RAYNET's event shape, 413 too large, 200 ``ignored`` (other
-entities, deletions), 200 ``duplicate`` (eventId seen before), 202 stored, 503 the state
-store cannot take it right now (RAYNET retries).
+knew). Answers: 401 wrong token; 413 too large; 400 a ``Content-Length`` that is not a
+count; 200 ``ignored`` (other entities, deletions, and an authenticated body that is not
+RAYNET's event: RAYNET would retry a 4xx for days and then delete the webhook, so it is
+kept for a look on the dashboard instead); 200 ``duplicate`` (eventId seen before); 202
+stored; 503 the state store cannot take it right now (RAYNET retries).
 """
 
 from __future__ import annotations
@@ -13,25 +14,24 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import sqlite3
 import time
 from typing import Any
 
 from flask import Blueprint, Response, request
-from prometheus_client import CONTENT_TYPE_LATEST
 
-from webhook.errors import BridgeError, QueueUnavailable
-from webhook.observability import WEBHOOK_SECONDS, WEBHOOKS, log_context, render_metrics
+from webhook.delivery.naming import generation_of
+from webhook.errors import QueueUnavailable
+from webhook.observability import WEBHOOK_SECONDS, WEBHOOKS, log_context
 from webhook.raynet import external_ids
 from webhook.raynet.schemas import InvalidWebhook, WebhookEvent, parse_webhook
 from webhook.settings.environment import Settings
-from webhook.settings.wiring import Instance
-from webhook.state.model import CaseEvent, Recorded
-from webhook.state.ports import CaseRecords, JobQueue
-from webhook.web.registry import instance, instances
-from webhook.worker.loop import HEARTBEAT_SILENCE, silence
+from webhook.state.model import CaseEvent, KnownFile, Recorded
+from webhook.state.ports import JobQueue
+from webhook.web.registry import instance
+from webhook.wiring import Instance
 
 TOKEN_HEADER = "X-RAYNETCRM-Token"  # noqa: S105 - a header name, not a secret
+UNREADABLE = "unreadable"
 log = logging.getLogger(__name__)
 bp = Blueprint("receiver", __name__)
 
@@ -55,7 +55,8 @@ class _Refusal(Exception):
 def receive_event(name: str = "") -> tuple[Response, int]:
     started = time.perf_counter()
     code, body = _receive(instance(name))
-    WEBHOOKS.labels(instance=name, outcome=body.get("status") or body["error"]).inc()
+    outcome = "unreadable" if body.get("reason") == UNREADABLE else body.get("status")
+    WEBHOOKS.labels(instance=name, outcome=outcome or body["error"]).inc()
     WEBHOOK_SECONDS.observe(time.perf_counter() - started)
     response, code = _answer(code, **body)
     if code == 503:
@@ -66,7 +67,9 @@ def receive_event(name: str = "") -> tuple[Response, int]:
 def _receive(served: Instance) -> tuple[int, dict[str, Any]]:
     """The status and JSON body for the webhook in the current request."""
     try:
-        event = _authentic_event(served.settings)
+        event = _authentic_event(served)
+        if event is None:
+            return 200, {"status": "ignored", "reason": UNREADABLE}
         with log_context(event_id=event.event_id, case_id=event.entity_id):
             if not event.is_business_case:
                 return 200, {"status": "ignored", "reason": f"entity {event.entity_name}"}
@@ -81,20 +84,26 @@ def _receive(served: Instance) -> tuple[int, dict[str, Any]]:
     return 202, {"status": recorded.value, "eventId": event.event_id}
 
 
-def _authentic_event(settings: Settings) -> WebhookEvent:
-    """The event in the request, if the token is right and the body is RAYNET's shape."""
+def _authentic_event(served: Instance) -> WebhookEvent | None:
+    """The event in the request, if the token is right; None for an authenticated body that
+    is not RAYNET's event shape (kept for a look)."""
+    settings = served.settings
     if not _token_ok(settings):
         raise _Refusal(401, error="unauthorized", message=f"missing or wrong {TOKEN_HEADER}")
+    raw = _body(settings.webhook_max_body)
     try:
-        body = json.loads(_body(settings.webhook_max_body))
+        return parse_webhook(json.loads(raw))
+    except InvalidWebhook as error:  # a ValueError too: first
+        problem = f"not a RAYNET webhook event: {json.dumps(error.fields)}"
     except (ValueError, RecursionError):
-        raise _Refusal(400, error="invalid_json", message="the body is not JSON") from None
+        problem = "the body is not JSON"
+    log.warning("an authenticated webhook could not be read (%s); kept for a look", problem)
     try:
-        return parse_webhook(body)
-    except InvalidWebhook as error:
-        raise _Refusal(
-            400, error="invalid_event", message="not a RAYNET webhook event", fields=error.fields
-        ) from None
+        served.state.queue.record_unreadable(raw, problem)
+    except QueueUnavailable:
+        log.exception("cannot keep the unreadable webhook")
+        raise _Refusal(503, error="unavailable", message="state store unavailable") from None
+    return None
 
 
 def _body(limit: int) -> bytes:
@@ -134,57 +143,13 @@ def _token_ok(settings: Settings) -> bool:
 
 
 def _record(queue: JobQueue, event: WebhookEvent) -> Recorded:
+    known = tuple(
+        KnownFile(name, generation_of(name)) for name in external_ids.files_in(event.external_ids)
+    )
     try:
         return queue.record_event(
-            CaseEvent(
-                event.event_id,
-                event.entity_id,
-                event.type,
-                exported_files=external_ids.files_in(event.external_ids),
-            )
+            CaseEvent(event.event_id, event.entity_id, event.type, exported_files=known)
         )
     except QueueUnavailable:
         log.exception("cannot store the event")
         raise _Refusal(503, error="unavailable", message="state store unavailable") from None
-
-
-@bp.get("/metrics")
-def metrics() -> Response:
-    """Prometheus text format: counters of every process, case states from the state file."""
-    states = {
-        name: (served.state.queue, served.state.records) for name, served in instances().items()
-    }
-    return Response(render_metrics(states), mimetype=CONTENT_TYPE_LATEST)
-
-
-@bp.get("/healthz")
-def healthz() -> tuple[Response, int]:
-    """Alive: the process answers."""
-    return _answer(200, status="ok")
-
-
-def _worker_heard_from(records: CaseRecords) -> None:
-    quiet = silence(records, time.time())
-    if quiet is not None and quiet > HEARTBEAT_SILENCE:
-        raise BridgeError(f"no worker has been alive for {quiet:.0f} s")
-
-
-@bp.get("/readyz")
-def readyz() -> tuple[Response, int]:
-    """Ready: every instance's state takes writes, its export target takes files, and its
-    worker (wherever it runs) has been heard from."""
-    checks: dict[str, str] = {}
-    for name, served in instances().items():
-        prefix = f"{name}: " if name else ""
-        for check, probe in (
-            ("state_store", served.state.records.ping),
-            ("export_target", served.target.check),
-            ("worker", lambda records=served.state.records: _worker_heard_from(records)),
-        ):
-            try:
-                probe()
-                checks[prefix + check] = "ok"
-            except (BridgeError, sqlite3.Error, OSError) as error:
-                checks[prefix + check] = str(error)
-    ready = all(result == "ok" for result in checks.values())
-    return _answer(200 if ready else 503, status="ready" if ready else "not ready", checks=checks)

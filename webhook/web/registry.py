@@ -9,7 +9,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
 from webhook.raynet.schemas import MAX_ID
-from webhook.settings.wiring import Instance
+from webhook.wiring import Instance
 
 EXTENSION = "instances"
 

@@ -3,8 +3,9 @@
 Each is recorded in the same transaction as the file it follows (or, for the report, once
 a day), done after it by whichever worker claims it, retried on its own with backoff, and
 never holds up an export: the e-mail to the accountant, the external id, post and lock in
-RAYNET. One that cannot succeed (a permanent error) gives up at once; any other error is
-retried until the last attempt.
+RAYNET (``write_back.py``). One that cannot succeed (a permanent error) gives up at once;
+any other error is retried until the last attempt. Write-back waits, like exports, while
+RAYNET refuses the credentials.
 """
 
 from __future__ import annotations
@@ -12,34 +13,49 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from webhook.errors import BridgeError, PermanentError
 from webhook.observability import FOLLOW_UPS, log_context
-from webhook.state.model import Clock, FollowUp, OutboxItem
+from webhook.state.model import WRITE_BACK, Clock, FollowUp, OutboxItem
 from webhook.state.ports import Outbox
+from webhook.worker.daily_report import DailyReport
+from webhook.worker.gate import CredentialsStop
 
 log = logging.getLogger(__name__)
 Handler = Callable[[OutboxItem], None]
 MAX_WAIT_DOUBLINGS = 6  # a minute, two, four ... an hour at most between attempts
+REPORT_CHECK_SECONDS = 60.0
+MOST_PER_ROUND = 5  # a few at a time, so that each round ends soon
 
 
 @dataclass
 class FollowUps:
     outbox: Outbox
     handlers: Mapping[FollowUp, Handler]
+    name: str = "follow-up"  # the worker's, in claims
+    credentials: CredentialsStop | None = None  # write-back waits while RAYNET refuses them
+    report: DailyReport | None = None
     clock: Clock = time.time
     retry_base: float = 60.0
     instance: str = ""
+    _report_checked: float = field(default=0.0, init=False)
 
-    @property
-    def after_export(self) -> tuple[FollowUp, ...]:
-        """What every delivered file is followed by."""
-        return tuple(kind for kind in self.handlers if kind is not FollowUp.REPORT)
+    def run_due(self) -> None:
+        """The daily report when it is due, then a few due follow-ups."""
+        now = self.clock()
+        if self.report is not None and now - self._report_checked >= REPORT_CHECK_SECONDS:
+            self._report_checked = now
+            self.report.schedule_if_due()
+        for _ in range(MOST_PER_ROUND):
+            refused = self.credentials is not None and self.credentials.refused_since()
+            kinds = [kind for kind in self.handlers if not (refused and kind in WRITE_BACK)]
+            if not self.run_one(kinds):
+                return
 
-    def run_due(self, worker: str, kinds: Collection[FollowUp]) -> bool:
+    def run_one(self, kinds: Collection[FollowUp]) -> bool:
         """Do one due follow-up of ``kinds``; False when none is due."""
-        item = self.outbox.claim(worker, [kind for kind in kinds if kind in self.handlers])
+        item = self.outbox.claim(self.name, [kind for kind in kinds if kind in self.handlers])
         if item is None:
             return False
         with log_context(case_id=item.case_id, generation=item.generation):

@@ -1,33 +1,31 @@
-"""The worker: claims due cases, runs each through the export pipeline, settles it.
+"""The worker: claims due cases, exports each with the ``Exporter``, settles it.
 
+``Worker.process`` is the whole path of one job: ``exporter.export`` (``pipeline.py``) gives
+the outcome, or an error sorted by whether a retry can help; ``queue.settle`` records it.
 Transient failures are retried with exponential backoff and full jitter; permanent ones
-stop at once with their reason. A 401 from RAYNET stops every worker on the same state
-from calling RAYNET again with the same credentials (20 bad logins block the IP for an
-hour) until the credentials change or an operator replays; an export target that cannot
-take a file pauses exports until it can, so that cases do not spend their attempts on it.
+stop at once with their reason.
 
-No error ends a worker thread: an export, a follow-up or a round of the loop that fails is
-recorded or logged, and the loop goes on. Should a thread die all the same, ``run_workers``
-starts it again and counts it; a heartbeat in the state tells ``/readyz`` whether a worker
-is alive.
+``run_worker`` runs one instance's worker: exports on a pool of threads, and beside them
+on a thread of their own the chores (``chores.py``) and the follow-ups of delivered files
+(``follow_ups.py``), so that neither ever delays an export. No error ends a thread: an
+export, a follow-up or a round of the loop that fails is recorded or logged, and the loop
+goes on. Should a thread die all the same, ``run_workers`` starts it again and counts it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from webhook.delivery import DeliveryUnavailable
+from webhook.delivery.target import DeliveryUnavailable
 from webhook.errors import BridgeError, PermanentError, TransientError
-from webhook.i18n import N_
 from webhook.observability import (
     EXPORT_SECONDS,
     EXPORTS,
@@ -36,111 +34,46 @@ from webhook.observability import (
     WORKER_RESTARTS,
     log_context,
 )
-from webhook.pipeline import Exported, Outcome
-from webhook.raynet.client import RaynetAuthError, RaynetCredentials
-from webhook.state.model import (
-    AUTH_REFUSED_FLAG,
-    WRITE_BACK,
-    CaseState,
-    Clock,
-    DeliveredFile,
-    Job,
-    Settlement,
-)
-from webhook.state.ports import CaseRecords, JobQueue
+from webhook.pipeline import Exported, Exporter
+from webhook.raynet.client import RaynetAuthError
+from webhook.settings.environment import WorkerSettings
+from webhook.state.model import CaseState, Clock, DeliveredFile, FollowUp, Job, Settlement
+from webhook.state.ports import JobQueue
+from webhook.worker.chores import Chores
 from webhook.worker.follow_ups import FollowUps
-from webhook.worker.reconcile import Reconciler
-from webhook.worker.report import DailyReport
-from webhook.worker.upkeep import TARGET_FLAG, WEBHOOK_CHECK_SECONDS, Upkeep
+from webhook.worker.gate import ExportGate
 
 log = logging.getLogger(__name__)
-RunJob = Callable[[Job], Outcome]
-HOUSEKEEPING_SECONDS = 3600.0
-TARGET_CHECK_SECONDS = (30.0, 5.0)  # while it takes files, and while it does not
-REPORT_CHECK_SECONDS = 60.0
-PAUSE_CHECK_SECONDS = 1.0
-HEARTBEAT_FLAG = "worker_heartbeat"
-HEARTBEAT_SECONDS = 10.0
-HEARTBEAT_SILENCE = 60.0  # no heartbeat for this long: no worker is alive
 RESTART_SECONDS = 5.0
+_RANDOM = random.SystemRandom()  # jitter that two hosts never share
 
 
-@dataclass(frozen=True)
-class WorkerSettings:
-    max_attempts: int = 10
-    lease_seconds: float = 120.0
-    poll_seconds: float = 0.2
-    threads: int = 8  # RAYNET requests stay at 3 at a time (RaynetClient); AWS waits overlap
-    backoff_base: float = 5.0
-    backoff_max: float = 3600.0
-    reconcile_interval: float = 0.0  # 0: no periodic reconciliation
-
-
-def credentials_fingerprint(credentials: RaynetCredentials) -> str:
-    """Identifies a set of credentials without storing them."""
-    material = "\0".join(
-        (credentials.api_url, credentials.instance, credentials.username, credentials.api_key)
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
-def backoff(attempt: int, base: float, ceiling: float, rng: random.Random) -> float:
+def backoff(attempt: int, base: float, ceiling: float, rng: random.Random = _RANDOM) -> float:
     """Full jitter: a random wait up to ``base * 2**(attempt-1)``, capped, never below base/2."""
     cap = min(ceiling, base * 2 ** max(0, attempt - 1))
     return max(base / 2, rng.uniform(0, cap))
 
 
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 @dataclass
 class Worker:
+    """Exports due cases of one RAYNET instance."""
+
     queue: JobQueue
-    records: CaseRecords
-    run_job: RunJob
+    exporter: Exporter
+    gate: ExportGate
     settings: WorkerSettings
+    after_export: tuple[FollowUp, ...] = ()  # recorded with every delivered file
     clock: Clock = time.time
-    credentials_fingerprint: str | None = None
-    sync_enabled: bool = True  # SYNC_ENABLED; the records hold the runtime switch
-    rng: random.Random = field(default_factory=random.Random)
-    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    name: str = field(default_factory=_worker_name)
     instance: str = ""  # the RAYNET instance, as labelled in the metrics
-    housekeeping: Callable[[float], object] | None = None  # hourly, e.g. stale temporaries
-    reconciler: Reconciler | None = None
-    follow_ups: FollowUps | None = None  # e-mail, write-back, the report
-    report: DailyReport | None = None
-    upkeep: Upkeep | None = None  # what the dashboard's banners show
-    target_check: Callable[[], None] | None = None  # raises while no file can be written
-    _target_problem: str | None = field(default=None, init=False)
-    _paused: str | None = field(default=None, init=False)
-    _paused_until: float = field(default=0.0, init=False)
-    _next: dict[str, float] = field(default_factory=dict, init=False)
-
-    def paused_because(self) -> str | None:
-        """Why this worker takes no jobs right now, or None."""
-        if not self.sync_enabled:
-            return "SYNC_ENABLED=0"  # a variable's name: the same in every language
-        if self._target_problem is not None:
-            return f"the export target cannot take files: {self._target_problem}"
-        if not self.records.sync_enabled():
-            return N_("sync switched off by an operator")
-        if self._credentials_refused():
-            return N_("RAYNET refused the credentials; fix them or replay")
-        return None
-
-    def _paused_lately(self) -> str | None:
-        """``paused_because`` as of at most a second ago: the loop asks before every claim,
-        and each answer reads two shared switches (DynamoDB requests in the SQS mode)."""
-        now = self.clock()
-        if now >= self._paused_until:
-            self._paused = self.paused_because()
-            self._paused_until = now + PAUSE_CHECK_SECONDS
-        return self._paused
-
-    def _credentials_refused(self) -> bool:
-        refused = self.records.flag(AUTH_REFUSED_FLAG)
-        return refused is not None and refused == self.credentials_fingerprint
 
     def run_once(self, slot: int = 0, case_id: int | None = None) -> bool:
-        """Claim and process one due case (or ``case_id``); False when none (or paused)."""
-        if self.paused_because() is not None:
+        """Claim and process one due case (or ``case_id``); False when none (or closed)."""
+        if self.gate.closed_because() is not None:
             return False
         job = self.queue.claim(f"{self.name}/{slot}", case_id=case_id)
         if job is None:
@@ -169,16 +102,14 @@ class Worker:
         """What became of the job: the pipeline's outcome, or its error sorted by whether a
         retry can help."""
         try:
-            outcome = self.run_job(job)
-        except RaynetAuthError as error:
-            if self.credentials_fingerprint is not None:
-                self.records.set_flag(AUTH_REFUSED_FLAG, self.credentials_fingerprint)
+            outcome = self.exporter.export(job.case_id, job.generation)
+        except RaynetAuthError as error:  # the latch is on: retried as soon as it lifts
             return Settlement.failed(str(error), "raynet_auth", self.clock(), _code(error))
         except PermanentError as error:
             return Settlement.dead(str(error), type(error).__name__, _code(error))
         except TransientError as error:
             if isinstance(error, DeliveryUnavailable):
-                self._next["target"] = 0.0  # look at the target before the next claim
+                self.gate.look_at_target = True  # the chores check it before the next claim
             return self._retry(job, error, type(error).__name__, error.retry_after)
         except Exception as error:  # a bug must not kill the worker; retry, then give up
             log.exception("unexpected error exporting case %s", job.case_id)
@@ -186,19 +117,27 @@ class Worker:
         if isinstance(outcome, Exported):
             if outcome.created:
                 EXPORTS.labels(instance=self.instance).inc()  # files, not re-deliveries
-            file = DeliveredFile(outcome.file_name, outcome.location, outcome.sha256)
-            follow_ups = self.follow_ups.after_export if self.follow_ups is not None else ()
-            return Settlement.exported(outcome.case_code, file, follow_ups, outcome.summary)
-        return Settlement.skipped(
-            outcome.case_code, str(outcome.reason), outcome.reason.code, outcome.summary
+            file = DeliveredFile(
+                outcome.file_name, outcome.location, outcome.sha256, outcome.caveats
+            )
+            return Settlement.exported(
+                outcome.case_code, file, self._follow_ups(job, outcome), outcome.summary
+            )
+        return Settlement.skipped(outcome.case_code, outcome.reason, outcome.summary)
+
+    def _follow_ups(self, job: Job, outcome: Exported) -> tuple[FollowUp, ...]:
+        """What follows this file: nothing for one that was there and announced before (a
+        lost state file must not post every order again); no unlock for a first file."""
+        if outcome.announced:
+            return ()
+        return tuple(
+            kind for kind in self.after_export if kind is not FollowUp.UNLOCK or job.generation > 1
         )
 
     def _retry(
         self, job: Job, error: Exception, reason_code: str, retry_after: float | None
     ) -> Settlement:
-        wait = backoff(
-            job.attempts + 1, self.settings.backoff_base, self.settings.backoff_max, self.rng
-        )
+        wait = backoff(job.attempts + 1, self.settings.backoff_base, self.settings.backoff_max)
         retry_at = self.clock() + max(wait, retry_after or 0.0)
         return Settlement.failed(
             str(error) or type(error).__name__, reason_code, retry_at, _code(error)
@@ -221,85 +160,16 @@ class Worker:
                 detail,
             )
 
-    def run_due_follow_ups(self, most: int = 5) -> None:
-        """A few due follow-ups per round, so that exports are never kept waiting long;
-        none to RAYNET while it refuses the credentials."""
-        if self.follow_ups is None:
-            return
-        for _ in range(most):
-            refused = self._credentials_refused()
-            kinds = [k for k in self.follow_ups.handlers if not (refused and k in WRITE_BACK)]
-            if not self.follow_ups.run_due(f"{self.name}/follow-up", kinds):
-                return
-
-    def _follow_up_round(self) -> None:
-        """The report when it is due, then due follow-ups: on a thread of their own, so
-        that a slow SMTP server or RAYNET's answers to write-backs never delay an export."""
-        try:
-            if self.report is not None and self._every("report", REPORT_CHECK_SECONDS):
-                self.report.schedule_if_due()
-            self.run_due_follow_ups()
-        except Exception:
-            log.exception("a follow-up round failed; the worker goes on")
-
-    def reconcile_if_due(self) -> None:
-        """A sweep for lost webhooks, when it is this worker's turn and exports may run."""
-        if self.reconciler is None or self.paused_because() is not None:
-            return
-        if self.reconciler.due():
-            try:
-                self.reconciler.sweep()
-            except BridgeError as error:
-                log.warning("reconciliation failed: %s", error)
-
-    def run(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set, up to ``settings.threads`` cases at a time."""
-        idle_slots = list(range(self.settings.threads))
-        running: dict[Future[None], int] = {}
-        with (
-            ThreadPoolExecutor(self.settings.threads, thread_name_prefix="export") as pool,
-            ThreadPoolExecutor(1, thread_name_prefix="follow-up") as follow_ups,
-        ):
-            following: Future[None] | None = None
-            while not stop.is_set():
-                try:
-                    claimed = self._round(pool, idle_slots, running)
-                except Exception:
-                    log.exception("a worker round failed; the worker goes on")
-                    claimed = False
-                if following is None or following.done():  # never in the exports' way
-                    following = follow_ups.submit(self._follow_up_round)
-                if not claimed:
-                    stop.wait(self.settings.poll_seconds)
-            for future in running:
-                future.result()
-
-    def _round(
+    def claim_into(
         self, pool: ThreadPoolExecutor, idle_slots: list[int], running: dict[Future[None], int]
     ) -> bool:
-        """Side jobs when they are due, then claims for every idle slot; True if any."""
-        if self._every("heartbeat", HEARTBEAT_SECONDS):
-            self.records.set_flag(HEARTBEAT_FLAG, repr(self.clock()))
-            if self.upkeep is not None:
-                self.upkeep.publish_quota()
-                self.upkeep.publish(TARGET_FLAG, self._target_problem)
-        if self.upkeep is not None and self._every("webhook", WEBHOOK_CHECK_SECONDS):
-            self.upkeep.check_webhook()
-        if self._every("housekeeping", HOUSEKEEPING_SECONDS):
-            self.queue.maintain()
-            self.records.maintain()
-            if self.housekeeping is not None:
-                self.housekeeping(self.clock())
-        every = TARGET_CHECK_SECONDS[self._target_problem is not None]
-        if self.target_check is not None and self._every("target", every):
-            self._watch_target(self.target_check)
-        self.reconcile_if_due()
+        """A claim for every idle slot while exports may run; True if any."""
         for future in [f for f in running if f.done()]:
             idle_slots.append(running.pop(future))
             if future.exception() is not None:
                 log.error("an export thread failed", exc_info=future.exception())
         claimed = False
-        while idle_slots and self._paused_lately() is None:
+        while idle_slots and self.gate.closed_lately() is None:
             slot = idle_slots.pop()
             job = self.queue.claim(f"{self.name}/{slot}")
             if job is None:
@@ -309,49 +179,70 @@ class Worker:
             running[pool.submit(self.process, job)] = slot
         return claimed
 
-    def _every(self, task: str, seconds: float) -> bool:
-        """True when ``task`` is due, and then not again for ``seconds``."""
-        now = self.clock()
-        if now < self._next.get(task, 0.0):
-            return False
-        self._next[task] = now + seconds
-        return True
 
-    def _watch_target(self, check: Callable[[], None]) -> None:
+@dataclass(frozen=True)
+class InstanceWorker:
+    """What runs for one RAYNET instance: its exports, chores and follow-ups."""
+
+    worker: Worker
+    chores: Chores
+    follow_ups: FollowUps
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set, up to ``settings.threads`` cases at a time."""
+        threads = self.worker.settings.threads
+        idle_slots = list(range(threads))
+        running: dict[Future[None], int] = {}
+        self.chores.watch_target()  # before the first claim: no case spends an attempt on it
+        with (
+            ThreadPoolExecutor(threads, thread_name_prefix="export") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="beside") as beside,
+        ):
+            besides: Future[None] | None = None
+            while not stop.is_set():
+                if self.worker.gate.look_at_target:
+                    self.chores.watch_target()
+                try:
+                    claimed = self.worker.claim_into(pool, idle_slots, running)
+                except Exception:
+                    log.exception("a worker round failed; the worker goes on")
+                    claimed = False
+                if besides is None or besides.done():  # never in the exports' way
+                    besides = beside.submit(self._beside)
+                if not claimed:
+                    stop.wait(self.worker.settings.poll_seconds)
+            for future in running:
+                future.result()
+
+    def _beside(self) -> None:
         try:
-            check()
-        except BridgeError as error:
-            if self._target_problem is None:
-                log.error("exports paused: %s", error)
-            self._target_problem = str(error)
-        else:
-            if self._target_problem is not None:
-                log.info("the export target takes files again; exports resume")
-            self._target_problem = None
+            self.chores.run_due()
+        except Exception:
+            log.exception("a round of chores failed; the worker goes on")
+        try:
+            self.follow_ups.run_due()
+        except Exception:
+            log.exception("a follow-up round failed; the worker goes on")
 
 
-def silence(records: CaseRecords, now: float) -> float | None:
-    """Seconds since a worker last beat its heart in these records; None if none ever did."""
-    beat = records.flag(HEARTBEAT_FLAG)
-    return None if beat is None else max(0.0, now - float(beat))
+def run_workers(workers: Sequence[InstanceWorker], stop: threading.Event) -> None:
+    """Run each instance's worker in a thread of its own until ``stop``; a thread that dies
+    all the same is started again (and counted in ``bridge_worker_restarts_total``)."""
 
-
-def run_workers(workers: list[Worker], stop: threading.Event) -> None:
-    """Run each worker in a thread of its own until ``stop``; a thread that dies all the same
-    is started again (and counted in ``bridge_worker_restarts_total``)."""
-
-    def start(worker: Worker) -> threading.Thread:
-        thread = threading.Thread(target=worker.run, args=(stop,), name=f"worker-{worker.instance}")
+    def start(running: InstanceWorker) -> threading.Thread:
+        name = f"worker-{running.worker.instance}"
+        thread = threading.Thread(target=running.run, args=(stop,), name=name)
         thread.start()
         return thread
 
-    threads = [start(worker) for worker in workers]
+    threads = [start(running) for running in workers]
     while not stop.wait(1.0):
-        for number, worker in enumerate(workers):
+        for number, running in enumerate(workers):
             if not threads[number].is_alive() and not stop.wait(RESTART_SECONDS):
-                WORKER_RESTARTS.labels(instance=worker.instance).inc()
-                log.error("the worker of instance %r died; starting it again", worker.instance)
-                threads[number] = start(worker)
+                instance = running.worker.instance
+                WORKER_RESTARTS.labels(instance=instance).inc()
+                log.error("the worker of instance %r died; starting it again", instance)
+                threads[number] = start(running)
     for thread in threads:
         thread.join()
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
-from urllib.parse import parse_qs, unquote, urlparse
 
-from webhook.delivery import Target
-from webhook.errors import ConfigError, TransientError
+from webhook.delivery.target import Target
+from webhook.errors import TransientError
 from webhook.i18n import Texts
+from webhook.settings.environment import SmtpSettings
 from webhook.state.model import OutboxItem
-from webhook.wording import one_line
+from webhook.wording import caveat_text, one_line
 
 LINK_SECONDS = 7 * 24 * 3600
 log = logging.getLogger(__name__)
@@ -27,43 +27,6 @@ log = logging.getLogger(__name__)
 
 class MailUnavailable(TransientError):
     """The SMTP server refused or could not be reached; the e-mail is retried."""
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    implicit_tls: bool
-    starttls: bool
-    sender: str
-    recipients: tuple[str, ...]
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def parse(cls, url: str, recipients: str, sender: str | None) -> SmtpSettings:
-        """From ``SMTP_URL``, ``NOTIFY_EMAIL`` and ``NOTIFY_FROM``; secrets stay out of errors."""
-        parsed = urlparse(url)
-        if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
-            raise ConfigError(
-                "SMTP_URL must look like smtp://user:password@host:587?starttls=1 "
-                "or smtps://user:password@host:465"
-            )
-        addresses = tuple(a.strip() for a in recipients.split(",") if a.strip())
-        if not addresses or any("@" not in a for a in addresses):
-            raise ConfigError("NOTIFY_EMAIL must be one or more e-mail addresses, comma-separated")
-        implicit = parsed.scheme == "smtps"
-        options = parse_qs(parsed.query)
-        return cls(
-            host=parsed.hostname,
-            port=parsed.port or (465 if implicit else 25),
-            implicit_tls=implicit,
-            starttls=options.get("starttls", ["0"])[0] in ("1", "true", "yes"),
-            sender=sender or f"raynet-bridge@{parsed.hostname}",
-            recipients=addresses,
-            username=unquote(parsed.username) if parsed.username else None,
-            password=unquote(parsed.password) if parsed.password else None,
-        )
 
 
 def send(settings: SmtpSettings, message: EmailMessage, timeout: float = 30.0) -> None:
@@ -104,6 +67,7 @@ class Mailer:
     settings: SmtpSettings
     target: Target
     texts: Texts
+    files_location: str | None = None  # EXPORT_LOCATION_LABEL: the share as people see it
 
     def send_order(self, item: OutboxItem) -> None:
         file_name, _ = item.delivered_file()
@@ -118,7 +82,16 @@ class Mailer:
         """The e-mail for one order file: attached, or linked when it lives in S3."""
         t, summary = self.texts, item.summary
         code = one_line(item.code or str(item.case_id))
-        message = self.message(t.gettext("Order from RAYNET CRM: %(code)s", code=code))
+        again = item.generation > 1
+        message = self.message(
+            t.gettext(
+                "Order from RAYNET CRM again: %(code)s (file no. %(number)s)",
+                code=code,
+                number=item.generation,
+            )
+            if again
+            else t.gettext("Order from RAYNET CRM: %(code)s", code=code)
+        )
         where = (
             t.gettext("Download the file within 7 days here:\n%(link)s", link=link)
             if link
@@ -139,19 +112,38 @@ class Mailer:
             )
             if line
         ]
-        message.set_content(
+        opening = (
             t.gettext(
+                "Hello,\n\nthe business case %(code)s was exported to Money S3 once more: this "
+                "is file no. %(number)s of an order sent before, with the same order number. "
+                "Money S3 skips it while it has the order; import it only if the order was "
+                "deleted in Money S3 to be replaced.",
+                code=code,
+                number=item.generation,
+            )
+            if again
+            else t.gettext(
                 "Hello,\n\nthe business case %(code)s was won in RAYNET CRM. Import the "
                 "received order into Money S3 in Objednávky přijaté → XML přenosy → Import z "
                 "XML (the O+P+N definition).",
                 code=code,
             )
+        )
+        notes = [
+            t.gettext("Note: %(caveat)s", caveat=caveat_text(t.gettext, t.ngettext, caveat))
+            for caveat in item.caveats
+        ]
+        location = self.files_location or item.location
+        message.set_content(
+            opening
             + "\n\n"
             + "".join(f"{line}\n" for line in about)
             + ("\n" if about else "")
+            + "".join(f"{line}\n" for line in notes)
+            + ("\n" if notes else "")
             + where
             + "\n"
-            + t.gettext("Saved in: %(location)s", location=item.location)
+            + t.gettext("Saved in: %(location)s", location=location)
             + "\n\n"
             + t.gettext("Import each file only once.")
             + "\n\n— RAYNET → Money S3\n"

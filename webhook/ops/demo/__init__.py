@@ -18,10 +18,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import click
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from webhook.delivery.naming import file_name
+from webhook.moneys3.validation import DocumentValidator
+from webhook.ops.console import reports_errors
+from webhook.ops.serve import PACKAGE_ROOT
 from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import load_settings
 from webhook.state.model import CaseState
@@ -102,7 +106,7 @@ def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = p
                 f"{answer.status_code} {answer.json()['status']}."
             )
             served = app.extensions[EXTENSION][""]
-            while served.worker.run_once():
+            while served.button.run_once():
                 pass
         finally:
             server.shutdown()
@@ -116,3 +120,36 @@ def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = p
         f"requests), built the Money S3 order and {written}: {record.location}"
     )
     return DemoResult(Path(record.location), not existed)
+
+
+@click.command()
+@click.option(
+    "--output",
+    default="./exports",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the file.",
+)
+@reports_errors
+def demo(output: Path) -> None:
+    """See the bridge work on bundled sample data, without any RAYNET credentials."""
+    xsd_dir = load_settings().xsd_dir or _shared_xsd_dir()
+    result = run_demo(output, xsd_dir, say=click.echo)
+    if xsd_dir is not None:
+        DocumentValidator(xsd_dir).validate(result.file.read_bytes())
+        click.echo(f"4. The file is valid against Money S3's schema ({xsd_dir / '_Document.xsd'}).")
+    else:
+        click.echo("4. Not validated: set MONEY_S3_XSD_DIR to Seyfor's XSD folder to check it.")
+    head = result.file.read_text(encoding="utf-8").splitlines()[:12]
+    click.echo("\n" + "\n".join(f"   {line}" for line in head) + "\n   ...")
+    click.echo(
+        "\nNext: import it in Money S3 (Objednávky přijaté → XML přenosy → Import z XML, O+P+N),"
+        "\nthen set WEBHOOK_TOKEN and RAYNET_USERNAME/RAYNET_API_KEY/RAYNET_INSTANCE and run "
+        "`python -m webhook check`."
+    )
+
+
+def _shared_xsd_dir() -> Path | None:
+    """Seyfor's XSDs where this project's developers keep them, if they are there."""
+    candidate = PACKAGE_ROOT.parent / "shared" / "money-s3-xsd"
+    return candidate if (candidate / "_Document.xsd").is_file() else None

@@ -1,13 +1,22 @@
 """Case records in a DynamoDB table (``STATE_TABLE``) shared by every host.
 
-One item per case (partition key ``case#<id>``: state, reason, files) and one per switch
-(``flag#<name>``). Why DynamoDB rather than an S3 object per case: the dashboard and
-``status`` count, list and search cases, and operators and sweeps update them
-conditionally; a table does that in a few requests, while S3 would need one per case.
+One table, partition key ``pk``, holds:
+
+- ``case#<id>``: one item per case (state, reason, files);
+- ``flag#<name>``: the shared switches;
+- ``event#<eventId>``: RAYNET's event ids, for 30 days (the receiver's ``duplicate``);
+- ``unreadable#<time>#<n>``: authenticated webhooks that could not be read, for 30 days;
+- ``followup#<case>#<generation>#<kind>``: the outbox (``outbox.py``).
+
+Why DynamoDB rather than an S3 object per case: the dashboard and ``status`` count, list
+and search cases, and operators and sweeps update them conditionally; a table does that in
+a few requests, while S3 would need one per case. Expired items go by DynamoDB's TTL on
+``expires_at`` (turned on by the operator, see the README).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -17,23 +26,156 @@ from botocore.exceptions import ClientError
 from webhook.order import CaseSummary
 from webhook.state.model import (
     DUE_STATES,
+    CaseEvent,
     CaseQuery,
     CaseState,
     Clock,
     Delivery,
     ExportRecord,
+    Recorded,
     TrackedCase,
+    UnreadableEvent,
+    caveats_from,
+    reason_from,
 )
 from webhook.state.ports import CaseRecords
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
+EVENT_DAYS = 30  # RAYNET stops redelivering after 7
+DAY = 24 * 3600
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+def condition_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def cancellations(error: ClientError) -> list[str] | None:
+    """Why each item of a cancelled transaction failed (``ConditionalCheckFailed``, ``None``);
+    None when the error is no transaction's cancellation."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return None
+    reasons: Any = error.response.get("CancellationReasons") or []
+    return [str(reason.get("Code")) for reason in reasons]
+
 
 class DynamoCaseRecords(CaseRecords):
     def __init__(self, table: Table, clock: Clock) -> None:
         self._table = table
         self._clock = clock
+        self.client: Any = table.meta.client  # the resource's: it speaks Python values
+        self.name = table.name
+
+    # --- the receiver -------------------------------------------------------------------
+
+    def record_event(self, event: CaseEvent) -> Recorded:
+        """One transaction: the event id (new, or a duplicate) and the case (created, or
+        found exported). A canceled item says which: an event seen before is a duplicate;
+        a case exported (and no file wanted) means no work, and the event is not kept."""
+        now = self._clock()
+        case_update = self._event_update(event, now)
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.name,
+                            "Item": {
+                                "pk": f"event#{event.event_id}",
+                                "case_id": event.case_id,
+                                "expires_at": int(now) + EVENT_DAYS * DAY,
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {"Update": case_update},
+                ]
+            )
+        except ClientError as error:
+            reasons = cancellations(error)
+            if reasons is None:
+                raise
+            return (
+                Recorded.DUPLICATE if reasons[0] == CONDITION_FAILED else Recorded.ALREADY_EXPORTED
+            )
+        return Recorded.ALREADY_EXPORTED if event.exported_files else Recorded.ACCEPTED
+
+    def _event_update(self, event: CaseEvent, now: float) -> dict[str, Any]:
+        """The case's side of an event: counted, created if new; with files RAYNET names
+        (our external ids), recorded as exported. Fails when there is no work."""
+        values: dict[str, Any] = {":now": as_dynamo(now), ":one": 1, ":zero": 0}
+        assignments = [
+            "updated_at = :now",
+            "case_id = if_not_exists(case_id, :id)",
+            "created_at = if_not_exists(created_at, :now)",
+            "attempts = if_not_exists(attempts, :zero)",
+            "exports_wanted = if_not_exists(exports_wanted, :one)",
+        ]
+        values[":id"] = event.case_id
+        if event.exported_files:
+            latest = max(event.exported_files, key=lambda known: known.generation)
+            values |= {
+                ":exported": "exported",
+                ":generation": latest.generation,
+                ":file": latest.name,
+                ":raynet": "RAYNET",
+                ":known": [
+                    {
+                        "generation": known.generation,
+                        "file_name": known.name,
+                        "location": "RAYNET",
+                        "sha256": "",
+                        "exported_at": as_dynamo(now),
+                    }
+                    for known in sorted(event.exported_files, key=lambda k: k.generation)
+                ],
+            }
+            assignments += [
+                "#state = :exported",
+                "exports_done = :generation",
+                "file_name = :file",
+                "#location = :raynet",
+                "exported_at = if_not_exists(exported_at, :now)",
+                "next_try_at = :now",
+                "exports = if_not_exists(exports, :known)",
+            ]
+            condition = "attribute_not_exists(exports_done) OR exports_done < :generation"
+        else:
+            assignments += [
+                "#state = if_not_exists(#state, :pending)",
+                "exports_done = if_not_exists(exports_done, :zero)",
+                "next_try_at = if_not_exists(next_try_at, :now)",
+            ]
+            values |= {":exported": "exported", ":pending": "pending"}
+            condition = (
+                "attribute_not_exists(#state) OR #state <> :exported "
+                "OR exports_wanted > exports_done"
+            )
+        names = {"#state": "state"}
+        if event.exported_files:
+            names["#location"] = "location"
+        return {
+            "TableName": self.name,
+            "Key": {"pk": _case_key(event.case_id)},
+            "UpdateExpression": "SET " + ", ".join(assignments) + " ADD events :one",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    def record_unreadable(self, body: bytes, problem: str) -> None:
+        now = self._clock()
+        self._table.put_item(
+            Item={
+                "pk": f"unreadable#{now:017.6f}#{secrets.token_hex(3)}",
+                "received_at": as_dynamo(now),
+                "problem": problem,
+                "body": body,
+                "expires_at": int(now) + EVENT_DAYS * DAY,
+            }
+        )
 
     # --- cases --------------------------------------------------------------------------
 
@@ -43,22 +185,27 @@ class DynamoCaseRecords(CaseRecords):
 
     def cases_by_id(self, case_ids: Sequence[int]) -> dict[int, TrackedCase]:
         """Several cases in one BatchGetItem (a hundred at a time), strongly consistent."""
-        found: dict[int, TrackedCase] = {}
-        client = self._table.meta.client  # the resource's: it speaks Python values
-        for start in range(0, len(case_ids), 100):
-            keys = [{"pk": _case_key(case_id)} for case_id in case_ids[start : start + 100]]
-            request: Any = {self._table.name: {"Keys": keys, "ConsistentRead": True}}
+        return {
+            int(item["case_id"]): _tracked(item)
+            for item in self.items([_case_key(case_id) for case_id in case_ids])
+            if "state" in item
+        }
+
+    def items(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """Items by key, a hundred per BatchGetItem, strongly consistent."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            chunk = [{"pk": key} for key in keys[start : start + 100]]
+            request: Any = {self.name: {"Keys": chunk, "ConsistentRead": True}}
             while request:
-                answer = client.batch_get_item(RequestItems=request)
-                for item in answer.get("Responses", {}).get(self._table.name, []):
-                    record = _tracked(item)
-                    found[record.case_id] = record
+                answer = self.client.batch_get_item(RequestItems=request)
+                found += answer.get("Responses", {}).get(self.name, [])
                 request = answer.get("UnprocessedKeys") or None
         return found
 
     def cases(self, query: CaseQuery) -> list[TrackedCase]:
         """A scan: fine for the thousands of cases a year."""
-        records = [_tracked(item) for item in self._scan("case#")]
+        records = [_tracked(item) for item in self.scan("case#") if "state" in item]
         if query.state:
             records = [r for r in records if r.state == query.state]
         if search := query.search:
@@ -76,19 +223,20 @@ class DynamoCaseRecords(CaseRecords):
 
     def counts(self) -> dict[CaseState, int]:
         counts = dict.fromkeys(CaseState, 0)
-        for item in self._scan("case#", projection="#s", names={"#s": "state"}):
-            counts[CaseState(str(item["state"]))] += 1
+        for item in self.scan("case#", projection="#s", names={"#s": "state"}):
+            if "state" in item:
+                counts[CaseState(str(item["state"]))] += 1
         return counts
 
     def exports_of(self, case_id: int) -> list[ExportRecord]:
-        return _exports(self._item(case_id) or {"case_id": case_id})
+        return exports_in(self._item(case_id) or {"case_id": case_id})
 
     def deliveries(self, since: float, *, imported: bool = False) -> list[Delivery]:
         """A scan, like ``cases``."""
         found = [
-            Delivery(export, text(item, "code"), _summary(item))
-            for item in self._scan("case#")
-            for export in _exports(item)
+            Delivery(export, text(item, "code"), summary_in(item))
+            for item in self.scan("case#")
+            for export in exports_in(item)
             if export.exported_at >= since and (imported or export.imported_at is None)
         ]
         found.sort(key=lambda d: (d.export.exported_at, d.export.case_id), reverse=True)
@@ -105,57 +253,69 @@ class DynamoCaseRecords(CaseRecords):
                 UpdateExpression=f"SET exports[{index}].imported_at = :at, "
                 f"exports[{index}].imported_by = :by",
                 ConditionExpression=f"attribute_not_exists(exports[{index}].imported_at)",
-                ExpressionAttributeValues={":at": _dynamo(self._clock()), ":by": by},
+                ExpressionAttributeValues={":at": as_dynamo(self._clock()), ":by": by},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True
 
+    def unreadable(self, limit: int = 50) -> list[UnreadableEvent]:
+        found = [
+            UnreadableEvent(float(item["received_at"]), str(item["problem"]), bytes(item["body"]))
+            for item in self.scan("unreadable#")
+        ]
+        found.sort(key=lambda event: event.received_at, reverse=True)
+        return found[:limit]
+
     def maintain(self) -> None:
-        """No history is kept in the table; a case's item is all there is."""
+        """Nothing to do: DynamoDB's TTL removes expired event ids and unreadable webhooks."""
 
     def events_stored(self) -> None:
-        """SQS de-duplicates event ids itself (for five minutes); none are kept here."""
+        """Event ids are items that expire by TTL; counting them would mean a scan."""
 
     def oldest_due(self) -> float | None:
         """Seconds since the earliest ``next_try_at`` of a case waiting for a worker."""
         now = self._clock()
         due = [
             case.next_try_at
-            for case in (_tracked(item) for item in self._scan("case#"))
+            for case in (_tracked(item) for item in self.scan("case#") if "state" in item)
             if case.state in DUE_STATES and case.next_try_at <= now
         ]
         return max(0.0, now - min(due)) if due else None
 
     def update(
         self, case_id: int, *, new_export: dict[str, Any] | None = None, **values: Any
-    ) -> None:
-        """Set the given attributes of a case, creating it if need be."""
+    ) -> dict[str, Any]:
+        """Set the given attributes of a case, creating it if need be: the UpdateItem
+        request, made now (or, by ``settle_with``, in a transaction)."""
         now = self._clock()
         values = {**values, "updated_at": now}
         defaults = {"exports_done": 0, "exports_wanted": 1, "created_at": now, "case_id": case_id}
         defaults = {key: value for key, value in defaults.items() if key not in values}
-        names = {f"#{key}": key for key in [*values, *defaults, "exports"]}
-        data: dict[str, Any] = {f":{key}": _dynamo(value) for key, value in values.items()}
-        data.update({f":default_{key}": _dynamo(value) for key, value in defaults.items()})
-        data[":no_exports"] = []
+        names = {f"#{key}": key for key in [*values, *defaults]}
+        data: dict[str, Any] = {f":{key}": as_dynamo(value) for key, value in values.items()}
+        data.update({f":default_{key}": as_dynamo(value) for key, value in defaults.items()})
         assignments = [f"#{key} = :{key}" for key in values]
         assignments += [f"#{key} = if_not_exists(#{key}, :default_{key})" for key in defaults]
-        if new_export is None:
-            assignments.append("#exports = if_not_exists(#exports, :no_exports)")
-        else:
-            data[":export"] = [{k: _dynamo(v) for k, v in new_export.items()}]
+        if new_export is not None:
+            names["#exports"] = "exports"
+            data[":no_exports"] = []
+            data[":export"] = [{k: as_dynamo(v) for k, v in new_export.items() if v is not None}]
             assignments.append(
                 "#exports = list_append(if_not_exists(#exports, :no_exports), :export)"
             )
-        self._table.update_item(
-            Key={"pk": _case_key(case_id)},
-            UpdateExpression="SET " + ", ".join(assignments),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=data,
-        )
+        return {
+            "TableName": self.name,
+            "Key": {"pk": _case_key(case_id)},
+            "UpdateExpression": "SET " + ", ".join(assignments),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": data,
+        }
+
+    def write(self, update: dict[str, Any]) -> None:
+        self.client.update_item(**update)
 
     # --- switches -----------------------------------------------------------------------
 
@@ -177,22 +337,23 @@ class DynamoCaseRecords(CaseRecords):
                 Item={
                     "pk": f"flag#{name}",
                     "value": repr(now + every),
-                    "next_at": _dynamo(now + every),
+                    "next_at": as_dynamo(now + every),
                 },
                 ConditionExpression="attribute_not_exists(pk) OR next_at <= :now",
-                ExpressionAttributeValues={":now": _dynamo(now)},
+                ExpressionAttributeValues={":now": as_dynamo(now)},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True
 
     def _item(self, case_id: int) -> dict[str, Any] | None:
         found = self._table.get_item(Key={"pk": _case_key(case_id)}, ConsistentRead=True)
-        return found.get("Item")
+        item = found.get("Item")
+        return item if item is not None and "state" in item else None
 
-    def _scan(
+    def scan(
         self, prefix: str, projection: str | None = None, names: dict[str, str] | None = None
     ) -> Iterator[dict[str, Any]]:
         options: dict[str, Any] = {
@@ -214,7 +375,7 @@ def _case_key(case_id: int) -> str:
     return f"case#{case_id}"
 
 
-def _dynamo(value: Any) -> Any:
+def as_dynamo(value: Any) -> Any:
     """DynamoDB takes numbers as Decimal."""
     if isinstance(value, float):
         return Decimal(repr(value))
@@ -231,7 +392,7 @@ def _number(item: dict[str, Any], key: str, default: float = 0) -> float:
     return float(value) if value is not None else default
 
 
-def _summary(item: dict[str, Any]) -> CaseSummary:
+def summary_in(item: dict[str, Any]) -> CaseSummary:
     total = item.get("total_with_vat")
     return CaseSummary(
         name=text(item, "name"),
@@ -242,7 +403,7 @@ def _summary(item: dict[str, Any]) -> CaseSummary:
     )
 
 
-def _exports(item: dict[str, Any]) -> list[ExportRecord]:
+def exports_in(item: dict[str, Any]) -> list[ExportRecord]:
     return [
         ExportRecord(
             case_id=int(item["case_id"]),
@@ -253,6 +414,7 @@ def _exports(item: dict[str, Any]) -> list[ExportRecord]:
             exported_at=float(e["exported_at"]),
             imported_at=float(e["imported_at"]) if e.get("imported_at") else None,
             imported_by=text(e, "imported_by"),
+            caveats=caveats_from(text(e, "caveats")),
         )
         for e in item.get("exports") or []
     ]
@@ -273,8 +435,9 @@ def _tracked(item: dict[str, Any]) -> TrackedCase:
         location=text(item, "location"),
         sha256=text(item, "sha256"),
         exported_at=float(item["exported_at"]) if item.get("exported_at") else None,
-        events=None,
+        events=int(item["events"]) if item.get("events") is not None else None,
         created_at=_number(item, "created_at"),
         updated_at=_number(item, "updated_at"),
-        summary=_summary(item),
+        summary=summary_in(item),
+        detail=reason_from(text(item, "reason_detail")),
     )

@@ -1,12 +1,16 @@
 """The job queue on SQS (``QUEUE_URL``, a FIFO queue), for receivers and workers on many hosts.
 
-Each accepted event is one message with ``MessageGroupId`` = the business case id, so one
-case is with one worker at a time, and ``MessageDeduplicationId`` = RAYNET's ``eventId``.
-Workers long-poll, extend the visibility while they work, delete the message when the case
-is settled, and leave a message that keeps failing to the queue's redrive policy: it goes
-to the dead-letter queue after ``maxReceiveCount`` receives, and its case is recorded as
-dead on the last one. What became of each case is in the DynamoDB records; the
-exactly-once ledger is the export target itself (S3 conditional writes).
+The receiver first writes the event to the DynamoDB table in one transaction, which also
+says whether it is a duplicate or the case is exported already; only an event that means
+work becomes a message, with ``MessageGroupId`` = the business case id (one case is with
+one worker at a time) and ``MessageDeduplicationId`` = RAYNET's ``eventId``. Workers
+long-poll, extend the visibility while they work, and delete the messages once the case is
+settled. A failed attempt is counted in the case's item, and its messages come back after
+the back-off (their visibility timeout), as in the SQLite state: the case is dead after
+``WORKER_MAX_ATTEMPTS``. The dead-letter queue only takes messages no worker can read or
+ever settles (``maxReceiveCount``, set well above the attempts). What became of each case
+is in the table; the exactly-once ledger is the export target itself (S3 conditional
+writes).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from webhook.errors import ConfigError, QueueUnavailable
-from webhook.state.aws.dynamo import DynamoCaseRecords
+from webhook.state.aws.dynamo import DynamoCaseRecords, cancellations
+from webhook.state.aws.outbox import new_follow_up
 from webhook.state.batching import GroupWriter
 from webhook.state.model import (
     AUTH_REFUSED_FLAG,
@@ -35,6 +40,8 @@ from webhook.state.model import (
     Recorded,
     Settlement,
     WorkPolicy,
+    caveats_json,
+    reason_json,
 )
 from webhook.state.ports import JobQueue
 
@@ -58,10 +65,11 @@ class SqsJobQueue(JobQueue):
         wait_seconds: int = 2,
         prefetch: int = 10,
     ) -> None:
-        """Claims last ``policy.lease_seconds``; the attempts are the redrive policy's.
+        """Claims last ``policy.lease_seconds``; a case is dead after ``policy.max_attempts``.
         ``prefetch`` (1 to 10): messages received at once, as many as a worker has threads."""
         self._sqs, self._url, self._records, self._clock = sqs, queue_url, records, clock
         self._lease_seconds = policy.lease_seconds
+        self._max_attempts = policy.max_attempts
         self._wait = wait_seconds
         self._prefetch = max(1, min(10, prefetch))
         self._heartbeats: dict[str, threading.Event] = {}
@@ -72,7 +80,8 @@ class SqsJobQueue(JobQueue):
         self.max_receives = self._max_receives()
 
     def _max_receives(self) -> int:
-        """The redrive policy's maxReceiveCount: the last attempt before the DLQ."""
+        """The redrive policy's maxReceiveCount: when a message no worker settles goes to
+        the dead-letter queue."""
         attributes = self._call(
             self._sqs.get_queue_attributes,
             QueueUrl=self._url,
@@ -88,9 +97,22 @@ class SqsJobQueue(JobQueue):
     # --- receivers ----------------------------------------------------------------------
 
     def record_event(self, event: CaseEvent) -> Recorded:
-        """One message per event; SQS drops a repeated eventId within five minutes."""
-        self._send(event.case_id, event.event_id, event.kind)
-        return Recorded.ACCEPTED
+        """The event in the table (one transaction: a duplicate, or a case with no work,
+        is known there), then a message for the work; SQS drops a repeated eventId within
+        five minutes, should the message be sent twice."""
+        try:
+            recorded = self._records.record_event(event)
+        except (BotoCoreError, ClientError) as error:
+            raise QueueUnavailable(f"DynamoDB: {error}") from None
+        if recorded is Recorded.ACCEPTED:
+            self._send(event.case_id, event.event_id, event.kind)
+        return recorded
+
+    def record_unreadable(self, body: bytes, problem: str) -> None:
+        try:
+            self._records.record_unreadable(body, problem)
+        except (BotoCoreError, ClientError) as error:
+            raise QueueUnavailable(f"DynamoDB: {error}") from None
 
     def enqueue(self, case_id: int) -> None:
         self._send(case_id, f"enqueue-{case_id}-{uuid.uuid4().hex}", "enqueue")
@@ -128,7 +150,7 @@ class SqsJobQueue(JobQueue):
             with self._lock:
                 self._claims[token] = ready
             self._keep_alive(token, ready.receipts)
-            return Job(ready.case_id, ready.exports_done + 1, ready.receives - 1, token)
+            return Job(ready.case_id, ready.exports_done + 1, ready.attempts, token)
         return None
 
     def _receive(self) -> bool:
@@ -145,8 +167,16 @@ class SqsJobQueue(JobQueue):
         if not messages:
             return False
         by_case: dict[int, list[Any]] = {}
+        unreadable: list[str] = []
         for message in messages:
-            by_case.setdefault(int(json.loads(message["Body"])["case"]), []).append(message)
+            case_id = _case_of(message)
+            if case_id is None:
+                log.error("SQS message %s is not a case of this bridge", message["MessageId"])
+                unreadable.append(message["ReceiptHandle"])
+                continue
+            by_case.setdefault(case_id, []).append(message)
+        if unreadable:  # back at once: the redrive policy moves it to the dead-letter queue
+            self._change_visibility(unreadable, 0)
         records = self._records.cases_by_id(list(by_case))
         done: list[str] = []
         ready: list[_Ready] = []
@@ -164,7 +194,7 @@ class SqsJobQueue(JobQueue):
                 _Ready(
                     case_id=claimed,
                     receipts=receipts,
-                    receives=max(int(m["Attributes"]["ApproximateReceiveCount"]) for m in group),
+                    attempts=record.attempts if record else 0,
                     exports_done=record.exports_done if record else 0,
                     exports_wanted=record.exports_wanted if record else 1,
                 )
@@ -176,24 +206,52 @@ class SqsJobQueue(JobQueue):
         return True
 
     def settle(self, job: Job, settlement: Settlement) -> CaseState | None:
-        """Record the outcome, then delete the messages, or let them come back for a retry."""
+        """Record the outcome (with a file's follow-ups, in one transaction), then delete the
+        messages, or let them come back after the back-off for another attempt."""
         with self._lock:
             ready = self._claims.pop(job.claim, None)
         self._stop_heartbeat(job)
         if ready is None:
             return None
         state = self._settled_state(job, settlement, ready)
-        self._records.update(job.case_id, **_settled_values(job, settlement, state, self._clock()))
+        values = _settled_values(job, settlement, state, self._clock())
+        try:
+            self._record(job, settlement, self._records.update(job.case_id, **values))
+        except (BotoCoreError, ClientError) as error:
+            raise QueueUnavailable(f"DynamoDB: {error}") from None
         if state == CaseState.FAILED and settlement.retry_at is not None:
             delay = int(min(MAX_VISIBILITY, max(0.0, settlement.retry_at - self._clock())))
-        elif state == CaseState.DEAD and settlement.state == CaseState.FAILED:
-            delay = 0  # its last receive: the next one moves it to the dead-letter queue
-        else:
-            return state if self._delete(ready.receipts) else None
-        return state if self._change_visibility(ready.receipts, delay) else None
+            return state if self._change_visibility(ready.receipts, delay) else None
+        return state if self._delete(ready.receipts) else None
+
+    def _record(self, job: Job, settlement: Settlement, update: dict[str, Any]) -> None:
+        """The case's new values, with the follow-ups of a delivered file: all or nothing.
+        Follow-ups there already (this file was settled before, by a worker whose lease
+        ran out) are left as they are."""
+        if settlement.file is None or not settlement.follow_ups:
+            self._records.write(update)
+            return
+        now = self._clock()
+        puts = [
+            {
+                "Put": {
+                    "TableName": self._records.name,
+                    "Item": new_follow_up(kind, job.case_id, job.generation, now),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for kind in settlement.follow_ups
+        ]
+        try:
+            self._records.client.transact_write_items(TransactItems=[{"Update": update}, *puts])
+        except ClientError as error:
+            reasons = cancellations(error)
+            if reasons is None or reasons[0] not in ("None", "", None):
+                raise
+            self._records.write(update)  # only follow-ups that exist failed their condition
 
     def _settled_state(self, job: Job, settlement: Settlement, ready: _Ready) -> CaseState:
-        if settlement.state == CaseState.FAILED and job.attempts + 1 >= self.max_receives:
+        if settlement.state == CaseState.FAILED and job.attempts + 1 >= self._max_attempts:
             return CaseState.DEAD
         if settlement.state == CaseState.EXPORTED:
             # A re-export asked for meanwhile sent a message of its own: it comes next.
@@ -232,9 +290,10 @@ class SqsJobQueue(JobQueue):
             self._requeue(case_id, attempts=0, exports_wanted=record.exports_done + 1)
 
     def _requeue(self, case_id: int, **values: Any) -> None:
-        self._records.update(
-            case_id, state=CaseState.PENDING.value, next_try_at=self._clock(), **values
-        )
+        """Pending again, and a message for it. A failing case's own message comes back when
+        its back-off ends (a FIFO queue hands out one message of a case at a time)."""
+        values = {"state": CaseState.PENDING.value, "next_try_at": self._clock(), **values}
+        self._records.write(self._records.update(case_id, **values))
         self.enqueue(case_id)
 
     # --- watching -----------------------------------------------------------------------
@@ -253,6 +312,14 @@ class SqsJobQueue(JobQueue):
 
     def maintain(self) -> None:
         """SQS forgets by itself."""
+
+    def probe(self) -> None:
+        """The table takes a write and the queue answers."""
+        try:
+            self._records.ping()
+        except (BotoCoreError, ClientError) as error:
+            raise QueueUnavailable(f"DynamoDB: {error}") from None
+        self.due_count()
 
     # --- messages -----------------------------------------------------------------------
 
@@ -331,9 +398,19 @@ class _Ready:
 
     case_id: int
     receipts: tuple[str, ...]
-    receives: int  # the most any of them was received: the attempt count
+    attempts: int  # failed attempts so far, as the case's item counts them
     exports_done: int
     exports_wanted: int
+
+
+def _case_of(message: dict[str, Any]) -> int | None:
+    """The case a message is about; None for one this bridge did not send."""
+    try:
+        body = json.loads(message["Body"])
+        case_id = body["case"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return case_id if type(case_id) is int and case_id > 0 else None
 
 
 def _settled_values(
@@ -344,6 +421,7 @@ def _settled_values(
         "state": state.value,
         "reason": settlement.reason,
         "reason_code": settlement.reason_code,
+        "reason_detail": reason_json(settlement.detail),
         "next_try_at": settlement.retry_at or now,
         "attempts": job.attempts + 1
         if settlement.state in (CaseState.FAILED, CaseState.DEAD)
@@ -372,6 +450,7 @@ def _settled_values(
                 "location": delivered.location,
                 "sha256": delivered.sha256,
                 "exported_at": now,
+                "caveats": caveats_json(delivered.caveats),
             },
         }
     return values

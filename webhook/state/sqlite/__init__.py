@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from webhook.state.model import Clock, WorkPolicy
+from webhook.state.ports import State
 from webhook.state.sqlite.database import StateDatabase
 from webhook.state.sqlite.outbox import SqliteOutbox
 from webhook.state.sqlite.queue import SqliteJobQueue
 from webhook.state.sqlite.records import SqliteCaseRecords
 
 
-@dataclass(frozen=True)
-class SqliteState:
-    queue: SqliteJobQueue
-    records: SqliteCaseRecords
-    outbox: SqliteOutbox
-
-
-def open_state(path: Path, clock: Clock, policy: WorkPolicy | None = None) -> SqliteState:
+def open_state(path: Path, clock: Clock, policy: WorkPolicy | None = None) -> State:
     """The state file at ``path``, created or brought up to date."""
     database = StateDatabase(path)
     policy = policy or WorkPolicy()
-    return SqliteState(
+    return State(
         queue=SqliteJobQueue(database, clock, policy),
         records=SqliteCaseRecords(database, clock),
         outbox=SqliteOutbox(database, clock, policy),

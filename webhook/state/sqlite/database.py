@@ -16,6 +16,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +26,9 @@ from webhook.errors import QueueUnavailable
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 CREATED = b"created\n"  # in the lock file, once this folder has held a state file
+INTEGRITY_SECONDS = 300.0
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS cases (
     customer TEXT,
     total_with_vat TEXT,
     currency TEXT,
-    doklad TEXT
+    doklad TEXT,
+    reason_detail TEXT
 );
 CREATE INDEX IF NOT EXISTS cases_due ON cases (state, next_try_at);
 CREATE INDEX IF NOT EXISTS cases_updated ON cases (updated_at);
@@ -73,6 +76,7 @@ CREATE TABLE IF NOT EXISTS exports (
     exported_at REAL NOT NULL,
     imported_at REAL,
     imported_by TEXT,
+    caveats TEXT,
     PRIMARY KEY (case_id, generation)
 );
 CREATE INDEX IF NOT EXISTS exports_exported ON exports (exported_at);
@@ -100,11 +104,22 @@ CREATE TABLE IF NOT EXISTS flags (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS unreadable (
+    received_at REAL NOT NULL,
+    problem TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unreadable_received ON unreadable (received_at);
 """
 # Version 2 files: claims remembered the worker's name and the job carried the revision;
 # e-mails had a table of their own. Version 3: cases without what the dashboard shows of
-# them, files without the accountant's "imported".
+# them, files without the accountant's "imported". Version 4: no caveats on files, reasons
+# only in English.
 MIGRATIONS = {
+    "caveats": (
+        "ALTER TABLE exports ADD COLUMN caveats TEXT; "
+        "ALTER TABLE cases ADD COLUMN reason_detail TEXT;"
+    ),
     "summary": " ".join(
         f"ALTER TABLE cases ADD COLUMN {column} TEXT;"
         for column in ("name", "customer", "total_with_vat", "currency", "doklad")
@@ -166,6 +181,7 @@ class StateDatabase:
         self._local = threading.local()
         self._lock_path = path.with_name(path.name + ".lock")
         self._identity: tuple[int, int] | None = None  # then it must stay that very file
+        self._integrity_checked = float("-inf")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with self.writer_lock():  # one process at a time decides, and creates
@@ -248,6 +264,23 @@ class StateDatabase:
         finally:
             fcntl.flock(descriptor, fcntl.LOCK_UN)
 
+    def check_integrity(self) -> None:
+        """SQLite's ``quick_check`` of every page, at most every INTEGRITY_SECONDS per
+        process (it reads the whole file): ``StateUnavailable`` naming what it found."""
+        now = time.monotonic()
+        if now < self._integrity_checked + INTEGRITY_SECONDS:
+            return
+        try:
+            found = [row[0] for row in self.connection().execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as error:
+            raise StateUnavailable(f"the state file {self.path}: {error}") from error
+        if found != ["ok"]:
+            raise StateUnavailable(
+                f"the state file {self.path} is damaged ({'; '.join(found)}): restore it "
+                "from a backup and restart"
+            )
+        self._integrity_checked = now
+
     def read(self, sql: str, parameters: Any = ()) -> sqlite3.Cursor:
         """A query on a state file that is verified still to be the one opened (a connection
         made before it was deleted would go on reading the deleted one)."""
@@ -289,6 +322,7 @@ class StateDatabase:
                 ("notifications", "notifications" in tables),
                 ("summary", "cases" in tables and "doklad" not in columns),
                 ("imports", "exports" in tables and "imported_at" not in export_columns),
+                ("caveats", "exports" in tables and "caveats" not in export_columns),
             )
             if needed
         ]

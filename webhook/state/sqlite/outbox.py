@@ -14,10 +14,24 @@ from webhook.state.model import (
     Happening,
     OutboxItem,
     WorkPolicy,
+    caveats_from,
 )
 from webhook.state.ports import Outbox
 from webhook.state.sqlite.database import StateDatabase
 from webhook.state.sqlite.records import summary_of
+
+# A follow-up waits while one of its ``after`` of the same file is still pending.
+WAITING_FOR = (
+    "first.case_id = item.case_id AND first.generation = item.generation "
+    "AND first.state = 'pending' AND ("
+    + " OR ".join(
+        f"(item.kind = '{kind.value}' AND first.kind IN "
+        f"({', '.join(repr(before.value) for before in kind.after)}))"
+        for kind in FollowUp
+        if kind.after
+    )
+    + ")"
+)
 
 
 class SqliteOutbox(Outbox):
@@ -35,13 +49,14 @@ class SqliteOutbox(Outbox):
                 f"""
                 UPDATE outbox SET lease_owner = :claim, lease_until = :until
                 WHERE rowid = (
-                    SELECT rowid FROM outbox
+                    SELECT rowid FROM outbox AS item
                     WHERE state = 'pending' AND next_try_at <= :now AND lease_until < :now
                         AND kind IN ({", ".join(f":{name}" for name in chosen)})
+                        AND NOT EXISTS (SELECT 1 FROM outbox AS first WHERE {WAITING_FOR})
                     ORDER BY next_try_at LIMIT 1
                 )
                 RETURNING kind, case_id, generation, attempts
-                """,  # noqa: S608 - placeholders only
+                """,  # noqa: S608 - placeholders and constant clauses
                 {
                     "claim": token,
                     "until": now + self._policy.lease_seconds,
@@ -52,7 +67,8 @@ class SqliteOutbox(Outbox):
             if row is None:
                 return None
             export = db.execute(
-                "SELECT e.file_name, e.location, e.exported_at AS delivered_at, c.* FROM cases c "
+                "SELECT e.file_name, e.location, e.exported_at AS delivered_at, e.caveats, c.* "
+                "FROM cases c "
                 "LEFT JOIN exports e ON e.case_id = c.case_id AND e.generation = ? "
                 "WHERE c.case_id = ?",
                 (row["generation"], row["case_id"]),
@@ -68,6 +84,7 @@ class SqliteOutbox(Outbox):
             location=None if export is None else export["location"],
             exported_at=None if export is None else export["delivered_at"],
             summary=CaseSummary() if export is None else summary_of(export),
+            caveats=() if export is None else caveats_from(export["caveats"]),
         )
 
     def add(self, kind: FollowUp, case_id: int, generation: int) -> bool:

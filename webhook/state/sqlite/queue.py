@@ -12,7 +12,6 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 
-from webhook.delivery.naming import generation_of
 from webhook.order import CaseSummary
 from webhook.state.batching import GroupWriter
 from webhook.state.model import (
@@ -27,11 +26,14 @@ from webhook.state.model import (
     Recorded,
     Settlement,
     WorkPolicy,
+    caveats_json,
+    reason_json,
 )
 from webhook.state.ports import JobQueue
 from webhook.state.sqlite.database import StateDatabase
 
 EVENT_RETENTION = 30 * 24 * 3600.0  # RAYNET stops redelivering after 7 days
+UNREADABLE_KEPT = 100
 DUE = "state IN ('pending', 'failed') AND next_try_at <= :now"
 # A new event (or an enqueue) makes a skipped or dead case due again; an exported one
 # stays exported. ``excluded.events`` is 1 for a webhook event, 0 for an enqueue.
@@ -68,7 +70,7 @@ UPDATE cases SET
     name = COALESCE(:name, name), customer = COALESCE(:customer, customer),
     total_with_vat = COALESCE(:total_with_vat, total_with_vat),
     currency = COALESCE(:currency, currency), doklad = COALESCE(:doklad, doklad),
-    lease_owner = NULL, lease_until = 0, updated_at = :now
+    reason_detail = :reason_detail, lease_owner = NULL, lease_until = 0, updated_at = :now
 WHERE case_id = :case AND lease_owner = :claim
 RETURNING state
 """
@@ -152,6 +154,21 @@ class SqliteJobQueue(JobQueue):
             for event, _ in events
         ]
 
+    def record_unreadable(self, body: bytes, problem: str) -> None:
+        """Keep an authenticated webhook the receiver could not read, for inspection (the
+        latest UNREADABLE_KEPT, 30 days at most)."""
+        now = self._clock()
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO unreadable (received_at, problem, body) VALUES (?, ?, ?)",
+                (now, problem, body),
+            )
+            db.execute(
+                "DELETE FROM unreadable WHERE rowid NOT IN "
+                "(SELECT rowid FROM unreadable ORDER BY received_at DESC LIMIT ?)",
+                (UNREADABLE_KEPT,),
+            )
+
     def enqueue(self, case_id: int) -> None:
         now = self._clock()
         with self._db.transaction() as db:
@@ -209,13 +226,14 @@ class SqliteJobQueue(JobQueue):
                     "now": now,
                     "case": job.case_id,
                     "claim": job.claim,
+                    "reason_detail": reason_json(settlement.detail),
                     **_summary_values(settlement.summary),
                 },
             ).fetchone()
             if delivered is not None:  # the file exists, whoever holds the lease now
                 db.execute(
                     "INSERT INTO exports (case_id, generation, file_name, location, sha256, "
-                    "exported_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    "exported_at, caveats) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (
                         job.case_id,
                         job.generation,
@@ -223,6 +241,7 @@ class SqliteJobQueue(JobQueue):
                         delivered.location,
                         delivered.sha256,
                         now,
+                        caveats_json(delivered.caveats),
                     ),
                 )
             if row is not None:
@@ -291,12 +310,30 @@ class SqliteJobQueue(JobQueue):
         row = self._db.read(sql, {"now": now}).fetchone()
         return None if row["due"] is None else max(0.0, now - float(row["due"]))
 
+    def probe(self) -> None:
+        """A write into the tables webhooks write, undone in the same transaction (a damaged
+        page there fails it), and every few minutes SQLite's own ``quick_check``."""
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO events (event_id, case_id, type, received_at) "
+                "VALUES ('~probe', 0, 'probe', 0)"
+            )
+            db.execute(
+                "INSERT INTO cases (case_id, state, next_try_at, created_at, updated_at) "
+                "VALUES (0, 'skipped', 0, 0, 0)"
+            )
+            db.execute("DELETE FROM events WHERE event_id = '~probe'")
+            db.execute("DELETE FROM cases WHERE case_id = 0")
+        self._db.check_integrity()
+
     def maintain(self) -> None:
         """Forget event ids older than RAYNET could ever redeliver (it gives up after 7 days)."""
         with self._db.transaction() as db:
-            db.execute(
-                "DELETE FROM events WHERE received_at < ?", (self._clock() - EVENT_RETENTION,)
-            )
+            for table in ("events", "unreadable"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE received_at < ?",  # noqa: S608 - fixed names
+                    (self._clock() - EVENT_RETENTION,),
+                )
 
 
 def _summary_values(summary: CaseSummary | None) -> dict[str, str | None]:
@@ -313,7 +350,8 @@ def _summary_values(summary: CaseSummary | None) -> dict[str, str | None]:
 
 def _known_from_raynet(db: sqlite3.Connection, event: CaseEvent, now: float) -> str:
     """Record the latest of the files RAYNET names on the case; the case's state after."""
-    generation, name = max((generation_of(name), name) for name in event.exported_files)
+    latest = max(event.exported_files, key=lambda known: known.generation)
+    generation, name = latest.generation, latest.name
     row = db.execute(
         KNOWN_FROM_RAYNET,
         {
@@ -331,8 +369,8 @@ def _known_from_raynet(db: sqlite3.Connection, event: CaseEvent, now: float) -> 
         "INSERT INTO exports (case_id, generation, file_name, location, sha256, exported_at) "
         "VALUES (?, ?, ?, ?, '', ?) ON CONFLICT DO NOTHING",
         [
-            (event.case_id, generation_of(file), file, KNOWN_LOCATION, now)
-            for file in event.exported_files
+            (event.case_id, known.generation, known.name, KNOWN_LOCATION, now)
+            for known in event.exported_files
         ],
     )
     db.execute(HISTORY, (event.case_id, now, Happening.KNOWN_FROM_RAYNET, name))

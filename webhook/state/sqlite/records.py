@@ -17,6 +17,9 @@ from webhook.state.model import (
     Happening,
     HistoryEntry,
     TrackedCase,
+    UnreadableEvent,
+    caveats_from,
+    reason_from,
 )
 from webhook.state.ports import CaseRecords
 from webhook.state.sqlite.database import StateDatabase
@@ -24,12 +27,12 @@ from webhook.state.sqlite.database import StateDatabase
 CASE_COLUMNS = (
     "case_id, state, code, attempts, next_try_at, exports_wanted, exports_done, reason, "
     "reason_code, file_name, location, sha256, exported_at, events, created_at, updated_at, "
-    "name, customer, total_with_vat, currency, doklad"
+    "name, customer, total_with_vat, currency, doklad, reason_detail"
 )
 SUMMARY_COLUMNS = ("name", "customer", "total_with_vat", "currency", "doklad")
 EXPORT_COLUMNS = (
     "e.case_id, e.generation, e.file_name, e.location, e.sha256, e.exported_at, "
-    "e.imported_at, e.imported_by"
+    "e.imported_at, e.imported_by, e.caveats"
 )
 HISTORY_RETENTION = 400 * 24 * 3600.0  # a year and a bit: last year's orders stay explained
 SELECT_CASES = f"SELECT {CASE_COLUMNS} FROM cases"  # noqa: S608 - constant columns
@@ -80,7 +83,7 @@ class SqliteCaseRecords(CaseRecords):
             f"SELECT {EXPORT_COLUMNS} FROM exports e WHERE case_id = ? ORDER BY generation",  # noqa: S608 - constant columns
             (case_id,),
         ).fetchall()
-        return [ExportRecord(**dict(row)) for row in rows]
+        return [_export(dict(row)) for row in rows]
 
     def history(self, case_id: int) -> list[HistoryEntry]:
         """What happened to the case, oldest first: webhooks (kept 30 days) and the rest."""
@@ -103,11 +106,7 @@ class SqliteCaseRecords(CaseRecords):
             {"since": since, "imported": imported},
         ).fetchall()
         return [
-            Delivery(
-                ExportRecord(**_without(row, CASE_ONLY)),
-                row["code"],
-                summary_of(row),
-            )
+            Delivery(_export(_without(row, CASE_ONLY)), row["code"], summary_of(row))
             for row in rows
         ]
 
@@ -131,6 +130,13 @@ class SqliteCaseRecords(CaseRecords):
         """Forget history older than HISTORY_RETENTION; the cases themselves stay."""
         with self._db.transaction() as db:
             db.execute("DELETE FROM history WHERE at < ?", (self._clock() - HISTORY_RETENTION,))
+
+    def unreadable(self, limit: int = 50) -> list[UnreadableEvent]:
+        rows = self._read(
+            "SELECT received_at, problem, body FROM unreadable ORDER BY received_at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [UnreadableEvent(row[0], row[1], bytes(row[2])) for row in rows]
 
     def events_stored(self) -> int:
         """Distinct webhook events on record (kept 30 days)."""
@@ -189,7 +195,14 @@ def summary_of(row: sqlite3.Row) -> CaseSummary:
 
 
 def _tracked(row: sqlite3.Row) -> TrackedCase:
-    values = _without(row, SUMMARY_COLUMNS)
+    values = _without(row, (*SUMMARY_COLUMNS, "reason_detail", "state"))
     return TrackedCase(
-        **{**values, "state": CaseState(values["state"]), "summary": summary_of(row)}
+        **values,
+        state=CaseState(row["state"]),
+        summary=summary_of(row),
+        detail=reason_from(row["reason_detail"]),
     )
+
+
+def _export(values: dict[str, Any]) -> ExportRecord:
+    return ExportRecord(**{**values, "caveats": caveats_from(values.get("caveats"))})

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from webhook.delivery import Target
+from webhook.delivery.target import Target
 from webhook.i18n import Texts
 from webhook.state.model import (
     KNOWN_LOCATION,

@@ -1,0 +1,235 @@
+"""Builds the service's parts from the settings: state, target, RAYNET client, exporter and
+worker.
+
+The one place where configuration turns into objects and concrete classes are named (the
+SQLite or AWS state, a folder or S3 target), shared by the web app, the worker process and
+the command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from webhook.delivery import target_from_setting
+from webhook.delivery.folder import FolderTarget
+from webhook.delivery.target import Target
+from webhook.i18n import Texts
+from webhook.moneys3.validation import DocumentValidator
+from webhook.observability import instrument_aws, record_raynet_request
+from webhook.pipeline import Exporter, Renderer
+from webhook.raynet.client import RaynetClient, RaynetCredentials
+from webhook.settings.environment import Settings
+from webhook.state.model import Clock, FollowUp, WorkPolicy
+from webhook.state.ports import State
+from webhook.state.sqlite import open_state as open_sqlite_state
+from webhook.worker.chores import Chores
+from webhook.worker.daily_report import DailyReport
+from webhook.worker.follow_ups import FollowUps, Handler
+from webhook.worker.gate import CredentialsStop, ExportGate
+from webhook.worker.loop import InstanceWorker, Worker
+from webhook.worker.mail import Mailer
+from webhook.worker.reconcile import Reconciler
+from webhook.worker.write_back import WriteBack
+
+BUTTON_DEADLINE = 3.0  # the button answers RAYNET within its 10 s
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What the web process needs of one RAYNET instance: its state and target, and for the
+    Export button a RAYNET client and a worker that exports one case on demand (no chores,
+    no follow-ups: the instance's worker process does those)."""
+
+    settings: Settings
+    state: State
+    target: Target
+    gate: ExportGate
+    raynet: RaynetClient | None  # None without API access
+    button: Worker | None
+
+
+def credentials_fingerprint(credentials: RaynetCredentials) -> str:
+    """Identifies a set of credentials without storing them."""
+    material = "\0".join(
+        (credentials.api_url, credentials.instance, credentials.username, credentials.api_key)
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def open_state(settings: Settings, clock: Clock = time.time) -> State:
+    """The SQLite state file by default; SQS and DynamoDB with ``QUEUE_URL``/``STATE_TABLE``."""
+    policy = WorkPolicy(settings.worker.lease_seconds, settings.worker.max_attempts)
+    if settings.queue_url and settings.state_table:
+        import boto3  # noqa: PLC0415 - only the AWS mode needs boto3, slow to import: no cycle
+
+        from webhook.state import aws  # noqa: PLC0415 - likewise
+
+        instrument_aws()
+        return aws.open_state(
+            boto3.client("sqs"),
+            settings.queue_url,
+            boto3.resource("dynamodb").Table(settings.state_table),
+            clock,
+            policy,
+            wait_seconds=settings.queue_wait_seconds,
+            prefetch=settings.worker.threads,
+        )
+    return open_sqlite_state(settings.state_db, clock, policy)
+
+
+def build_target(settings: Settings, location: str | None = None) -> Target:
+    """EXPORT_TARGET, or ``location`` (a folder or ``s3://`` URL someone typed for one
+    command, created if need be) in its place."""
+    if (location or settings.export_target).startswith("s3://"):
+        instrument_aws()
+    return target_from_setting(
+        location or settings.export_target,
+        s3_sse=settings.s3_sse,
+        s3_kms_key_id=settings.s3_kms_key_id,
+        create=True if location else None,
+    )
+
+
+def build_renderer(settings: Settings, stock: bool | None = None) -> Renderer:
+    """The renderer the settings describe; ``stock`` overrides MONEY_S3_STOCK."""
+    validator = DocumentValidator(settings.xsd_dir) if settings.xsd_dir else None
+    return Renderer(
+        settings.export_options(stock),
+        bookkeeping=settings.bookkeeping,
+        raynet_base_currency=settings.raynet_base_currency,
+        validator=validator,
+    )
+
+
+def build_raynet_client(
+    settings: Settings, deadline: float = 30.0, credentials: CredentialsStop | None = None
+) -> RaynetClient:
+    return RaynetClient(
+        settings.require_raynet(),
+        deadline=deadline,
+        on_request=record_raynet_request,
+        latch=credentials,
+    )
+
+
+def build_gate(settings: Settings, state: State, clock: Clock = time.time) -> ExportGate:
+    credentials = (
+        CredentialsStop(state.records, credentials_fingerprint(settings.raynet), clock)
+        if settings.raynet
+        else None
+    )
+    return ExportGate(state.records, credentials, settings.sync_enabled, clock)
+
+
+def after_export(settings: Settings) -> tuple[FollowUp, ...]:
+    """What follows every delivered file here: e-mail with SMTP_URL, write-back unless
+    RAYNET_WRITE_BACK=0 (the lock, and a re-export's unlock, with RAYNET_LOCK_EXPORTED=1)."""
+    kinds: list[FollowUp] = []
+    if settings.smtp is not None:
+        kinds.append(FollowUp.EMAIL)
+    if settings.write_back:
+        kinds += [FollowUp.EXTERNAL_ID, FollowUp.POST]
+        if settings.lock_exported:
+            kinds += [FollowUp.UNLOCK, FollowUp.LOCK]
+    return tuple(kinds)
+
+
+def build_worker(
+    settings: Settings,
+    state: State,
+    target: Target | None = None,
+    client: RaynetClient | None = None,
+    clock: Clock = time.time,
+) -> InstanceWorker:
+    """One instance's worker: exports, chores and follow-ups."""
+    gate = build_gate(settings, state, clock)
+    client = client or build_raynet_client(settings, credentials=gate.credentials)
+    destination = target or build_target(settings)
+    exporter = Exporter(client, build_renderer(settings), destination)
+    worker = Worker(
+        state.queue,
+        exporter,
+        gate,
+        settings.worker,
+        after_export(settings),
+        clock=clock,
+        instance=settings.instance,
+    )
+    interval = settings.worker.reconcile_interval
+    chores = Chores(
+        state.queue,
+        state.records,
+        gate,
+        client,
+        destination,
+        housekeeping=destination.remove_stale_temporaries
+        if isinstance(destination, FolderTarget)
+        else None,
+        reconciler=Reconciler(state.queue, state.records, client, interval, clock)
+        if interval
+        else None,
+        webhook_url=settings.webhook_url(),
+        webhook_token=settings.webhook_token,
+        clock=clock,
+    )
+    handlers, report = _follow_up_handlers(settings, state, destination, client, clock)
+    follow_ups = FollowUps(
+        state.outbox,
+        handlers,
+        name=f"{worker.name}/follow-up",
+        credentials=gate.credentials,
+        report=report,
+        clock=clock,
+        instance=settings.instance,
+    )
+    return InstanceWorker(worker, chores, follow_ups)
+
+
+def _follow_up_handlers(
+    settings: Settings, state: State, target: Target, client: RaynetClient, clock: Clock
+) -> tuple[dict[FollowUp, Handler], DailyReport | None]:
+    """Who does each follow-up here, and the daily report (with SMTP_URL)."""
+    texts = Texts(settings.language)
+    label = settings.export_location_label
+    handlers: dict[FollowUp, Handler] = {}
+    if settings.write_back:
+        handlers.update(
+            WriteBack(client, texts, settings.lock_exported, files_location=label).handlers()
+        )
+    report = None
+    if settings.smtp is not None:
+        mailer = Mailer(settings.smtp, target, texts, files_location=label)
+        handlers[FollowUp.EMAIL] = mailer.send_order
+        if settings.report_hour is not None:
+            report = DailyReport(
+                state.records,
+                state.outbox,
+                mailer,
+                target,
+                settings.report_hour,
+                settings.smtp.recipients + settings.report_recipients,
+                settings.dashboard_url(),
+                clock,
+            )
+            handlers[FollowUp.REPORT] = report.send
+    return handlers, report
+
+
+def build_instance(settings: Settings) -> Instance:
+    """One instance's state and target, and what its Export button needs. The button's
+    RAYNET client answers within 3 s: the button must answer RAYNET within 10."""
+    state = open_state(settings)
+    target = build_target(settings)
+    gate = build_gate(settings, state)
+    raynet = None
+    button = None
+    if settings.raynet:
+        raynet = build_raynet_client(settings, BUTTON_DEADLINE, gate.credentials)
+        exporter = Exporter(raynet, build_renderer(settings), target)
+        button = Worker(
+            state.queue, exporter, gate, settings.worker, after_export(settings),
+            instance=settings.instance,
+        )  # fmt: skip
+    return Instance(settings, state, target, gate, raynet, button)
