@@ -126,6 +126,20 @@ def test_check_reports_each_failure(raynet: RaynetStandIn, tmp_path: Path) -> No
     assert "FAIL  configuration" in broken.output
 
 
+def test_register_adds_our_technical_contact_to_the_instances_own(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    """Technical contacts are the whole RAYNET instance's: others' are kept."""
+    raynet.technical_contacts = ["it@firma.cz", "ops@firma.cz"]
+    env = env_for(raynet, tmp_path, RAYNET_TECHNICAL_CONTACT="ops@firma.cz, bridge@firma.cz")
+    registered = run(["register-webhook", "--url", HOOK_URL], env)
+    assert registered.exit_code == 0, registered.output
+    assert raynet.technical_contacts == ["it@firma.cz", "ops@firma.cz", "bridge@firma.cz"]
+    before = len(raynet.calls("webhook/technicalContact/"))
+    run(["register-webhook", "--url", HOOK_URL], env)  # nothing to add: nothing written
+    assert len(raynet.calls("webhook/technicalContact/")) == before
+
+
 def test_register_list_and_delete_the_webhook(raynet: RaynetStandIn, tmp_path: Path) -> None:
     env = env_for(raynet, tmp_path)
     raynet.fail("webhook/", 429, headers={"Retry-After": "0"})

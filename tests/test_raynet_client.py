@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree
 
+from tests.harness import Harness
 from webhook.raynet.client import (
     RaynetAuthError,
     RaynetBadResponse,
@@ -17,6 +20,7 @@ from webhook.raynet.client import (
     RaynetNotFound,
     RaynetPermissionDenied,
     RaynetRateLimited,
+    RaynetRefused,
     RaynetUnavailable,
 )
 from webhook.raynet.schemas import BusinessCaseSchema
@@ -276,3 +280,83 @@ def test_at_most_three_requests_at_once(raynet: RaynetStandIn) -> None:
         thread.join()
     assert len(raynet.calls("businessCase/")) == 10
     assert raynet.max_concurrent == 3
+
+
+# The 500 answers RAYNET's spec documents with a body: each names an application exception.
+DOCUMENTED_REFUSALS = [
+    {
+        "message": "TranslatedApplicationException",
+        "translatedMessage": "Nelze synchronizovat, protože obchodní případ je evidován v "
+        "jiné měně.",
+    },
+    {
+        "message": "TranslatedApplicationException: exception.duplicateKey",
+        "translatedMessage": "Některá z položek není unikátní.",
+    },
+    {
+        "message": "IllegalArgumentException",
+        "translatedMessage": "UserAccount#2 is ADMIN. Admin is member of all securityLevels by "
+        "default, therefore this operation is not allowed",
+    },
+]
+
+
+@pytest.mark.parametrize("body", DOCUMENTED_REFUSALS)
+def test_raynets_business_errors_are_permanent_and_keep_its_words(
+    raynet: RaynetStandIn, body: dict[str, str]
+) -> None:
+    raynet.fail("businessCase/", 500, body=body, times=5)
+    client = client_for(raynet)
+    with pytest.raises(RaynetRefused) as refused:
+        client.business_case(1234)
+    assert body["translatedMessage"] in str(refused.value)
+    assert len(raynet.calls("businessCase/")) == 1  # never retried: it would be refused again
+    assert client.company(881).name  # nothing else stops
+
+
+def test_a_500_that_names_no_exception_is_an_outage(raynet: RaynetStandIn) -> None:
+    raynet.fail("businessCase/", 500, body={"message": "Internal Server Error"})
+    with pytest.raises(RaynetUnavailable):
+        client_for(raynet).business_case(1234)
+
+
+def test_a_product_code_missing_from_the_case_is_read_from_the_product(
+    raynet: RaynetStandIn, tmp_path: Path, won_case: dict[str, Any], caplog: Any
+) -> None:
+    """RAYNET's English spec shows an item's product without a name; its code may be left
+    out too: the product's detail has it."""
+    won_case["items"][0]["priceListItem"] = {
+        "id": 310,
+        "price": 4500,
+        "product": {"id": 77, "category": None, "productLine": None},
+        "priceList": {"id": 1, "code": "Default"},
+    }
+    raynet.add_case(won_case)
+    raynet.add_product({"id": 77, "code": "MON-24", "name": 'Monitor 24"', "taxRate": 21})
+    harness = Harness(raynet, tmp_path)
+    harness.webhook()
+    with caplog.at_level("INFO"):
+        assert harness.drain() == "exported"
+    content = (harness.exports / "OP-24-057.xml").read_text(encoding="utf-8")
+    assert "<Katalog>MON-24</Katalog>" in content
+    assert len(raynet.reads("product/77/")) == 1
+    assert "product 77: code read from GET product/77/" in caplog.text
+
+
+@pytest.mark.parametrize(("base", "kurs"), [("CZK", "24.725"), ("EUR", None), (None, None)])
+def test_kurs_only_when_raynets_default_currency_is_moneys(
+    raynet: RaynetStandIn,
+    tmp_path: Path,
+    won_case: dict[str, Any],
+    base: str | None,
+    kurs: str | None,
+) -> None:
+    """The currency list says nothing of the CRM's default currency (field findings, RAYNET
+    API 4): RAYNET_BASE_CURRENCY does."""
+    raynet.add_case({**won_case, "currency": {"id": 20, "value": "€"}, "exchangeRate": 24.725})
+    harness = Harness(raynet, tmp_path, **({"RAYNET_BASE_CURRENCY": base} if base else {}))
+    harness.webhook()
+    assert harness.drain() == "exported"
+    root = etree.parse(harness.exports / "OP-24-057.xml")
+    assert root.findtext("SeznamObjPrij/ObjPrij/Valuty/Mena/Kod") == "EUR"
+    assert root.findtext("SeznamObjPrij/ObjPrij/Valuty/Mena/Kurs") == kurs

@@ -1,12 +1,16 @@
-"""The RAYNET stand-in answers as RAYNET's published OpenAPI spec documents.
+"""The RAYNET stand-in and the bridge's client, both held to RAYNET's published OpenAPI spec.
 
 The bridge's own client drives every RAYNET endpoint it uses against the stand-in; each
 request and answer that crossed the wire is then checked with openapi-core against
-``../shared/raynet-openapi/openapi.json``: the request must be valid for its operation, the
-answer's status documented, and its body valid against the response schema where the spec
-gives one. Most GET answers are documented by an example only; there the stand-in's body
-must have the example's shape: no key the example lacks (unless listed in
-``UNDOCUMENTED_KEYS`` with its source) and the same JSON types.
+``../shared/raynet-openapi/openapi.json``: the request must be valid for its operation and
+carry no query parameter the operation (or the spec's introduction, for every list:
+``offset``, ``limit``, ``dateFormat``) does not document; the answer's status must be
+documented, and its body valid against the response schema where the spec gives one. Most
+GET answers are documented by an example only; there the stand-in's body must have the
+example's shape: no key the example lacks (unless listed in ``UNDOCUMENTED_KEYS`` with its
+source) and the same JSON types. Every key the client's schemas read must be in the spec's
+example too (or in ``UNDOCUMENTED_KEYS``), and the error answers the spec documents (400,
+500) are played and must be handled as what they mean.
 """
 
 from __future__ import annotations
@@ -20,11 +24,27 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from marshmallow import Schema, fields
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from tests.support import ROOT
-from webhook.raynet.client import RaynetClient, RaynetCredentials
+from webhook.raynet.client import (
+    RaynetBadResponse,
+    RaynetClient,
+    RaynetCredentials,
+    RaynetPermissionDenied,
+    RaynetUnavailable,
+)
+from webhook.raynet.schemas import (
+    BusinessCaseSchema,
+    CaseChangeSchema,
+    CompanySchema,
+    CurrencySchema,
+    CustomFieldSchema,
+    ProductSchema,
+    WebhookListSchema,
+)
 from webhook.raynet.standin import Exchange, RaynetStandIn
 
 SPEC_FILE = ROOT.parent / "shared" / "raynet-openapi" / "openapi.json"
@@ -36,7 +56,34 @@ UNDOCUMENTED_KEYS = {
     "GET /businessCase/{businessCaseId}/ .data.extIds": "R3: records carry extIds (null)",
     "GET /company/{companyId}/ .data.primaryAddress.address.countryCode": "R3: addresses",
     "GET /company/{companyId}/ .data.addresses[].address.countryCode": "R3: addresses",
-    "GET /currency/ .data[].default": "field-findings.md, RAYNET API 4: the default currency",
+    # R2 (the English spec, Jan 2026) shows an item's price-list item, with its product:
+    # {id, price, product{id, code, category, productLine}, priceList{id, code}}.
+    "GET /businessCase/{businessCaseId}/ .data.items[].priceListItem.id": "R2",
+    "GET /businessCase/{businessCaseId}/ .data.items[].priceListItem.price": "R2",
+    "GET /businessCase/{businessCaseId}/ .data.items[].priceListItem.product": "R2",
+    "GET /businessCase/{businessCaseId}/ .data.items[].priceListItem.product.id": "R2",
+    "GET /businessCase/{businessCaseId}/ .data.items[].priceListItem.product.code": "R2",
+    "GET /businessCase/{businessCaseId}/ .data.items[].priceListItem.product.name": (
+        "R1, GET /priceList/{id}/items/: a price-list item's product has id, code, name"
+    ),
+    "GET /businessCase/{businessCaseId}/ .data.items[].priceListItem.priceList": "R2",
+    # null in the detail's example, {id, value} in the list's (GET /businessCase/) and R3
+    "GET /businessCase/{businessCaseId}/ .data.category.id": "R1's list example",
+    "GET /businessCase/{businessCaseId}/ .data.category.value": "R1's list example",
+    "GET /businessCase/{businessCaseId}/ .data.businessCaseType.id": "R3: {id, value}",
+    "GET /businessCase/{businessCaseId}/ .data.businessCaseType.value": "R3: {id, value}",
+}
+# Query parameters of every list (the spec's introduction: paging, the date format).
+LIST_PARAMETERS = {"offset", "limit", "dateFormat"}
+# What each of the client's schemas reads, and the answer whose example documents it.
+READ_BY = {
+    "GET /businessCase/{businessCaseId}/ .data": BusinessCaseSchema,
+    "GET /company/{companyId}/ .data": CompanySchema,
+    "GET /currency/ .data[]": CurrencySchema,
+    "GET /businessCase/ .data[]": CaseChangeSchema,
+    "GET /webhook/ .data": WebhookListSchema,
+    "GET /product/{productId}/ .data": ProductSchema,
+    "GET /customField/config/ .data.BusinessCase[]": CustomFieldSchema,
 }
 # Objects whose keys each instance defines (custom fields: generated per field).
 FREE_FORM = {".data.customFields"}
@@ -131,6 +178,14 @@ def check_exchange(spec: OpenAPI, document: dict[str, Any], base: str, exchange:
     template = operation_path(document, exchange.method, path)
     label = f"{exchange.method} {template} {exchange.status}"
     spec.validate_request(request)
+    operation = document["paths"][template][exchange.method.lower()]
+    documented_parameters = {p["name"] for p in operation.get("parameters", [])}
+    for key in dict(parse_qsl(parts.query)):
+        name = re.sub(r"\[[A-Z_]+\]$", "", key)  # a filter's operator: status[EQ]
+        assert name in documented_parameters | LIST_PARAMETERS, (
+            f"{label}: query parameter {key} is not documented (RAYNET answers 400 "
+            '"Unsupported filter column")'
+        )
     if exchange.status in SPEC_SILENT:
         body = json.loads(exchange.answer)
         assert set(body) == {"message"}, label
@@ -228,3 +283,84 @@ def test_documented_errors_and_rate_limit_answers(raynet: RaynetStandIn) -> None
         json.loads(raynet.exchanges[-1].answer)
         == (example["403"]["content"]["application/json"]["example"])
     )
+
+
+def schema_paths(schema: Schema) -> list[tuple[str, ...]]:
+    """Every key a marshmallow schema reads, as a path (a list is ``[]``)."""
+    found: list[tuple[str, ...]] = []
+    for name, field in schema.fields.items():
+        key = field.data_key or name
+        found.append((key,))
+        inner = field.inner if isinstance(field, fields.List) else field
+        step: tuple[str, ...] = (key, "[]") if isinstance(field, fields.List) else (key,)
+        if isinstance(inner, fields.Nested) and isinstance(inner.schema, Schema):
+            found += [step + path for path in schema_paths(inner.schema)]
+    return found
+
+
+def documented(example: Any, path: tuple[str, ...]) -> bool:
+    for step in path:
+        if step == "[]":
+            if not isinstance(example, list) or not example:
+                return False
+            example = example[0]
+        elif isinstance(example, dict) and step in example:
+            example = example[step]
+        else:
+            return False
+    return True
+
+
+def test_every_key_the_client_reads_is_documented() -> None:
+    """A key the bridge reads that RAYNET does not document would be a guess about RAYNET."""
+    _, document = load_spec("http://127.0.0.1/api/v2/")
+    missing = []
+    for where, schema_type in READ_BY.items():
+        operation, _, root = where.partition(" .")
+        method, template = operation.split(" ")
+        responses = document["paths"][template][method.lower()]["responses"]
+        example = responses["200"]["content"]["application/json"]["example"]
+        base = tuple(step for part in root.split(".") for step in _steps(part))
+        for path in schema_paths(schema_type()):
+            label = f"{operation} ." + ".".join([*root.split("."), _label(path)])
+            label = label.replace(".[]", "[]")
+            if label in UNDOCUMENTED_KEYS or (f"{operation} .data.customFields" in label):
+                continue
+            if not documented(example, base + path):
+                missing.append(label)
+    assert missing == []
+
+
+def _steps(part: str) -> tuple[str, ...]:
+    return (part.removesuffix("[]"), "[]") if part.endswith("[]") else (part,)
+
+
+def _label(path: tuple[str, ...]) -> str:
+    return ".".join(path).replace(".[]", "[]")
+
+
+def test_the_documented_errors_are_played_and_mean_what_they_say(raynet: RaynetStandIn) -> None:
+    """400 "Unsupported filter column" and the 500s the spec documents (a right the API user
+    lacks; webhook writes without a body): the stand-in answers them as documented, and the
+    client makes of each what it means."""
+    spec, document = load_spec(raynet.url)
+    client = RaynetClient(
+        RaynetCredentials(raynet.username, raynet.api_key, raynet.instance, raynet.url)
+    )
+    with pytest.raises(RaynetBadResponse, match="Unsupported filter column bogus"):
+        client._get_data("businessCase/", params={"bogus": "1"})  # a client's mistake
+    examples = document["paths"]["/businessCase/"]["get"]["responses"]
+    denied = examples["500"]["content"]["application/json"]["example"]
+    raynet.fail("businessCase/$", 500, body=denied)
+    with pytest.raises(RaynetPermissionDenied, match=denied["translatedMessage"][:20]):
+        list(client.won_cases_changed_since(dt.datetime(2026, 11, 1, tzinfo=dt.UTC)))
+    raynet.fail("webhook/technicalContact/", 500, body=b"")
+    with pytest.raises(RaynetUnavailable):
+        client.set_technical_contacts(["ops@firma.cz"])
+    bogus, *answers = raynet.exchanges
+    with pytest.raises(AssertionError, match="query parameter bogus is not documented"):
+        check_exchange(spec, document, raynet.url, bogus)  # the contract test catches it
+    refused = examples["400"]["content"]["application/json"]["example"]
+    assert (bogus.status, set(json.loads(bogus.answer))) == (400, set(refused))
+    checked = [check_exchange(spec, document, raynet.url, e) for e in answers]
+    assert checked == ["GET /businessCase/ 500", "POST /webhook/technicalContact/ 500"]

@@ -190,6 +190,46 @@ def test_write_back_can_be_switched_off_and_locking_on(
     assert 1234 in raynet.locked
 
 
+def writes_in_order(raynet: RaynetStandIn, since: int = 0) -> list[str]:
+    """RAYNET writes to the case as they came: unlock, extId, extId-, post, lock."""
+    names = {"unlock": "unlock", "extId": "extId", "post": "post", "lock": "lock"}
+    found = []
+    for call in raynet.requests[since:]:
+        if call.method == "GET" or not call.path.startswith("businessCase/1234/"):
+            continue
+        step = call.path.removeprefix("businessCase/1234/").split("/")[0]
+        found.append(names[step] + ("-" if call.method == "DELETE" else ""))
+    return found
+
+
+def test_the_lock_is_the_last_write_and_a_reexport_unlocks_first(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path, RAYNET_LOCK_EXPORTED="1")
+    raynet.fail("businessCase/1234/extId/", 503)  # the external id fails once
+    harness.webhook()
+    harness.drain()
+    harness.follow_ups.run_due()
+    assert 1234 not in raynet.locked  # the lock waits for the external id
+    assert follow_up_states(harness) == {
+        ("raynet_ext_id", 1): "pending",
+        ("raynet_post", 1): "done",
+        ("raynet_lock", 1): "pending",
+    }
+    harness.clock.advance(3600)
+    harness.follow_ups.run_due()
+    assert writes_in_order(raynet) == ["extId", "post", "extId", "lock"]
+    assert 1234 in raynet.locked
+    before = len(raynet.requests)
+    harness.queue.request_reexport(1234)
+    harness.drain()
+    harness.follow_ups.run_due()
+    assert writes_in_order(raynet, before) == ["unlock", "extId-", "extId", "post", "lock"]
+    assert 1234 in raynet.locked
+    assert follow_up_states(harness)[("raynet_unlock", 2)] == "done"
+    assert ("raynet_unlock", 1) not in follow_up_states(harness)  # a first file locks only
+
+
 def test_refused_credentials_hold_write_back_like_exports(
     raynet: RaynetStandIn, tmp_path: Path
 ) -> None:
@@ -204,10 +244,9 @@ def test_refused_credentials_hold_write_back_like_exports(
     harness.clock.advance(3600)
     harness.follow_ups.run_due()
     assert len(raynet.calls()) == calls  # nothing more is sent with refused credentials
-    harness.queue.replay()  # the operator fixed them, and the service restarted
-    restarted = Harness(raynet, tmp_path)
-    restarted.clock.advance(7200)
-    restarted.follow_ups.run_due()
+    assert harness.queue.replay() == 0  # the operator fixed them: no restart needed
+    harness.clock.advance(7200)
+    harness.follow_ups.run_due()
     assert raynet.cases[1234]["extIds"] == ["moneys3:OP-24-057.xml"]
 
 

@@ -127,12 +127,15 @@ def build_order_document(order: Order, options: ExportOptions, now: dt.datetime)
     if options.numbering is OrderNumbering.CASE:
         number = document_number(order.code, order.source_id, options.number_prefix)
         _text(obj, "Doklad", number)
-    writer.line(obj, "Popis", order.name or order.code, POPIS, N_("in the deal's name"))
-    writer.lines(obj, "Poznamka", _note(order), NOTE, N_("in the order's note"))
+    name = writer.storable(order.name or order.code, N_("in the deal's name"))
+    _text(obj, "Popis", clip_line(name, POPIS))
+    note = writer.storable(order.bookkeeping.note, N_("in the order's note"))
+    heading = writer.storable(CASE_HEADING + order.code.strip(), N_("in the order's note"))
+    _text(obj, "Poznamka", clip_lines((heading, name, note), NOTE))
     _text(obj, "Vystaveno", order.issued.isoformat())
-    writer.customer(etree.SubElement(obj, "DodOdb"), order.customer)
+    customer = writer.customer(etree.SubElement(obj, "DodOdb"), order.customer)
     if order.customer.delivery is not None:
-        writer.recipient(etree.SubElement(obj, "KonecPrij"), order.customer)
+        writer.recipient(etree.SubElement(obj, "KonecPrij"), order.customer, customer)
     writer.bookkeeping(obj, order.bookkeeping)
     if order.salesperson:
         writer.line(obj, "Vystavil", order.salesperson, VYSTAVIL, N_("in the salesperson's name"))
@@ -160,8 +163,8 @@ class _Writer:
     def __init__(self) -> None:
         self.caveats: list[Caveat] = []
 
-    def storable(self, value: str, field_name: str, item: int | None = None) -> str:
-        text, changed = storable(value)
+    def storable(self, value: str | None, field_name: str, item: int | None = None) -> str:
+        text, changed = storable(value or "")
         if changed:
             values: dict[str, str | int] = {"count": changed, "field": field_name}
             if item is not None:
@@ -184,21 +187,9 @@ class _Writer:
         _text(parent, tag, text)
         return text
 
-    def lines(
-        self,
-        parent: etree._Element,
-        tag: str,
-        values: tuple[str | None, ...],
-        limit: int,
-        field_name: str,
-    ) -> None:
-        """Free texts one under another, as one element."""
-        text = clip_lines((self.storable(v, field_name) for v in values if v), limit)
-        if text:
-            _text(parent, tag, text)
-
-    def customer(self, parent: etree._Element, customer: Customer) -> None:
-        """``DodOdb``: names, business and invoice address, the numbers, contacts."""
+    def customer(self, parent: etree._Element, customer: Customer) -> str:
+        """``DodOdb``: names, business and invoice address, the numbers, contacts; returns
+        the name as written."""
         name = self.line(parent, "ObchNazev", customer.name, NAME, N_("in the customer's name"))
         address = self.stored(customer.address, N_("in the customer's address"))
         if address:
@@ -224,12 +215,15 @@ class _Writer:
         if customer.vat_payer is not None:
             _text(parent, "PlatceDPH", _bool(customer.vat_payer))
         _text(parent, "FyzOsoba", _bool(customer.natural_person))
+        return name
 
-    def recipient(self, parent: etree._Element, customer: Customer) -> None:
+    def recipient(self, parent: etree._Element, customer: Customer, written_name: str) -> None:
         """``KonecPrij``: where the goods go, when the customer has a contact address
         apart from its seat (without IČO: the address stays on the order, no card)."""
-        name = customer.delivery_name or customer.name
-        self.line(parent, "Nazev", name, NAME, N_("in the delivery address"))
+        if customer.delivery_name:
+            self.line(parent, "Nazev", customer.delivery_name, NAME, N_("in the delivery address"))
+        else:
+            _text(parent, "Nazev", written_name)
         delivery = self.stored(customer.delivery, N_("in the delivery address"))
         if delivery:
             _address(etree.SubElement(parent, "Adresa"), delivery)
@@ -278,12 +272,6 @@ def _root_attributes(options: ExportOptions, now: dt.datetime) -> dict[str, str]
     if options.agenda_ico:
         attributes["ICAgendy"] = options.agenda_ico
     return attributes
-
-
-def _note(order: Order) -> tuple[str | None, ...]:
-    """The header's note: which deal (its full code, on a line of its own), its name, and
-    the note the accountant chose (the deal's note by default)."""
-    return (CASE_HEADING + order.code.strip(), order.name, order.bookkeeping.note)
 
 
 def _single_line(code: str) -> None:

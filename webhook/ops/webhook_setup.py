@@ -110,8 +110,7 @@ def _list_webhooks(webhooks: Webhooks, settings: Settings) -> None:
             if hook.secret_token == settings.webhook_token
             else "differs from WEBHOOK_TOKEN"
         )
-        state = "" if hook.active else "  INACTIVE"
-        click.echo(shown(f"{hook.id}  {hook.url}  {','.join(hook.events)}  token {token}{state}"))
+        click.echo(shown(f"{hook.id}  {hook.url}  {','.join(hook.events)}  token {token}"))
     contacts = ", ".join(webhooks.technical_contacts)
     click.echo(
         shown(f"technical contact: {contacts}")

@@ -549,14 +549,13 @@ class CaseChangeSchema(_Lenient):
 
 @dataclass(frozen=True)
 class Webhook:
-    """A webhook RAYNET calls; ``active`` is False only when RAYNET says so (the published
-    spec lists no state: RAYNET deletes a webhook after 7 days of failed deliveries)."""
+    """A webhook RAYNET calls. The published spec gives it no state: RAYNET deletes a webhook
+    after 7 days of failed deliveries instead of marking it."""
 
     id: str
     url: str
     secret_token: str | None
     events: tuple[str, ...]
-    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -572,7 +571,6 @@ class _WebhookSchema(_Lenient):
     url = fields.String(required=True)
     secretToken = fields.String(load_default=None, allow_none=True)
     eventsFilter = fields.List(fields.String(), load_default=list, allow_none=True)
-    active = fields.Boolean(load_default=True, allow_none=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Webhook:
@@ -581,7 +579,6 @@ class _WebhookSchema(_Lenient):
             url=data["url"],
             secret_token=data["secretToken"],
             events=tuple(data["eventsFilter"] or ()),
-            active=data["active"] is not False,
         )
 
 

@@ -22,8 +22,6 @@ def webhook_problem(webhooks: Webhooks, expected: str, token: str | None) -> str
             "deliveries?): run register-webhook"
         )
     hook = ours[0]
-    if not hook.active:
-        raise BridgeError(f"RAYNET's webhook {hook.id} for {expected} is not active")
     missing = [event for event in WEBHOOK_EVENTS if event not in hook.events]
     if missing:
         raise BridgeError(f"RAYNET's webhook {hook.id} does not send {', '.join(missing)}")
