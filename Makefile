@@ -43,7 +43,7 @@ test: lint translations  ## linters, type checks and the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: lint translations  ## the same without servers, moto or the browser: under a minute
-	$(BIN)/python -m pytest -m "not slow and not aws and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not aws and not redis and not browser" $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev translations  ## the benchmarks under bench/, each prints a table (ingest needs wrk)
 	$(BIN)/python -m bench.xml_build

@@ -1,7 +1,8 @@
 """Shared fixtures: the Money S3 schema, the local RAYNET API, sample RAYNET records.
 
-Tests that need moto's AWS server are marked ``aws`` and the browser tests ``browser`` here,
-so that ``make test-fast`` can leave them (and the ``slow`` ones) out.
+Tests that need moto's AWS server are marked ``aws``, those that need a redis-server
+``redis`` and the browser tests ``browser`` here, so that ``make test-fast`` can leave them
+(and the ``slow`` ones) out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.servers import (
     create_aws_resources,
     free_port,
     moto_server,
+    redis_server,
     start_smtp,
 )
 from tests.support import TOKEN, AwsQueue, S3Bucket, s3_environment, share, xsd_dir
@@ -33,12 +35,16 @@ from webhook.settings.environment import Settings, load_settings
 from webhook.web import create_app
 
 AWS_FIXTURES = {"moto_url", "bucket", "aws"}
+REDIS_FIXTURES = {"redis_url"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if AWS_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = set(getattr(item, "fixturenames", ()))
+        if AWS_FIXTURES & used:
             item.add_marker(pytest.mark.aws)
+        if REDIS_FIXTURES & used:
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +83,8 @@ BRIDGE_PREFIXES = (
     "WORKER_",
     "S3_",
     "ADMIN_",
+    "BUTTON_",
+    "RATE_LIMIT_",
     "SMTP_",
     "NOTIFY_",
     "RECONCILE_",
@@ -160,6 +168,16 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     server = moto_server(port, tmp_path_factory.mktemp("moto") / "moto.log")
     yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of this test's own on 127.0.0.1, empty, stopped after the test:
+    ``RATE_LIMIT_STORAGE`` for hosts that share limits and sessions."""
+    port = free_port()
+    server = redis_server(port, tmp_path / "redis.log")
+    yield f"redis://127.0.0.1:{port}"
     server.stop()
 
 

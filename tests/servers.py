@@ -1,4 +1,5 @@
-"""Starting real processes for integration tests: moto's S3, the bridge's serve and worker."""
+"""Starting real processes for integration tests: moto's S3, Redis, the bridge's serve and
+worker."""
 
 from __future__ import annotations
 
@@ -167,6 +168,31 @@ def moto_server(port: int, log: Path) -> Process:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], {}, log
     )
     wait_until(lambda: listening(port), 20, "moto server")
+    return server
+
+
+def redis_server(port: int, log: Path) -> Process:
+    """A throw-away redis-server on 127.0.0.1 only, without persistence (no RDB, no AOF;
+    its working folder is the log's, so nothing lands in the repository)."""
+    server = Process(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(log.parent),
+        ],
+        {},
+        log,
+    )
+    wait_until(lambda: listening(port) or not server.alive(), 20, "redis-server")
+    assert server.alive(), server.output()
     return server
 
 
