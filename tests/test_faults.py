@@ -4,10 +4,15 @@ Through real processes wherever the fault was seen in one."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +68,76 @@ def test_a_damaged_state_file_is_503_and_status_says_so_in_one_line(
     assert status.returncode == 1
     assert status.stderr.count("\n") == 1, status.stderr  # one line, no traceback
     assert "is damaged: not a SQLite file any more" in status.stderr
+
+
+@pytest.mark.slow
+def test_damaged_pages_inside_the_state_file_make_readyz_503(
+    service: Any, env: dict[str, str]
+) -> None:
+    """The header intact, the tables webhooks write damaged: the probe writes there."""
+    running: Service = service("--no-worker", *ONE_HTTP_WORKER)
+    assert running.post(webhook_body()).status_code == 202
+    assert ready(running).json()["checks"]["state_store"] == "ok"
+    with closing(sqlite3.connect(env["STATE_DB"])) as other:
+        page = other.execute("PRAGMA page_size").fetchone()[0]
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself
+    with Path(env["STATE_DB"]).open("r+b") as state:
+        for number in (2, 4):
+            state.seek((number - 1) * page)
+            state.write(b"\xa5" * page)
+    assert running.post(webhook_body()).status_code == 503
+    check = ready(running)
+    assert check.status_code == 503
+    assert "malformed" in check.json()["checks"]["state_store"]
+    metrics = requests.get(f"{running.url}/metrics", timeout=10).text
+    assert 'bridge_state_available{instance=""} 0.0' in metrics
+
+
+@pytest.mark.slow
+def test_a_state_file_another_process_holds_is_503_inside_raynets_10_s(
+    service: Any, env: dict[str, str]
+) -> None:
+    """An ``sqlite3`` shell (or a backup) holds the file exclusively for 30 s: every webhook
+    gets its 503 and Retry-After well inside RAYNET's 10 s, ``/healthz`` at once; when the
+    holder lets go, webhooks are stored again with no restart."""
+    running: Service = service("--no-worker")
+    assert running.post(webhook_body()).status_code == 202
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_EXCLUSIVELY, env["STATE_DB"]], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"held\n"
+
+        def timed(call: Callable[[], requests.Response]) -> tuple[requests.Response, float]:
+            started = time.monotonic()
+            answer = call()
+            return answer, time.monotonic() - started
+
+        with ThreadPoolExecutor(10) as pool:
+            webhooks = [pool.submit(timed, partial(running.post, webhook_body())) for _ in range(8)]
+            health = pool.submit(timed, partial(requests.get, f"{running.url}/healthz", timeout=10))
+            answers = [future.result() for future in webhooks]
+            alive, alive_after = health.result()
+        assert [answer.status_code for answer, _ in answers] == [503] * 8
+        assert all(answer.headers["Retry-After"] for answer, _ in answers)
+        assert max(waited for _, waited in answers) < 8.0, answers
+        assert alive.status_code == 200
+        assert alive_after < 8.0
+        assert holder.poll() is None  # still held throughout
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert running.post(webhook_body()).status_code == 202
+
+
+HOLD_EXCLUSIVELY = """
+import sqlite3, sys, time
+held = sqlite3.connect(sys.argv[1], isolation_level=None)
+held.execute("BEGIN EXCLUSIVE")
+print("held", flush=True)
+time.sleep(30)
+"""
 
 
 @pytest.fixture

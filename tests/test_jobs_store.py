@@ -436,3 +436,20 @@ def test_a_process_that_opens_the_file_often_still_reads_every_write(tmp_path: P
     assert writer.exitcode == 0
     assert open_state(path, TestClock()).records.counts()[CaseState.PENDING] == 300
     assert seen == sorted(seen)
+
+
+def test_a_process_starting_while_the_file_is_held_starts_and_waits_its_turn(
+    tmp_path: Path, clock: TestClock
+) -> None:
+    """A gunicorn worker restarted while a backup holds the file must not die of it (the
+    whole service would stop): it starts, refuses writes in time, and takes them later."""
+    path = tmp_path / "state.db"
+    open_state(path, clock)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    started = open_state(path, clock, write_wait=0.2)
+    with pytest.raises(StateUnavailable, match="busy"):
+        started.queue.record_event(event("e1"))
+    holder.execute("COMMIT")
+    holder.close()
+    assert started.queue.record_event(event("e1")) is Recorded.ACCEPTED

@@ -122,6 +122,19 @@ def test_a_request_trickling_past_its_deadline_is_answered_408(service: Any) -> 
 
 
 @pytest.mark.slow
+def test_a_body_that_stops_arriving_is_answered_408_at_its_deadline(service: Any) -> None:
+    """Left to gthread, the connection is closed 5 s after it stalls, without a word."""
+    running: Service = service("--no-worker")
+    with socket.create_connection(("127.0.0.1", running.port), timeout=20) as stalled:
+        started = time.monotonic()
+        stalled.sendall(HEAD + b"\r\nContent-Length: 500\r\n\r\n" + b'{"eventId": "x')
+        answer = stalled.recv(200)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert 9.5 < waited < 13  # REQUEST_SECONDS from the first byte, as the README says
+
+
+@pytest.mark.slow
 def test_a_chunked_body_over_the_limit_is_413_not_truncated(service: Any) -> None:
     running: Service = service("--no-worker", WEBHOOK_MAX_BODY="2048")
     body = json.dumps({**webhook_body(), "padding": "x" * 4000}).encode()

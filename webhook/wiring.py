@@ -34,6 +34,10 @@ from webhook.worker.reconcile import Reconciler
 from webhook.worker.write_back import WriteBack
 
 BUTTON_DEADLINE = 3.0  # the button answers RAYNET within its 10 s
+# A web request's wait for the state: SQLite's two waits (the host's writer lock, then the
+# file), or one DynamoDB/SQS call with no retry, each this long at most, so that a webhook's
+# 503 reaches RAYNET well inside its 10 s whatever holds the state.
+WEB_STATE_WAIT = 1.5
 
 
 @dataclass(frozen=True)
@@ -58,25 +62,37 @@ def credentials_fingerprint(credentials: RaynetCredentials) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def open_state(settings: Settings, clock: Clock = time.time) -> State:
-    """The SQLite state file by default; SQS and DynamoDB with ``QUEUE_URL``/``STATE_TABLE``."""
+def open_state(settings: Settings, clock: Clock = time.time, *, web: bool = False) -> State:
+    """The SQLite state file by default; SQS and DynamoDB with ``QUEUE_URL``/``STATE_TABLE``.
+
+    ``web``: for a web process, whose every wait on the state ends within WEB_STATE_WAIT."""
     policy = WorkPolicy(settings.worker.lease_seconds, settings.worker.max_attempts)
     if settings.queue_url and settings.state_table:
         import boto3  # noqa: PLC0415 - only the AWS mode needs boto3, slow to import: no cycle
+        from botocore.config import Config  # noqa: PLC0415 - likewise
 
         from webhook.state import aws  # noqa: PLC0415 - likewise
 
         instrument_aws()
+        config = None
+        if web:
+            config = Config(
+                connect_timeout=WEB_STATE_WAIT / 2,
+                read_timeout=WEB_STATE_WAIT,
+                retries={"mode": "standard", "total_max_attempts": 1},
+            )
         return aws.open_state(
-            boto3.client("sqs"),
+            boto3.client("sqs", config=config),
             settings.queue_url,
-            boto3.resource("dynamodb").Table(settings.state_table),
+            boto3.resource("dynamodb", config=config).Table(settings.state_table),
             clock,
             policy,
             wait_seconds=settings.queue_wait_seconds,
             prefetch=settings.worker.threads,
         )
-    return open_sqlite_state(settings.state_db, clock, policy)
+    return open_sqlite_state(
+        settings.state_db, clock, policy, write_wait=WEB_STATE_WAIT if web else 10.0
+    )
 
 
 def build_target(settings: Settings, location: str | None = None) -> Target:
@@ -220,7 +236,7 @@ def _follow_up_handlers(
 def build_instance(settings: Settings) -> Instance:
     """One instance's state and target, and what its Export button needs. The button's
     RAYNET client answers within 3 s: the button must answer RAYNET within 10."""
-    state = open_state(settings)
+    state = open_state(settings, web=True)
     target = build_target(settings)
     gate = build_gate(settings, state)
     raynet = None

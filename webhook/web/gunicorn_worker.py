@@ -12,6 +12,7 @@ A buffering reverse proxy in front (``deploy/nginx.conf``) does the same at the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -129,6 +130,24 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         pending.clear()
         del conn.started
         return True
+
+    def murder_pending(self) -> None:
+        """gthread closes a deferred connection ``keepalive`` seconds after it was deferred,
+        without a word; one that has begun a request keeps its REQUEST_SECONDS from the
+        first byte, then gets its 408. (gthread's deque is sorted by its own deadlines, not
+        these: every pending connection is looked at.)"""
+        now = time.monotonic()
+        for conn in list(self.pending_conns):
+            started = conn.__dict__.get("started")
+            if (conn.timeout if started is None else started + REQUEST_SECONDS) > now:
+                continue
+            self.pending_conns.remove(conn)
+            with contextlib.suppress(OSError, KeyError, ValueError):  # already unregistered
+                self.poller.unregister(conn.sock)
+            self.nr_conns -= 1
+            if started is not None:
+                _refuse(conn.sock, 408)
+            conn.close()
 
 
 def _receive(sock: socket.socket, pending: bytearray, most: int) -> bool:

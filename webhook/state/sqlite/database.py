@@ -2,7 +2,9 @@
 
 When the receiver answers 202, the event is on disk. Workers in any number of processes on
 this host share the file; writers queue on an ``flock`` beside it rather than in SQLite's
-busy handler, which sleeps a millisecond or more before it tries again.
+busy handler, which sleeps a millisecond or more before it tries again. Both waits end
+after ``write_wait`` seconds: the receiver's are short, so that a file someone else holds
+(a backup, an ``sqlite3`` shell) makes webhooks 503 in time rather than late.
 
 Before every write the file is checked to be the one that was opened, and still a SQLite
 file: deleted, replaced or overwritten, SQLite would go on writing into a file nobody will
@@ -13,6 +15,7 @@ the receiver answer 503 (RAYNET retries) and ``/readyz`` fail.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -24,6 +27,7 @@ from typing import Any
 
 from webhook.errors import QueueUnavailable
 
+log = logging.getLogger(__name__)
 SQLITE_HEADER = b"SQLite format 3\x00"
 CREATED = b"created\n"  # in the lock file, once this folder has held a state file
 INTEGRITY_SECONDS = 300.0
@@ -167,6 +171,10 @@ class StateUnavailable(QueueUnavailable):
     """The state file is gone, replaced, damaged or cannot take a write right now."""
 
 
+class StateBusy(StateUnavailable):
+    """Someone else holds the state file longer than this process may wait."""
+
+
 class StateDatabase:
     """Thread-safe access to the state file; each thread keeps its own connection.
 
@@ -175,14 +183,23 @@ class StateDatabase:
     later, a gunicorn worker restarted, would otherwise answer 202 into an empty file).
     """
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
+    def __init__(self, path: Path, *, write_wait: float = 10.0) -> None:
         self.path = path
-        self._busy_timeout = busy_timeout
+        self._write_wait = write_wait
         self._local = threading.local()
         self._lock_path = path.with_name(path.name + ".lock")
         self._identity: tuple[int, int] | None = None  # then it must stay that very file
         self._integrity_checked = float("-inf")
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._prepare()
+        except StateBusy as busy:  # a backup holds it: start anyway, answer 503 meanwhile
+            log.warning("%s; it is made ready on its first write", busy)
+
+    def _prepare(self) -> None:
+        """Create the tables, or bring an older file up to this version; then hold on to
+        the file's identity. A file someone else holds is ``StateBusy``: a process that
+        starts meanwhile (a gunicorn worker restarted) must not die of it."""
         try:
             with self.writer_lock():  # one process at a time decides, and creates
                 self._refuse_a_deleted_or_damaged_file()
@@ -190,14 +207,21 @@ class StateDatabase:
                 upgrades = self._upgrades(db)
                 db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {upgrades} COMMIT;")
                 os.pwrite(self._lock_fd(), CREATED, 0)
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise StateBusy(f"the state file {self.path} is busy: {error}") from None
+            raise self._unusable(error) from None
         except sqlite3.DatabaseError as error:
-            raise StateUnavailable(
-                f"STATE_DB {path} is not a state file the bridge can use ({error}); "
-                "restore it from a backup, or move it away to start afresh"
-            ) from None
+            raise self._unusable(error) from None
         self._local.connection = db
-        stat = path.stat()
+        stat = self.path.stat()
         self._identity = (stat.st_dev, stat.st_ino)
+
+    def _unusable(self, error: sqlite3.DatabaseError) -> StateUnavailable:
+        return StateUnavailable(
+            f"STATE_DB {self.path} is not a state file the bridge can use ({error}); "
+            "restore it from a backup, or move it away to start afresh"
+        )
 
     def _refuse_a_deleted_or_damaged_file(self) -> None:
         if self.path.exists() and self.path.stat().st_size:
@@ -230,6 +254,8 @@ class StateDatabase:
             )
 
     def connection(self) -> sqlite3.Connection:
+        if self._identity is None:  # it was busy when this process started
+            self._prepare()
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None or self._local.pid != os.getpid():
             with self.writer_lock():  # switching a new file to WAL must not race
@@ -239,7 +265,7 @@ class StateDatabase:
         return connection
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+        connection = sqlite3.connect(self.path, timeout=self._write_wait, isolation_level=None)
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = FULL")  # a 202 means: on disk
@@ -256,9 +282,24 @@ class StateDatabase:
 
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
-        """One writer at a time on this host, across threads and processes."""
+        """One writer at a time on this host, across threads and processes; after
+        ``write_wait`` seconds of waiting, ``StateUnavailable`` (the receiver's 503 must
+        reach RAYNET well inside its 10 s, however long someone else holds the file)."""
         descriptor = self._lock_fd()
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        deadline = time.monotonic() + self._write_wait
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StateBusy(
+                        f"the state file {self.path} is busy: another writer has held "
+                        f"{self._lock_path.name} for over {self._write_wait:g} s"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.01)
         try:
             yield
         finally:
