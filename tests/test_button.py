@@ -291,16 +291,56 @@ def test_forged_tokens_cost_raynet_three_requests_per_address(
     button: FlaskClient, raynet: RaynetStandIn
 ) -> None:
     """Well-formed tokens RAYNET never issued: it is asked about 3 from one address in 10
-    minutes, then not again; another address still gets its own 3."""
-    for n in range(10):
+    minutes, then not again, and the answer says how long; another address still gets
+    its own 3."""
+    for n in range(3):
         assert press(button, raynet, token=f"forged-token-{n:04d}")[1]["success"] is False
+    _, turned_away = press(button, raynet, token="forged-token-0003")
+    assert turned_away["message"] == (
+        "RAYNET did not confirm several presses from this address lately; the button works "
+        "here again in 10 min."
+    )
+    assert press(button, raynet)[1]["success"] is False  # a real token too, from there
     assert len(raynet.calls("security/checktoken/")) == 3
-    elsewhere = button.get(
+    elsewhere = press_from(button, "10.0.0.8", "forged-token-9999")
+    assert "did not confirm" in elsewhere["message"]
+    assert len(raynet.calls("security/checktoken/")) == 4
+
+
+def test_forged_tokens_from_a_hundred_addresses_lock_no_one_else_out(
+    button: FlaskClient, harness: Harness, raynet: RaynetStandIn
+) -> None:
+    """No limit counts everyone together: a salesperson's press after 100 addresses' worth
+    of forged tokens (each turned away after its 3) still exports."""
+    for address in range(100):
+        for n in range(4):
+            press_from(button, f"10.1.{address}.1", f"forged-token-{address:03d}{n}")
+    assert len(raynet.calls("security/checktoken/")) == 300
+    assert press(button, raynet)[1]["success"] is True
+    assert harness.files() == ["OP-24-057.xml"]
+
+
+def press_from(client: FlaskClient, address: str, token: str) -> Any:
+    """A press from another address (RAYNET checks tokens per person, not per address)."""
+    answer = client.get(
         "/raynet/button",
-        query_string={"token": "forged-token-9999", "entityId": 1234, "personId": PERSON},
-        environ_base={"REMOTE_ADDR": "10.0.0.8"},
+        query_string={"token": token, "entityId": 1234, "personId": PERSON},
+        environ_base={"REMOTE_ADDR": address},
         headers={"Accept-Language": "en"},
     )
-    assert elsewhere.json is not None
-    assert "did not confirm" in elsewhere.json["message"]
-    assert len(raynet.calls("security/checktoken/")) == 4
+    return answer.json
+
+
+def test_a_401_from_the_token_check_stops_nothing(
+    button: FlaskClient, harness: Harness, raynet: RaynetStandIn
+) -> None:
+    """The press after a 401 from checktoken asks RAYNET again and exports: that answer
+    says nothing of the bridge's credentials, and no stop was set."""
+    raynet.fail("security/checktoken/", 401)
+    assert press(button, raynet)[1]["success"] is False
+    assert harness.worker.gate.closed_because() is None
+    assert press(button, raynet)[1] == {
+        "success": True,
+        "message": "Exported to Money S3 as OP-24-057.xml.",
+    }
+    assert len(raynet.calls("security/checktoken/")) == 2

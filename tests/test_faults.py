@@ -4,6 +4,7 @@ Through real processes wherever the fault was seen in one."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -16,18 +17,30 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 from click.testing import CliRunner
 
 from tests.harness import Harness
-from tests.servers import ONE_HTTP_WORKER, Inbox, Service, run_bridge, wait_until
-from tests.support import TOKEN, TestClock, webhook_body
+from tests.servers import (
+    ONE_HTTP_WORKER,
+    Inbox,
+    Process,
+    Service,
+    create_aws_resources,
+    free_port,
+    moto_server,
+    run_bridge,
+    wait_until,
+)
+from tests.support import TOKEN, TestClock, s3_environment, webhook_body
 from webhook.ops.cli import main
 from webhook.raynet.standin import RaynetStandIn
 from webhook.state.model import CaseState
 from webhook.state.sqlite import open_state
-from webhook.web import create_app
+from webhook.web import create_app, probes
+from webhook.web.probes import PROBE_SECONDS
 from webhook.wording import one_line
 from webhook.worker.chores import HEARTBEAT_FLAG
 from webhook.worker.loop import InstanceWorker, run_workers
@@ -85,6 +98,7 @@ def test_damaged_pages_inside_the_state_file_make_readyz_503(
         for number in (2, 4):
             state.seek((number - 1) * page)
             state.write(b"\xa5" * page)
+    time.sleep(PROBE_SECONDS)  # a finding that old may be reported again unchecked
     assert running.post(webhook_body()).status_code == 503
     check = ready(running)
     assert check.status_code == 503
@@ -255,7 +269,10 @@ def test_a_dead_worker_thread_is_started_again_and_counted(
     assert harness.records.flag(HEARTBEAT_FLAG) is not None
 
 
-def test_readyz_fails_while_no_worker_is_alive(raynet: RaynetStandIn, tmp_path: Path) -> None:
+def test_readyz_fails_while_no_worker_is_alive(
+    raynet: RaynetStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(probes, "PROBE_SECONDS", 0.0)  # no finding is reused
     harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN)
     client = create_app(harness.settings).test_client()
     alone = client.get("/readyz")  # a receiver that never heard from a worker says so
@@ -269,3 +286,96 @@ def test_readyz_fails_while_no_worker_is_alive(raynet: RaynetStandIn, tmp_path: 
     assert "no worker has been alive for 300 s" in stale.json["checks"]["worker"]
     harness.records.set_flag(HEARTBEAT_FLAG, repr(time.time()))
     assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.slow
+def test_after_refused_credentials_replay_exports_in_the_running_service(
+    service: Any, env: dict[str, str], raynet: RaynetStandIn, won_case: dict[str, Any]
+) -> None:
+    """RAYNET refuses the key (revoked), then accepts it again (restored): ``replay
+    --all-failed`` lifts the stop and the running worker exports every case, no restart."""
+    raynet.add_case({**won_case, "id": 1235, "code": "OP-24-058"})
+    restored, raynet.api_key = raynet.api_key, "revoked-in-raynet"
+    running: Service = service()
+    for case_id in (1234, 1235):
+        assert running.post(webhook_body(case_id=case_id)).status_code == 202
+    records = open_state(Path(env["STATE_DB"]), time.time).records
+
+    def states() -> list[str | None]:
+        return [getattr(records.case(case_id), "state", None) for case_id in (1234, 1235)]
+
+    wait_until(lambda: CaseState.FAILED in states(), 30, "the refused case")
+    asked = len(raynet.calls("businessCase/"))
+    assert asked <= 2  # the worker's threads may have asked at once, before the first 401
+    time.sleep(1.5)
+    assert len(raynet.calls("businessCase/")) == asked  # then nothing: the stop holds
+    raynet.api_key = restored
+    replayed = run_bridge(["replay", "--all-failed"], env)
+    assert replayed.returncode == 0, replayed.stderr
+    wait_until(lambda: states() == [CaseState.EXPORTED] * 2, 30, "both exports")
+    assert sorted(path.name for path in Path(env["EXPORT_TARGET"]).glob("*.xml")) == [
+        "OP-24-057.xml",
+        "OP-24-058.xml",
+    ]
+
+
+@pytest.fixture
+def own_aws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Process, dict[str, str]]]:
+    """A moto server of this test's own (it will be stopped), with SQS mode's resources."""
+    port = free_port()
+    server = moto_server(port, tmp_path / "moto.log")
+    environment = s3_environment(f"http://127.0.0.1:{port}")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    made = create_aws_resources(boto3.Session())
+    try:
+        yield server, {**environment, **made.environment(), "QUEUE_WAIT_SECONDS": "1"}
+    finally:
+        server.popen.send_signal(signal.SIGCONT)
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.aws
+@pytest.mark.parametrize("mode", ["s3 target", "sqs state"])
+def test_a_hung_aws_holds_no_probe_and_no_webhook_and_needs_no_restart(
+    service: Any, own_aws: tuple[Process, dict[str, str]], mode: str
+) -> None:
+    """moto stopped (SIGSTOP): 20 parallel ``/readyz`` and a webhook each answer within
+    3 s, ``/readyz`` 503 naming the check; SIGCONT: ready and storing again, no restart."""
+    moto, settings = own_aws
+    if mode == "s3 target":
+        settings = {k: v for k, v in settings.items() if k not in ("QUEUE_URL", "STATE_TABLE")}
+    running: Service = service(**settings)
+    wait_until(lambda: ready(running).status_code == 200, 30, "ready")
+    moto.popen.send_signal(signal.SIGSTOP)
+    time.sleep(PROBE_SECONDS)  # a finding that old may be reported again unchecked
+    timed_out_check = "state_store" if mode == "sqs state" else "export_target"
+    with ThreadPoolExecutor(21) as pool:
+
+        def timed(call: Callable[[], requests.Response]) -> tuple[int, float, Any]:
+            started = time.monotonic()
+            answer = call()
+            return answer.status_code, time.monotonic() - started, answer.json()
+
+        probes = [pool.submit(timed, partial(ready, running)) for _ in range(20)]
+        webhook = pool.submit(timed, partial(running.post, webhook_body()))
+        answers = [future.result() for future in probes]
+        stored, stored_after, _ = webhook.result()
+    assert max(after for _, after, _ in answers) < 3.0, answers
+    # its own 3 s at most (two tries of DynamoDB, wiring.py), after a thread the probes
+    # held 1.5 s at most
+    assert stored_after < 5.0
+    assert stored == (503 if mode == "sqs state" else 202)
+    if mode == "sqs state":  # the S3 target's trouble shows once the worker's check ends
+        assert {status for status, _, _ in answers} == {503}
+        assert all(body["checks"][timed_out_check] != "ok" for _, _, body in answers)
+    else:
+        wait_until(
+            lambda: ready(running).json()["checks"][timed_out_check] != "ok", 60, "the finding"
+        )
+    moto.popen.send_signal(signal.SIGCONT)
+    wait_until(lambda: ready(running).status_code == 200, 60, "ready again")
+    assert running.post(webhook_body()).status_code == 202

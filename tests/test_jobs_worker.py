@@ -18,6 +18,7 @@ from tests.servers import wait_until
 from webhook.moneys3.validation import DocumentValidator
 from webhook.raynet.standin import RaynetStandIn
 from webhook.wiring import build_worker, open_state
+from webhook.worker.gate import PROBE_AFTER
 from webhook.worker.loop import backoff
 
 
@@ -133,6 +134,28 @@ def test_401_one_request_and_every_worker_stops_calling(
     fixed = Harness(raynet, tmp_path)  # same state file, corrected key
     assert fixed.drain(until_state="exported") == "exported"
     assert fixed.files() == ["OP-24-057.xml"]
+
+
+def test_the_hourly_probe_lifts_the_stop_once_raynet_takes_the_credentials(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    """No replay needed: an hour after the 401, one worker asks RAYNET once (one request
+    for every process), and the case refused meanwhile is exported."""
+    harness = Harness(raynet, tmp_path)
+    restored, raynet.api_key = raynet.api_key, "revoked-in-raynet"
+    harness.webhook()
+    assert harness.drain() == "failed"
+    raynet.api_key = restored
+    harness.clock.advance(PROBE_AFTER - 60)
+    harness.service.chores.run_due()
+    assert raynet.calls("currency/") == []
+    assert harness.worker.gate.closed_because() is not None
+    harness.clock.advance(120)
+    harness.service.chores.run_due()
+    another_worker = build_worker(harness.settings, harness.state, clock=harness.clock)
+    another_worker.chores.run_due()  # its turn was taken: no second probe
+    assert len(raynet.calls("currency/")) == 1
+    assert harness.drain(until_state="exported") == "exported"
 
 
 def test_wrong_totals_are_refused_without_retry(harness: Harness, won_case: dict[str, Any]) -> None:

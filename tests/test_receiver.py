@@ -18,7 +18,8 @@ from tests.support import TOKEN, share, webhook_body
 from webhook.errors import ConfigError
 from webhook.settings.environment import Settings, load_settings
 from webhook.state.ports import CaseRecords
-from webhook.web import create_app
+from webhook.web import create_app, probes
+from webhook.web.receiver import WRONG_TOKENS
 from webhook.web.registry import EXTENSION
 from webhook.worker.chores import HEARTBEAT_FLAG, TARGET_FLAG
 
@@ -97,6 +98,38 @@ def test_wrong_or_missing_token_is_401(
     assert response.json is not None
     assert response.json["error"] == "unauthorized"
     assert stored_events(app) == 0
+
+
+def test_an_address_guessing_tokens_is_turned_away_unheard_and_raynet_is_not(
+    app: Flask, client: FlaskClient
+) -> None:
+    """20 wrong tokens from one address: then even the right one from there is 429 with
+    Retry-After until the window ends, while RAYNET's address goes on being heard."""
+    guesser = {"REMOTE_ADDR": "203.0.113.9"}
+    for n in range(WRONG_TOKENS.most):
+        wrong = {"X-RAYNETCRM-Token": f"guess-{n:04d}-0123456789"}
+        assert (
+            client.post(URL, json=webhook_body(), headers=wrong, environ_base=guesser).status_code
+            == 401
+        )
+    turned_away = client.post(URL, json=webhook_body(), headers=HEADERS, environ_base=guesser)
+    assert turned_away.status_code == 429
+    assert turned_away.json is not None
+    assert turned_away.json["error"] == "too_many_wrong_tokens"
+    assert 590 <= int(turned_away.headers["Retry-After"]) <= 600
+    assert client.post(URL, json=webhook_body(), headers=HEADERS).status_code == 202
+    assert stored_events(app) == 1
+
+
+def test_an_address_turned_away_is_heard_again_when_its_window_ends(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(WRONG_TOKENS, "seconds", 1)
+    for _ in range(WRONG_TOKENS.most):
+        client.post(URL, json=webhook_body(), headers={"X-RAYNETCRM-Token": "wrong"})
+    assert client.post(URL, json=webhook_body(), headers=HEADERS).status_code == 429
+    time.sleep(1.1)
+    assert client.post(URL, json=webhook_body(), headers=HEADERS).status_code == 202
 
 
 def test_header_name_is_case_insensitive(client: FlaskClient) -> None:
@@ -186,7 +219,10 @@ def test_state_store_failure_is_503_so_raynet_retries(
     assert response.json == {"error": "unavailable", "message": "state store unavailable"}
 
 
-def test_health_and_readiness(app: Flask, client: FlaskClient) -> None:
+def test_health_and_readiness(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(probes, "PROBE_SECONDS", 0.0)  # no finding is reused
     assert client.get("/healthz").json == {"status": "ok"}
     state_of(app).set_flag(HEARTBEAT_FLAG, repr(time.time()))  # a worker is alive
     ready = client.get("/readyz")

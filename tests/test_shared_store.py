@@ -9,6 +9,7 @@ shared store they do not (each host counts in the SQLite file beside its own sta
 from __future__ import annotations
 
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,10 @@ import pytest
 import requests
 from limits.storage import RedisStorage, Storage, storage_from_string
 
-from tests.servers import ONE_HTTP_WORKER, Service
-from tests.support import share
+from tests.servers import ONE_HTTP_WORKER, Service, free_port, redis_server
+from tests.support import share, webhook_body
 from webhook.raynet.standin import RaynetStandIn
-from webhook.web.button import NOT_CONFIRMED, TOO_MANY
+from webhook.web.button import NOT_CONFIRMED, STORE_DOWN, TOO_MANY_REJECTED
 from webhook.web.limits import SqliteStorage
 
 pytestmark = pytest.mark.slow
@@ -95,12 +96,15 @@ def dashboard(host: Service, cookie: str) -> requests.Response:
 def test_forged_tokens_from_one_address_are_counted_across_hosts(
     hosts: tuple[Service, Service], raynet: RaynetStandIn
 ) -> None:
-    """REJECTED_PER_ADDRESS: three forged tokens on A, and B asks RAYNET about no fourth."""
+    """button.REJECTED: three forged tokens on A, and B asks RAYNET about no fourth."""
     a, b = hosts
     for n in range(3):
         assert press(a, f"forged-token-{n:04d}")["message"] == NOT_CONFIRMED
     assert len(raynet.calls(CHECKTOKEN)) == 3
-    assert press(b, "forged-token-0003") == {"success": False, "message": TOO_MANY}
+    assert press(b, "forged-token-0003") == {
+        "success": False,
+        "message": TOO_MANY_REJECTED % {"minutes": 10},
+    }
     assert len(raynet.calls(CHECKTOKEN)) == 3
 
 
@@ -210,3 +214,29 @@ def test_redis_counts_as_the_sqlite_storage_does(redis_url: str, tmp_path: Path)
         store.clear("k")
     assert [store.get("k") for store in stores] == [0, 0]
     assert all(type(value) is int for value in (*before[0][:5], *after[0]))
+
+
+def test_a_hung_redis_is_said_in_time_and_its_return_needs_no_restart(
+    service: Any, tmp_path: Path, raynet: RaynetStandIn
+) -> None:
+    """Redis stopped (SIGSTOP): a press hears the button's own message, a login a 503 page,
+    each within the 2 s timeouts; webhooks never needed Redis. SIGCONT: all work again."""
+    port = free_port()
+    redis = redis_server(port, tmp_path / "redis.log")
+    try:
+        (host, _) = two_hosts(service, tmp_path, RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{port}")
+        assert press(host, "forged-token-0000")["message"] == NOT_CONFIRMED
+        redis.popen.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        assert press(host, "forged-token-0001") == {"success": False, "message": STORE_DOWN}
+        refused = login(host)
+        assert refused.status_code == 503
+        assert "RATE_LIMIT_STORAGE" in refused.text
+        assert time.monotonic() - started < 10
+        assert host.post(webhook_body()).status_code == 202
+        redis.popen.send_signal(signal.SIGCONT)
+        assert press(host, "forged-token-0002")["message"] == NOT_CONFIRMED
+        assert login(host).status_code == 302
+    finally:
+        redis.popen.send_signal(signal.SIGCONT)
+        redis.stop()

@@ -34,9 +34,10 @@ from webhook.worker.reconcile import Reconciler
 from webhook.worker.write_back import WriteBack
 
 BUTTON_DEADLINE = 3.0  # the button answers RAYNET within its 10 s
-# A web request's wait for the state: SQLite's two waits (the host's writer lock, then the
-# file), or one DynamoDB/SQS call with no retry, each this long at most, so that a webhook's
-# 503 reaches RAYNET well inside its 10 s whatever holds the state.
+# A web request's waits for the state end well inside RAYNET's 10 s, whatever holds it:
+# SQLite's two (the host's writer lock, then the file) WEB_STATE_WAIT each; a DynamoDB or
+# SQS call two tries of 1 s (DynamoDB answers in tens of ms, and one retry rides out a 500
+# or a transaction conflict), 3 s with the back-off between them.
 WEB_STATE_WAIT = 1.5
 
 
@@ -77,9 +78,9 @@ def open_state(settings: Settings, clock: Clock = time.time, *, web: bool = Fals
         config = None
         if web:
             config = Config(
-                connect_timeout=WEB_STATE_WAIT / 2,
-                read_timeout=WEB_STATE_WAIT,
-                retries={"mode": "standard", "total_max_attempts": 1},
+                connect_timeout=0.5,
+                read_timeout=1.0,
+                retries={"mode": "standard", "total_max_attempts": 2},
             )
         return aws.open_state(
             boto3.client("sqs", config=config),

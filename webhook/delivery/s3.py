@@ -18,11 +18,15 @@ from webhook.delivery.target import DeliveryUnavailable, Publication
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+# An order is a few kB: an upload that hangs for 15 s will not finish. Three tries end
+# well inside WORKER_LEASE_SECONDS' default of 120 s.
 CLIENT_CONFIG = Config(
     connect_timeout=5,
-    read_timeout=30,
+    read_timeout=15,
     retries={"mode": "standard", "max_attempts": 3},
 )
+# The target watch asks often and must find a hung S3 soon: one short try.
+CHECK_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 1})
 
 
 class S3Target:
@@ -39,6 +43,7 @@ class S3Target:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.description = f"s3://{bucket}/{self.prefix}"
         self._client: S3Client = client or boto3.client("s3", config=CLIENT_CONFIG)
+        self._check_client: S3Client = client or boto3.client("s3", config=CHECK_CONFIG)
         self._encryption: dict[str, str] = {}
         if sse:
             self._encryption["ServerSideEncryption"] = sse
@@ -95,7 +100,7 @@ class S3Target:
 
     def check(self) -> None:
         try:
-            self._client.head_bucket(Bucket=self.bucket)
+            self._check_client.head_bucket(Bucket=self.bucket)
         except ClientError as error:
             status, code = _status_and_code(error)
             raise DeliveryUnavailable(

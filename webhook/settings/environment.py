@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlparse, urlsplit, urlunsplit
 
 from webhook.delivery import DEFAULT_FOLDER
 from webhook.errors import ConfigError
@@ -173,8 +173,16 @@ class Settings:
         )
 
     def rate_limit_storage_uri(self) -> str:
-        """Where the rate limits count: RATE_LIMIT_STORAGE, else a file by the state file."""
-        return self.rate_limit_storage or f"sqlite://{self.state_db.parent.resolve()}/limits.db"
+        """Where the rate limits count: RATE_LIMIT_STORAGE, else a file by the state file.
+        A Redis that hangs must not hang a press or a login: 2 s timeouts unless given."""
+        if not self.rate_limit_storage:
+            return f"sqlite://{self.state_db.parent.resolve()}/limits.db"
+        url = urlsplit(self.rate_limit_storage)
+        if not url.scheme.startswith("redis"):
+            return self.rate_limit_storage
+        given = dict(parse_qsl(url.query))
+        timeouts = {"socket_timeout": "2", "socket_connect_timeout": "2"}
+        return urlunsplit(url._replace(query=urlencode({**timeouts, **given})))
 
     @property
     def webhook_path(self) -> str:

@@ -24,7 +24,6 @@ from webhook.web.button import init_button, over_the_limit
 from webhook.web.error_pages import init_errors
 from webhook.web.language import init_language
 from webhook.web.limits import (
-    BUTTON_OVERALL,
     BUTTON_PER_ADDRESS,
     LOGIN_OVERALL,
     LOGIN_PER_ADDRESS,
@@ -70,9 +69,7 @@ def create_app(*served: Settings) -> Flask:
         app,
         first.rate_limit_storage_uri(),
         [
-            limit(
-                "button.press", ("GET", "POST"), BUTTON_PER_ADDRESS, BUTTON_OVERALL, over_the_limit
-            ),
+            limit("button.press", ("GET", "POST"), BUTTON_PER_ADDRESS, None, over_the_limit),
             limit("admin.login", ("POST",), LOGIN_PER_ADDRESS, LOGIN_OVERALL, _too_many_tries),
         ],
     )

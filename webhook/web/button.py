@@ -9,9 +9,11 @@ Anyone on the internet can call this URL, so a press costs RAYNET's daily quota 
 until it is known to come from RAYNET's button, and costs the receiver little:
 
 - without ``BUTTON_KEY`` (when it is set), a malformed token or one RAYNET answered before,
-  nothing is asked of RAYNET; presses are rate-limited per address and overall, after a
-  few tokens RAYNET rejected no more are asked about for 10 minutes, and presses stop
-  while less than a tenth of the day's API requests is left, which is kept for exports;
+  nothing is asked of RAYNET; presses are rate-limited per address, after a few tokens
+  RAYNET rejected from one address no more from there are asked about for 10 minutes,
+  and presses stop while less than a tenth of the day's API requests is left, which is
+  kept for exports (no limit counts everyone together: strangers could lock every
+  salesperson out with it);
 - the token is verified with ``GET security/checktoken/{token}/{personId}/`` (valid once,
   for 60 s), which proves the person; RAYNET does not bind it to the record, so the case
   must be that person's own (its owner), or the press exports nothing;
@@ -24,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import re
 import threading
 import time
@@ -42,7 +45,7 @@ from webhook.raynet.client import RaynetNotFound
 from webhook.raynet.schemas import MAX_ID
 from webhook.state.model import CaseState
 from webhook.web.language import gettext, texts
-from webhook.web.limits import counters, seen_before
+from webhook.web.limits import Refusals, SharedStoreUnavailable, counters, seen_before
 from webhook.web.registry import instance
 from webhook.wiring import Instance
 from webhook.wording import reason_text
@@ -54,9 +57,9 @@ ANSWER_SECONDS = 8.0  # RAYNET gives up after 10
 CONFIRM_SECONDS = 120
 PRESSES_AT_ONCE = 2  # per process: the rest of the threads stay free for webhooks
 EXTENSION = "bridge_button"
-REJECTIONS_SECONDS = 600  # within 10 minutes, RAYNET is asked about at most
-REJECTED_PER_ADDRESS = 3  # ... 3 tokens it rejects from one address
-REJECTED_OVERALL = 20  # ... and 20 from everyone (BUTTON_KEY makes it 0)
+# Within 10 minutes, RAYNET is asked about at most 3 tokens it rejects from one address
+# (BUTTON_KEY makes it 0).
+REJECTED = Refusals("button-rejected", most=3, seconds=600)
 
 # The answers RAYNET shows, in English as the catalogue's keys; each is translated into the
 # presser's language (Accept-Language, else BRIDGE_LANGUAGE) when it is sent.
@@ -72,6 +75,11 @@ QUOTA_LOW = N_(
 )
 QUEUED = N_("Queued for export to Money S3; the file will be there in a moment.")
 TOO_MANY = N_("Too many presses in a short time; wait a minute and press again.")
+TOO_MANY_REJECTED = N_(
+    "RAYNET did not confirm several presses from this address lately; the button works "
+    "here again in %(minutes)d min."
+)
+STORE_DOWN = N_("The bridge cannot check its limits right now; try again in a minute.")
 
 
 class ButtonRequestSchema(Schema):
@@ -130,6 +138,12 @@ def press(name: str | None = None) -> tuple[Response, int]:
     return jsonify(success=success, message=message), 200
 
 
+@bp.errorhandler(SharedStoreUnavailable)
+def _store_down(_: SharedStoreUnavailable) -> Response:
+    """Redis down: said in the button's words, with 200 (RAYNET shows nothing else)."""
+    return jsonify(success=False, message=gettext(STORE_DOWN))
+
+
 def _press(served: Instance, pressed: dict[str, Any], started: float) -> tuple[bool, str]:
     refusal = _refusal_without_raynet(served, pressed)
     if refusal is not None:
@@ -173,8 +187,9 @@ def _not_worth_asking(served: Instance, pressed: dict[str, Any]) -> str | None:
         return gettext(NOT_CONFIRMED)
     if served.raynet.rate_limit.running_low():
         return gettext(QUOTA_LOW)
-    if any(counters().get(key) >= most for key, most in _rejections()):
-        return gettext(TOO_MANY)
+    wait = REJECTED.wait(request.remote_addr or "unknown", shared=True)
+    if wait is not None:
+        return gettext(TOO_MANY_REJECTED, minutes=math.ceil(wait / 60))
     digest = hashlib.sha256(pressed["token"].encode()).hexdigest()
     if seen_before(f"button-token:{digest}", 120):  # valid once: no second question
         return gettext(NOT_CONFIRMED)
@@ -187,8 +202,7 @@ def _refusal_by_raynet(served: Instance, pressed: dict[str, Any]) -> str | None:
     assert served.raynet is not None
     try:
         if not served.raynet.check_button_token(pressed["token"], pressed["personId"]):
-            for key, _ in _rejections():
-                counters().incr(key, REJECTIONS_SECONDS)
+            REJECTED.count(request.remote_addr or "unknown")
             return gettext(NOT_CONFIRMED)
         case = served.raynet.business_case(pressed["entityId"])
     except RaynetNotFound:
@@ -203,15 +217,6 @@ def _refusal_by_raynet(served: Instance, pressed: dict[str, Any]) -> str | None:
             owner=case.owner_name or "?",
         )
     return None
-
-
-def _rejections() -> tuple[tuple[str, int], ...]:
-    """Tokens RAYNET rejected lately, from this address and from everyone, with the most
-    that may be asked about: forged tokens cost RAYNET's quota a few requests, not more."""
-    return (
-        (f"button-rejected:{request.remote_addr}", REJECTED_PER_ADDRESS),
-        ("button-rejected", REJECTED_OVERALL),
-    )
 
 
 def _export_or_ask(served: Instance, case_id: int, person_id: int) -> str | None:

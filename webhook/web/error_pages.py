@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webhook.errors import QueueUnavailable
 from webhook.web.language import gettext
+from webhook.web.limits import SharedStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 def init_errors(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(QueueUnavailable, _unavailable)
+    app.register_error_handler(SharedStoreUnavailable, _store_down)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -57,14 +59,31 @@ def _detail(error: HTTPException) -> str:
 def _unavailable(error: QueueUnavailable) -> ResponseReturnValue:
     """The state cannot be read or written (a deleted or damaged file, SQS down): 503."""
     log.error("state unavailable: %s", error)
+    return _retry_later(
+        gettext("The bridge cannot read its state file right now: %(error)s", error=error)
+        if _page_wanted()
+        else str(error)
+    )
+
+
+def _retry_later(detail: str) -> Response:
+    """503 with Retry-After: a page on the dashboard, JSON elsewhere."""
     if _page_wanted():
-        detail = gettext("The bridge cannot read its state file right now: %(error)s", error=error)
         response = Response(render_template("admin/error.html", code=503, detail=detail), 503)
     else:
-        response = jsonify(error="unavailable", message=str(error))
+        response = jsonify(error="unavailable", message=detail)
         response.status_code = 503
     response.headers["Retry-After"] = "30"
     return response
+
+
+def _store_down(error: SharedStoreUnavailable) -> ResponseReturnValue:
+    """Sessions and limits cannot be checked (Redis down): 503, never a login unchecked."""
+    detail = gettext(
+        "The bridge cannot reach its store of sessions and limits (RATE_LIMIT_STORAGE) "
+        "right now; try again in a minute."
+    )
+    return _retry_later(detail)
 
 
 def _unexpected(error: Exception) -> ResponseReturnValue:

@@ -2,10 +2,12 @@
 
 ``/healthz`` answers while the process answers; it never touches the state.
 
-``/readyz`` runs, for every instance, three checks, each with a deadline of
-``PROBE_SECONDS`` on a small pool of its own, so that a probe never holds a thread a webhook
-needs for long and a hung check is never started twice (the next probe waits for the one
-in flight, or reports it hung):
+``/readyz`` runs, for every instance, three checks at once on a small pool of its own, each
+with a deadline of ``PROBE_SECONDS`` from the moment it started, so that a probe never holds
+a thread a webhook needs for long and a hung check is never started twice: the next probe
+waits for the one in flight until that deadline, and once it is past reports it hung at
+once; a check that ended less than PROBE_SECONDS ago is not run again, its finding stands.
+(20 probes at a hung DynamoDB hold threads for 1.5 s, not 20 × 1.5 s.)
 
 - the state takes a write where webhooks write it (``JobQueue.probe``);
 - a worker was heard from within the last 60 s; a receiver that never heard from one says
@@ -24,9 +26,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as Late
+from dataclasses import dataclass
 from functools import partial
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from webhook.observability import render_metrics
@@ -34,10 +37,10 @@ from webhook.web.registry import instances
 from webhook.wiring import Instance
 from webhook.worker.chores import HEARTBEAT_SILENCE, TARGET_FLAG, silence
 
-PROBE_SECONDS = 2.0
+PROBE_SECONDS = 1.5
 bp = Blueprint("probes", __name__)
 _pool = ThreadPoolExecutor(8, thread_name_prefix="probe")
-_in_flight: dict[str, Future[None]] = {}
+EXTENSION = "bridge_probes"  # the latest run of each check, by key, in the app
 _guard = threading.Lock()
 
 
@@ -45,20 +48,49 @@ class NotReady(Exception):
     """A check's finding, said in one line."""
 
 
-def bounded(key: str, check: Callable[[], None], seconds: float = PROBE_SECONDS) -> str:
-    """ "ok", or what is wrong: the check's error, or that it did not finish in time."""
+@dataclass
+class Check:
+    """One run of a check on the probes' pool."""
+
+    future: Future[None]
+    began: float  # time.monotonic()
+    ended: float | None = None
+
+    def fresh(self, now: float) -> bool:
+        """In flight, or its finding is less than PROBE_SECONDS old: worth no new run."""
+        return self.ended is None or now - self.ended < PROBE_SECONDS
+
+
+def started(key: str, check: Callable[[], None]) -> Check:
+    """The check under ``key`` in flight or lately ended, or a new run of it from now."""
     with _guard:
-        future = _in_flight.get(key)
-        if future is None or future.done():
-            future = _pool.submit(check)
-            _in_flight[key] = future
+        checks: dict[str, Check] = current_app.extensions.setdefault(EXTENSION, {})
+        latest = checks.get(key)
+        now = time.monotonic()
+        if latest is None or not latest.fresh(now):
+            latest = Check(_pool.submit(check), now)
+            latest.future.add_done_callback(partial(_ended, latest))
+            checks[key] = latest
+    return latest
+
+
+def _ended(run: Check, _: Future[None]) -> None:
+    run.ended = time.monotonic()
+
+
+def finding(run: Check, seconds: float = PROBE_SECONDS) -> str:
+    """ "ok", or what is wrong: the check's error, or that it did not end in time."""
     try:
-        future.result(timeout=seconds)
+        run.future.result(timeout=max(0.0, run.began + seconds - time.monotonic()))
     except Late:
-        return f"no answer within {seconds:.0f} s"
+        return f"no answer within {seconds:g} s"
     except Exception as error:  # noqa: BLE001 - every failure is a finding, named, never a 500
         return str(error) or type(error).__name__
     return "ok"
+
+
+def _state_takes_writes(served: Instance) -> None:
+    served.state.queue.probe()
 
 
 def _worker_heard_from(served: Instance) -> None:
@@ -76,7 +108,7 @@ def _target_takes_files(served: Instance) -> None:
 
 
 def state_check(name: str, served: Instance) -> str:
-    return bounded(f"{name}:state_store", served.state.queue.probe)
+    return finding(started(f"{name}:state_store", served.state.queue.probe))  # as readyz's
 
 
 @bp.get("/healthz")
@@ -89,15 +121,16 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     """Ready: every instance's state takes writes, its worker is alive, its target takes
     files."""
-    checks: dict[str, str] = {}
-    for name, served in instances().items():
-        prefix = f"{name}: " if name else ""
-        checks[prefix + "state_store"] = state_check(name, served)
+    running = {
+        (f"{name}: " if name else "") + check: started(f"{name}:{check}", partial(probe, served))
+        for name, served in instances().items()
         for check, probe in (
+            ("state_store", _state_takes_writes),
             ("worker", _worker_heard_from),
             ("export_target", _target_takes_files),
-        ):
-            checks[prefix + check] = bounded(f"{name}:{check}", partial(probe, served))
+        )
+    }
+    checks = {check: finding(each) for check, each in running.items()}
     ready = all(result == "ok" for result in checks.values())
     status = "ready" if ready else "not ready"
     return jsonify(status=status, checks=checks), 200 if ready else 503

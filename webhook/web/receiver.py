@@ -2,11 +2,13 @@
 
 No RAYNET or S3 call happens here; the worker does the work. A case whose ``extIds`` name
 a file of ours is recorded as exported (it costs no work at all, whatever the state file
-knew). Answers: 401 wrong token; 413 too large; 400 a ``Content-Length`` that is not a
-count; 200 ``ignored`` (other entities, deletions, and an authenticated body that is not
-RAYNET's event: RAYNET would retry a 4xx for days and then delete the webhook, so it is
-kept for a look on the dashboard instead); 200 ``duplicate`` (eventId seen before); 202
-stored; 503 the state store cannot take it right now (RAYNET retries).
+knew). Answers: 401 wrong token; 429 after WRONG_TOKENS wrong tokens from one address in
+10 minutes, unheard (no token is compared) until they are over; 413 too large; 400 a
+``Content-Length`` that is not a count; 200 ``ignored`` (other entities, deletions, and an
+authenticated body that is not RAYNET's event: RAYNET would retry a 4xx for days and then
+delete the webhook, so it is kept for a look on the dashboard instead); 200 ``duplicate``
+(eventId seen before); 202 stored; 503 the state store cannot take it right now (RAYNET
+retries).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hmac
 import json
 import logging
 import time
+from contextlib import suppress
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -27,11 +30,15 @@ from webhook.raynet.schemas import InvalidWebhook, WebhookEvent, parse_webhook
 from webhook.settings.environment import Settings
 from webhook.state.model import CaseEvent, KnownFile, Recorded
 from webhook.state.ports import JobQueue
+from webhook.web.limits import Refusals, SharedStoreUnavailable
 from webhook.web.registry import instance
 from webhook.wiring import Instance
 
 TOKEN_HEADER = "X-RAYNETCRM-Token"  # noqa: S105 - a header name, not a secret
 UNREADABLE = "unreadable"
+# Guessing tokens: 20 wrong ones from an address, then it is not heard for the rest of the
+# 10 minutes. RAYNET itself is never turned away while its token is right.
+WRONG_TOKENS = Refusals("webhook-wrong-token", most=20, seconds=600)
 log = logging.getLogger(__name__)
 bp = Blueprint("receiver", __name__)
 
@@ -61,6 +68,8 @@ def receive_event(name: str = "") -> tuple[Response, int]:
     response, code = _answer(code, **body)
     if code == 503:
         response.headers["Retry-After"] = "30"
+    elif code == 429:
+        response.headers["Retry-After"] = str(body["retryAfter"])
     return response, code
 
 
@@ -88,7 +97,14 @@ def _authentic_event(served: Instance) -> WebhookEvent | None:
     """The event in the request, if the token is right; None for an authenticated body that
     is not RAYNET's event shape (kept for a look)."""
     settings = served.settings
+    address = request.remote_addr or "unknown"
+    wait = WRONG_TOKENS.wait(address)
+    if wait is not None:
+        message = f"too many wrong {TOKEN_HEADER} from this address; try again in {wait} s"
+        raise _Refusal(429, error="too_many_wrong_tokens", message=message, retryAfter=wait)
     if not _token_ok(settings):
+        with suppress(SharedStoreUnavailable):  # logged; the token is refused all the same
+            WRONG_TOKENS.count(address)
         raise _Refusal(401, error="unauthorized", message=f"missing or wrong {TOKEN_HEADER}")
     raw = _body(settings.webhook_max_body)
     try:
