@@ -176,6 +176,26 @@ def test_dev_mode_runs_without_secrets_and_says_so(tmp_path: Path) -> None:
         assert process.stop() == 0
 
 
+def test_stopping_serve_logs_no_logging_errors(tmp_path: Path) -> None:
+    """gunicorn's own lines (``[%(process)d] ... Worker exiting``) go through the logging
+    module of processes where the bridge configured its logging: they must still format."""
+    port = free_port()
+    env = {"STATE_DB": str(tmp_path / "var" / "state.db"), "EXPORT_TARGET": share(tmp_path)}
+    process = bridge(
+        ["serve", "--dev", "--port", str(port), *ONE_HTTP_WORKER], env, tmp_path / "stop.log"
+    )
+    try:
+        wait_until(lambda: listening(port), 30, "gunicorn")
+        # An answer: the worker has booted, so it imported webhook.wsgi and its logging.
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        assert process.stop() == 0
+    output = process.output()
+    assert "Worker exiting" in output  # gunicorn said goodbye, through the logging module
+    assert "Logging error" not in output, output
+    assert "Traceback" not in output, output
+
+
 def raw_http(port: int, payload: bytes) -> int:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(payload)
