@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from flask.testing import FlaskClient
 
 from tests.support import ROOT
 from webhook.ops.serve import GUNICORN_CONFIG, ServeOptions, gunicorn_command
@@ -245,3 +246,32 @@ def test_no_real_secrets_in_deployment_files(path: Path) -> None:
     if path.is_file():
         text = path.read_text()
         assert not re.search(r"(?i)(api_key|token|password)\s*[:=]\s*['\"]?[a-f0-9]{24,}", text)
+
+
+@pytest.mark.parametrize(
+    ("language", "other", "heading", "how"),
+    [
+        ("cs", "en", "Přehled je vypnutý", "nastavte ADMIN_TOKEN (alespoň 16 znaků)"),
+        ("en", "cs", "The dashboard is switched off", "set ADMIN_TOKEN (at least 16 characters)"),
+    ],
+)
+def test_dashboard_without_admin_token_says_how_to_switch_it_on(
+    client: FlaskClient, language: str, other: str, heading: str, how: str
+) -> None:
+    """A first look at /admin/ before ADMIN_TOKEN is set: what to do, not "no such page"
+    with a link back to the same page."""
+    for path in ("/admin/", "/admin/inbox"):
+        page = client.get(path, headers={"Accept-Language": language})
+        assert page.status_code == 404
+        text = page.get_data(as_text=True)
+        assert f'<html lang="{language}">' in text
+        assert heading in text
+        assert how in text
+        assert ("restartujte" if language == "cs" else "restart the bridge") in text
+        assert "Taková stránka neexistuje" not in text
+        assert "There is no such page" not in text
+        links = re.findall(r'href="([^"]*)"', text)
+        assert links == ["/admin/static/admin.css", f"{path}?lang={other}"]  # none to itself
+    api = client.get("/admin/api/cases", headers={"Authorization": "Bearer " + "x" * 20})
+    assert (api.status_code, api.mimetype) == (404, "application/json")
+    assert "ADMIN_TOKEN" in api.get_json()["message"]
