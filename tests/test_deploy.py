@@ -87,6 +87,80 @@ def test_dockerfile_runs_the_readme_command_as_a_non_root_user() -> None:
     assert not any(".xsd" in line.lower() for line in dockerfile())  # vendor files stay out
 
 
+def dockerfile_steps() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions in order, (NAME, arguments), as Docker reads them:
+    continuation lines joined, comment lines (also inside a continuation) left out."""
+    steps: list[tuple[str, str]] = []
+    pending = ""
+    for line in dockerfile():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        name, _, arguments = (pending + stripped).partition(" ")
+        steps.append((name.upper(), arguments.strip()))
+        pending = ""
+    return steps
+
+
+def image_environment() -> dict[str, str]:
+    environment: dict[str, str] = {}
+    for name, arguments in dockerfile_steps():
+        if name == "ENV":
+            for pair in shlex.split(arguments):
+                key, equals, value = pair.partition("=")
+                assert equals, f"ENV {pair}: write ENV KEY=value"
+                environment[key] = value
+    return environment
+
+
+def folders_made_as_root(steps: list[tuple[str, str]]) -> dict[Path, str]:
+    """The folders the RUN steps before the last USER create, with their owners ("root"
+    unless chowned): mkdir [-p] and chown [-R] followed through ``&&``."""
+    user_at = max(index for index, (name, _) in enumerate(steps) if name == "USER")
+    owners: dict[Path, str] = {}
+    for name, arguments in steps[:user_at]:
+        if name != "RUN":
+            continue
+        for command in re.split(r"&&|;", arguments):
+            words = shlex.split(command)
+            if not words:
+                continue
+            flags = {word for word in words[1:] if word.startswith("-")}
+            operands = [word for word in words[1:] if not word.startswith("-")]
+            if words[0] == "mkdir":
+                for folder in map(Path, operands):
+                    made = [folder, *folder.parents] if "-p" in flags else [folder]
+                    for path in made:
+                        owners.setdefault(path, "root")
+            elif words[0] == "chown":
+                owner = operands[0].split(":")[0]
+                for target in map(Path, operands[1:]):
+                    for path in list(owners):
+                        if path == target or ("-R" in flags and target in path.parents):
+                            owners[path] = owner
+    return owners
+
+
+def test_image_makes_the_folders_its_environment_names_for_its_user() -> None:
+    """STATE_DB's folder and EXPORT_TARGET exist in the image and belong to the user the
+    bridge runs as: it creates no configured folder, so a missing one pauses exports."""
+    environment = image_environment()
+    paths = {key: value for key, value in environment.items() if value.startswith("/")}
+    assert set(paths) == {"STATE_DB", "EXPORT_TARGET"}, "a new path: add it to this test"
+    written = {Path(paths["STATE_DB"]).parent, Path(paths["EXPORT_TARGET"])}
+    steps = dockerfile_steps()
+    (user,) = {arguments for name, arguments in steps if name == "USER"}
+    owners = folders_made_as_root(steps)
+    for folder in sorted(written):
+        assert folder in owners, f"{folder} is not created in the image"
+        assert owners[folder] == user, f"{folder} belongs to {owners[folder]}, not {user}"
+    (volume,) = [json.loads(arguments) for name, arguments in steps if name == "VOLUME"]
+    assert str(Path(paths["STATE_DB"]).parent) in volume  # the state outlives the container
+
+
 def test_gunicorn_configuration_is_what_serve_uses() -> None:
     command = gunicorn_command(ServeOptions())
     assert command[command.index("--config") + 1] == str(GUNICORN_CONFIG)
