@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import configparser
+import datetime as dt
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from flask.testing import FlaskClient
 
 from tests.support import ROOT
@@ -313,6 +320,213 @@ def test_systemd_unit_runs_serve_with_an_environment_file() -> None:
     assert service["EnvironmentFile"] == "/etc/raynet-bridge.env"
     assert service["Restart"] == "on-failure"
     assert service["User"] != "root"
+
+
+def unit_service() -> configparser.SectionProxy:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(DEPLOY / "raynet-bridge.service")
+    return unit["Service"]
+
+
+def unit_environment() -> dict[str, str]:
+    """What the service gets, set up as the README says (.env.example as its
+    EnvironmentFile=): values from that file override Environment= (systemd.exec(5))."""
+    environment = dict(
+        assignment.split("=", 1) for assignment in shlex.split(unit_service()["Environment"])
+    )
+    return {**environment, **env_example()}
+
+
+def option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def nginx_upstreams(text: str) -> dict[str, list[str]]:
+    return {
+        name: re.findall(r"^\s*server\s+([^\s;]+)", body, re.MULTILINE)
+        for name, body in re.findall(r"upstream\s+(\w+)\s*\{([^}]*)\}", text)
+    }
+
+
+def nginx_directive(text: str, name: str) -> list[str]:
+    """The arguments of every ``name ...;`` outside comments."""
+    code = re.sub(r"#.*", "", text)
+    return [found.strip() for found in re.findall(rf"(?:^|[{{;\s]){name}\s+([^;]*);", code)]
+
+
+def url_port(text: str) -> int:
+    found = re.search(r"https?://[^/:\s]+:(\d+)/", text)
+    assert found is not None, text
+    return int(found[1])
+
+
+def test_deploy_files_agree_on_the_proxy_ports_and_paths() -> None:
+    """Each way of deploying puts nginx in front of the bridge, so each makes it believe one
+    proxy (TRUSTED_PROXIES=1), and proxy, bridge and image agree on ports and paths."""
+    nginx = DEPLOY / "nginx"
+    locations = (nginx / "bridge-locations.conf").read_text()
+    readme = (ROOT / "README.md").read_text()
+    # nginx passes on the client's address and scheme, as one proxy, to one upstream name.
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in nginx_directive(
+        locations, "proxy_set_header"
+    )
+    assert "X-Forwarded-Proto $scheme" in nginx_directive(locations, "proxy_set_header")
+    assert set(nginx_directive(locations, "proxy_pass")) == {"http://raynet_bridge"}
+
+    # A Linux host: the systemd unit behind raynet-bridge.conf, with .env.example.
+    service = unit_service()
+    command = shlex.split(service["ExecStart"])
+    host_site = (nginx / "raynet-bridge.conf").read_text()
+    bridge_address = f"{option(command, '--host')}:{option(command, '--port')}"
+    assert nginx_upstreams(host_site) == {"raynet_bridge": [bridge_address]}
+    assert nginx_directive(host_site, "include") == ["snippets/bridge-locations.conf"]
+    assert "bridge-locations.conf beside it in\n# /etc/nginx/snippets/" in host_site
+    environment = unit_environment()
+    assert environment["TRUSTED_PROXIES"] == "1"
+    assert unit_service()["Environment"] == "TRUSTED_PROXIES=1"  # the same, if the file lacks it
+    assert Path(environment["STATE_DB"]).parent == Path("/var/lib") / service["StateDirectory"]
+    assert environment["EXPORT_TARGET"] in service["ReadWritePaths"].split()
+    assert f"install -m 600 .env.example {service['EnvironmentFile']}" in readme
+    assert f"git clone <this repository> {service['WorkingDirectory']}" in readme
+    assert f"--home-dir /var/lib/{service['StateDirectory']}" in readme
+    assert f"install -d -o {service['User']} -g {service['Group']} -m 750 " in readme
+    assert f"{environment['EXPORT_TARGET']}   # or mount the share there" in readme
+    assert "`TRUSTED_PROXIES=1` for nginx in front" in readme
+
+    # The image: one port everywhere; no proxy of its own, so no TRUSTED_PROXIES either.
+    steps = dict(dockerfile_steps())
+    image_port = int(option(json.loads(steps["CMD"]), "--port"))
+    assert int(steps["EXPOSE"]) == image_port
+    assert url_port(steps["HEALTHCHECK"]) == image_port
+    assert "TRUSTED_PROXIES" not in image_environment()
+
+    # docker compose: nginx (compose.conf) in front of the image, .env from .env.example.
+    services = compose()["services"]
+    bridge, proxy = services["bridge"], services["proxy"]
+    mounts = dict(volume.split(":")[:2] for volume in proxy["volumes"])
+    compose_site = (nginx / "compose.conf").read_text()
+    assert mounts["./nginx/compose.conf"].startswith("/etc/nginx/conf.d/")
+    assert nginx_directive(compose_site, "include") == [mounts["./nginx/bridge-locations.conf"]]
+    (upstream,) = nginx_upstreams(compose_site)["raynet_bridge"]
+    assert upstream == f"bridge:{image_port}"  # the service's name on compose's network
+    (published,) = proxy["ports"]
+    assert nginx_directive(compose_site, "listen") == [published.split(":")[-1]]
+    assert bridge["env_file"] == "../.env"
+    bridge_environment = bridge["environment"]
+    assert bridge_environment["TRUSTED_PROXIES"] == "1"
+    for key in ("STATE_DB", "EXPORT_TARGET"):  # .env.example's host paths mean nothing inside
+        assert bridge_environment[key] != env_example()[key], key
+    state_volume = next(v for v in bridge["volumes"] if v.startswith("bridge-state:"))
+    assert Path(bridge_environment["STATE_DB"]).parent == Path(state_volume.split(":")[1])
+    (bridge_port,) = bridge["ports"]
+    assert int(bridge_port.split(":")[-1]) == image_port
+    assert url_port(" ".join(bridge["healthcheck"]["test"])) == image_port
+
+    # Kubernetes: ingress-nginx in front of the same image.
+    kinds = manifests()
+    config = kinds["ConfigMap"]["data"]
+    assert config["TRUSTED_PROXIES"] == "1"
+    pod = kinds["Deployment"]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert int(option(container["args"], "--port")) == image_port
+    assert container["ports"][0]["containerPort"] == image_port
+    assert int(pod["metadata"]["annotations"]["prometheus.io/port"]) == image_port
+    state_mount = next(m for m in container["volumeMounts"] if m["name"] == "state")
+    assert Path(config["STATE_DB"]).parent == Path(state_mount["mountPath"])
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+HTTP2_DIRECTIVE = (1, 25, 1)  # "http2 on;" exists from here; "listen ... http2" warns
+
+
+def nginx_version() -> tuple[int, ...]:
+    said = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=True).stderr
+    found = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", said)
+    assert found is not None, said
+    return tuple(int(part) for part in found.groups())
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate and key for bridge.firma.cz, in PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bridge.firma.cz")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    certificate_path, key_path = folder / "fullchain.pem", folder / "privkey.pem"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certificate_path, key_path
+
+
+def replaced(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+@pytest.mark.parametrize("site", ["raynet-bridge.conf", "compose.conf"])
+def test_nginx_accepts_the_deploy_configuration(site: str, tmp_path: Path) -> None:
+    """``nginx -t`` on each site file as deployed: the host's (with a certificate made here
+    in place of Let's Encrypt's) and compose's (with 127.0.0.1 for the compose service
+    name, which only compose's DNS knows), each with bridge-locations.conf included."""
+    if not Path(NGINX).exists():
+        pytest.skip("Debian's nginx is not installed (.ci/run installs it)")
+    snippets = tmp_path / "snippets"
+    snippets.mkdir()
+    (snippets / "bridge-locations.conf").write_text(
+        (DEPLOY / "nginx" / "bridge-locations.conf").read_text()
+    )
+    text = (DEPLOY / "nginx" / site).read_text()
+    if site == "raynet-bridge.conf":  # "include snippets/..." is relative to nginx.conf
+        certificate, key = self_signed(tmp_path)
+        live = "/etc/letsencrypt/live/bridge.firma.cz"
+        text = replaced(
+            text, f"ssl_certificate {live}/fullchain.pem;", f"ssl_certificate {certificate};"
+        )
+        text = replaced(
+            text, f"ssl_certificate_key {live}/privkey.pem;", f"ssl_certificate_key {key};"
+        )
+    else:
+        text = replaced(text, "/etc/nginx/snippets/", f"{snippets}/")
+        text = replaced(text, "server bridge:", "server 127.0.0.1:")
+    (tmp_path / "site.conf").write_text(text)
+    temporary = " ".join(
+        f"{kind}_temp_path {tmp_path / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nevents {{}}\n"
+        f"http {{ access_log off; {temporary} include site.conf; }}\n"
+    )
+    result = subprocess.run(
+        [NGINX, "-t", "-p", f"{tmp_path}/", "-c", str(tmp_path / "nginx.conf"), "-e", "stderr"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+    complaints = [
+        line for line in result.stderr.splitlines() if re.search(r"\[(warn|emerg)\]", line)
+    ]
+    if nginx_version() >= HTTP2_DIRECTIVE:  # newer than the hosts the README targets
+        complaints = [line for line in complaints if '"listen ... http2"' not in line]
+    assert complaints == []
 
 
 @pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*")), ids=lambda p: p.name)
