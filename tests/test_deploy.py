@@ -5,10 +5,13 @@ from __future__ import annotations
 import configparser
 import datetime as dt
 import json
+import os
+import pwd
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from flask.testing import FlaskClient
 
-from tests.support import ROOT
+from tests.support import ROOT, TOKEN
 from webhook.ops.serve import GUNICORN_CONFIG, ServeOptions, gunicorn_command
+from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import load_settings
 from webhook.settings.instances import load_instances
 from webhook.web import create_app
@@ -59,9 +63,26 @@ def variables_read() -> set[str]:
     return environment.asked
 
 
-def env_example() -> dict[str, str]:
+# What systemd's EnvironmentFile=, docker compose's env_file and the shell's "." read alike:
+# a bare word of these characters, or anything but a quote in single quotes (literal to all).
+PORTABLE_VALUE = re.compile(r"[\w./:,@{}+%=-]*|'[^'\n]*'")
+
+
+def env_example_lines() -> list[tuple[str, str]]:
+    """.env.example's NAME=value lines as written."""
     lines = (ROOT / ".env.example").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_0-9]+=", line))
+    return [
+        (name, value)
+        for name, _, value in (line.partition("=") for line in lines)
+        if re.fullmatch(r"[A-Z_0-9]+", name)
+    ]
+
+
+def env_example() -> dict[str, str]:
+    """.env.example's variables as systemd, docker compose and the shell read them."""
+    return {
+        name: value[1:-1] if value.startswith("'") else value for name, value in env_example_lines()
+    }
 
 
 def test_env_example_lists_exactly_the_variables_the_code_reads() -> None:
@@ -71,6 +92,78 @@ def test_env_example_lists_exactly_the_variables_the_code_reads() -> None:
 def test_readme_documents_every_variable() -> None:
     readme = (ROOT / "README.md").read_text()
     assert [name for name in sorted(variables_read()) if f"`{name}" not in readme] == []
+
+
+def test_env_example_reads_alike_in_systemd_compose_and_the_shell(tmp_path: Path) -> None:
+    """The one file is an EnvironmentFile=, compose's .env and what the README's install
+    check sources: every value is spelt so that all three read the same."""
+    assert [
+        (name, value) for name, value in env_example_lines() if not PORTABLE_VALUE.fullmatch(value)
+    ] == []
+    shell = subprocess.run(
+        ["bash", "-c", 'set -a; . "$0"; set +a; env -0', str(ROOT / ".env.example")],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (shell.returncode, shell.stderr) == (0, "")
+    sourced = dict(entry.split("=", 1) for entry in shell.stdout.split("\0") if entry)
+    assert {name: sourced.get(name) for name in env_example()} == env_example()
+    assert env_example()["MONEY_S3_WAREHOUSE_NAME"] == "Hlavní sklad"
+
+
+def readme_install_check() -> str:
+    """The README's command that checks a Linux host's installation, as written there."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    (command,) = [line for line in lines if "raynet-bridge.env" in line and "webhook check" in line]
+    return command
+
+
+def test_readme_install_check_runs_as_written(raynet: RaynetStandIn, tmp_path: Path) -> None:
+    """The README's check line, run on a copy of .env.example filled in as its comments
+    say: only the file's place, the virtualenv's Python and the service's user (this test's
+    own: runuser needs root, else the switch is left out) differ from a real host."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    filled = {
+        "WEBHOOK_TOKEN": TOKEN,
+        **raynet.environment(),
+        "STATE_DB": str(tmp_path / "var" / "state.db"),
+        "EXPORT_TARGET": str(exports),
+    }
+    text = (ROOT / ".env.example").read_text()
+    for name, value in filled.items():
+        text, found = re.subn(rf"^{name}=.*$", f"{name}={value}", text, flags=re.MULTILINE)
+        assert found == 1, name
+    env_file = tmp_path / "raynet-bridge.env"
+    env_file.write_text(text)
+    env_file.chmod(0o600)
+    command = replaced(readme_install_check(), "/etc/raynet-bridge.env", str(env_file))
+    command = replaced(command, ".venv/bin/python", sys.executable)
+    switch = re.search(r"\b(sudo|runuser) -u raynet-bridge (-- )?", command)
+    assert switch is not None, command
+    if os.geteuid() == 0 and shutil.which(switch[1]):
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        command = command.replace(switch[0], switch[0].replace("raynet-bridge", me))
+    else:
+        command = command.replace(switch[0], "")
+    result = subprocess.run(
+        ["bash", "-c", command],
+        cwd=ROOT,
+        env={"PATH": f"{os.environ['PATH']}:/usr/sbin:/sbin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode not in (126, 127), result.stderr  # a value taken for a command
+    assert "not found" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS  configuration: every variable is valid" in result.stdout
+    assert f"PASS  RAYNET API: instance {raynet.instance} answered" in result.stdout
+    assert f"PASS  export target: folder {exports} takes files" in result.stdout
 
 
 def dockerfile() -> list[str]:
