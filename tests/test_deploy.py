@@ -332,10 +332,15 @@ def test_compose_puts_the_buffering_proxy_in_front() -> None:
 
 
 def manifests() -> dict[str, dict[str, Any]]:
+    """The Kubernetes manifests by kind; Ingresses by kind and name (there are two)."""
     found: dict[str, dict[str, Any]] = {}
     for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
-            found[document["kind"]] = document
+            key = document["kind"]
+            if key == "Ingress":
+                key = f"Ingress {document['metadata']['name']}"
+            assert key not in found, key
+            found[key] = document
     return found
 
 
@@ -347,7 +352,8 @@ def test_kubernetes_manifests_fit_together_and_fit_the_app() -> None:
         "Secret",
         "ConfigMap",
         "PersistentVolumeClaim",
-        "Ingress",
+        "Ingress raynet-bridge",
+        "Ingress raynet-bridge-admin",
     }
     deployment = kinds["Deployment"]
     assert deployment["spec"]["replicas"] == 1
@@ -390,7 +396,7 @@ def test_kubernetes_manifests_fit_together_and_fit_the_app() -> None:
     service = kinds["Service"]["spec"]
     assert service["selector"] == pod["metadata"]["labels"]
     assert service["ports"][0]["targetPort"] == "http"
-    ingress = kinds["Ingress"]
+    ingress = kinds["Ingress raynet-bridge"]
     (rule,) = ingress["spec"]["rules"]
     published = {path["path"] for path in rule["http"]["paths"]}
     assert published == {"/webhooks/raynet", "/raynet/button"}  # not /admin, not /metrics
@@ -526,6 +532,40 @@ def test_deploy_files_agree_on_the_proxy_ports_and_paths() -> None:
     assert int(pod["metadata"]["annotations"]["prometheus.io/port"]) == image_port
     state_mount = next(m for m in container["volumeMounts"] if m["name"] == "state")
     assert Path(config["STATE_DB"]).parent == Path(state_mount["mountPath"])
+
+    # The dashboard in Kubernetes: internal networks through ingress-admin.yaml, the same
+    # nginx allows on a host, or kubectl port-forward to the Service, as the README says.
+    public, admin = kinds["Ingress raynet-bridge"], kinds["Ingress raynet-bridge-admin"]
+    cluster_service = kinds["Service"]
+    (service_port,) = [p for p in cluster_service["spec"]["ports"] if p["name"] == "http"]
+    (admin_rule,) = admin["spec"]["rules"]
+    (admin_path,) = admin_rule["http"]["paths"]
+    assert (admin_path["path"], admin_path["pathType"]) == ("/admin", "Prefix")
+    assert admin_path["backend"]["service"] == {
+        "name": cluster_service["metadata"]["name"],
+        "port": {"name": service_port["name"]},
+    }
+    assert admin_rule["host"] == public["spec"]["rules"][0]["host"]
+    assert admin["spec"]["tls"] == public["spec"]["tls"]
+    assert admin["spec"]["ingressClassName"] == public["spec"]["ingressClassName"]
+    annotations = admin["metadata"]["annotations"]
+    allowed = annotations["nginx.ingress.kubernetes.io/whitelist-source-range"].split(",")
+    admin_location = re.search(r"location \^~ /admin/ \{([^}]*)\}", locations)
+    assert admin_location is not None
+    on_a_host = [a for a in nginx_directive(admin_location[1], "allow") if a != "127.0.0.1"]
+    assert allowed == on_a_host
+    assert nginx_directive(admin_location[1], "deny") == ["all"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "on"
+    forward = re.search(r"kubectl port-forward service/(\S+) (\d+):(\d+)", readme)
+    assert forward is not None
+    assert forward[1] == cluster_service["metadata"]["name"]
+    assert int(forward[3]) == service_port["port"]
+    assert f"http://localhost:{forward[2]}/admin/" in readme
+    assert "deploy/kubernetes/ingress-admin.yaml" in readme
+    assert "externalTrafficPolicy: Local" in readme
+    assert (
+        "externalTrafficPolicy: Local" in (DEPLOY / "kubernetes" / "ingress-admin.yaml").read_text()
+    )
 
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
