@@ -166,6 +166,41 @@ def test_readme_install_check_runs_as_written(raynet: RaynetStandIn, tmp_path: P
     assert f"PASS  export target: folder {exports} takes files" in result.stdout
 
 
+def test_readme_demo_command_brings_the_packages_it_needs() -> None:
+    """A new user's first try: the README's demo runs in the virtualenv, which `make demo`
+    sets up (the packages, the Czech catalogue) before it runs the demo."""
+    readme = (ROOT / "README.md").read_text()
+    (paragraph,) = [
+        part
+        for part in readme.split("\n\n")
+        if part.startswith("To see it work before you have RAYNET credentials")
+    ]
+    assert "`make demo`" in paragraph
+    commands = re.findall(r"`([^`]*webhook demo[^`]*)`", " ".join(paragraph.split()))
+    assert commands == [".venv/bin/python -m webhook demo"]  # not the system's python
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed (.ci/run installs it)")
+    dry = subprocess.run(
+        ["make", "-n", "-B", "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert dry.returncode == 0, dry.stderr
+    steps = dry.stdout.splitlines()
+    wanted = [
+        "-m venv .venv",
+        ".venv/bin/pip install -q -r requirements.txt",
+        ".venv/bin/pybabel -q compile",
+        ".venv/bin/python -m webhook demo",
+    ]
+    at = [next((n for n, step in enumerate(steps) if what in step), -1) for what in wanted]
+    assert -1 not in at, steps
+    assert at == sorted(at), steps
+
+
 def dockerfile() -> list[str]:
     return (DEPLOY / "Dockerfile").read_text().splitlines()
 
