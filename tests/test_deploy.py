@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from flask.testing import FlaskClient
 
+from tests.servers import free_port
 from tests.support import ROOT, TOKEN
 from webhook.ops.serve import GUNICORN_CONFIG, ServeOptions, gunicorn_command
 from webhook.raynet.standin import RaynetStandIn
@@ -514,6 +515,7 @@ def test_deploy_files_agree_on_the_proxy_ports_and_paths() -> None:
     bridge_address = f"{option(command, '--host')}:{option(command, '--port')}"
     assert nginx_upstreams(host_site) == {"raynet_bridge": [bridge_address]}
     assert nginx_directive(host_site, "include") == ["snippets/bridge-locations.conf"]
+    assert nginx_directive(host_site, "listen") == ["80", "443 ssl http2"]
     assert "bridge-locations.conf beside it in\n# /etc/nginx/snippets/" in host_site
     environment = unit_environment()
     assert environment["TRUSTED_PROXIES"] == "1"
@@ -671,6 +673,12 @@ def test_nginx_accepts_the_deploy_configuration(site: str, tmp_path: Path) -> No
     else:
         text = replaced(text, "/etc/nginx/snippets/", f"{snippets}/")
         text = replaced(text, "server bridge:", "server 127.0.0.1:")
+    # nginx -t binds what it listens on: ports of our own on loopback, so that neither an
+    # unprivileged user nor a web server already on 80/443 fails it; "ssl http2" stay.
+    text, listens = re.subn(
+        r"^(\s*listen )(\d+)\b", lambda m: f"{m[1]}127.0.0.1:{free_port()}", text, flags=re.M
+    )
+    assert listens == {"raynet-bridge.conf": 2, "compose.conf": 1}[site]
     (tmp_path / "site.conf").write_text(text)
     temporary = " ".join(
         f"{kind}_temp_path {tmp_path / kind};"
