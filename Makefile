@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast lint bench clean translations messages
+.PHONY: run demo test test-fast lint bench clean translations messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ messages: $(VENV)/.runtime  ## new or changed texts in the code into the catalog
 
 run: $(VENV)/.runtime translations  ## the service on embedded defaults: SQLite in ./var, files in ./exports
 	$(BIN)/python -m webhook serve --dev $(ARGS)
+
+demo: $(VENV)/.runtime translations  ## the whole flow on bundled sample data, no credentials: ./exports/OP-24-057.xml
+	$(BIN)/python -m webhook demo $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

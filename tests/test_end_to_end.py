@@ -176,6 +176,81 @@ def test_dev_mode_runs_without_secrets_and_says_so(tmp_path: Path) -> None:
         assert process.stop() == 0
 
 
+def test_stopping_serve_logs_no_logging_errors(tmp_path: Path) -> None:
+    """gunicorn's own lines (``[%(process)d] ... Worker exiting``) go through the logging
+    module of processes where the bridge configured its logging: they must still format."""
+    port = free_port()
+    env = {"STATE_DB": str(tmp_path / "var" / "state.db"), "EXPORT_TARGET": share(tmp_path)}
+    process = bridge(
+        ["serve", "--dev", "--port", str(port), *ONE_HTTP_WORKER], env, tmp_path / "stop.log"
+    )
+    try:
+        wait_until(lambda: listening(port), 30, "gunicorn")
+        # An answer: the worker has booted, so it imported webhook.wsgi and its logging.
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        assert process.stop() == 0
+    output = process.output()
+    assert "Worker exiting" in output  # gunicorn said goodbye, through the logging module
+    assert "Logging error" not in output, output
+    assert "Traceback" not in output, output
+
+
+def test_dev_mode_opens_the_dashboard_with_a_generated_token(tmp_path: Path) -> None:
+    """``make run`` says where the dashboard is and prints the token that opens it."""
+    port = free_port()
+    state = tmp_path / "var" / "state.db"
+    env = {"STATE_DB": str(state), "EXPORT_TARGET": share(tmp_path / "exports")}
+    process = bridge(
+        ["serve", "--dev", "--port", str(port), *ONE_HTTP_WORKER], env, tmp_path / "dev.log"
+    )
+    try:
+        wait_until(lambda: listening(port), 30, "gunicorn")
+        admin_token = (state.parent / "dev-admin-token").read_text().strip()
+        assert len(admin_token) >= 16
+        output = process.output()
+        assert f"dashboard http://127.0.0.1:{port}/admin/, admin token {admin_token}" in output
+        assert admin_token != (state.parent / "dev-webhook-token").read_text().strip()
+        login = requests.post(
+            f"http://127.0.0.1:{port}/admin/login",
+            data={"token": admin_token, "name": "Jana"},
+            allow_redirects=False,
+            timeout=5,
+        )
+        assert login.status_code == 302, login.text
+    finally:
+        assert process.stop() == 0
+
+
+@pytest.mark.parametrize("admin_token", [None, "admin-token-0123456789"])
+def test_serve_says_where_the_dashboard_is_and_whether_it_is_on(
+    tmp_path: Path, admin_token: str | None
+) -> None:
+    port = free_port()
+    env = {
+        "WEBHOOK_TOKEN": TOKEN,
+        "STATE_DB": str(tmp_path / "var" / "state.db"),
+        "EXPORT_TARGET": share(tmp_path / "exports"),
+        **({"ADMIN_TOKEN": admin_token} if admin_token else {}),
+    }
+    process = bridge(
+        ["serve", "--no-worker", "--port", str(port), *ONE_HTTP_WORKER], env, tmp_path / "s.log"
+    )
+    try:
+        wait_until(lambda: listening(port), 30, "gunicorn")
+        output = process.output()
+    finally:
+        assert process.stop() == 0
+    assert f"listening on http://127.0.0.1:{port}/webhooks/raynet" in output
+    dashboard = f"dashboard http://127.0.0.1:{port}/admin/"
+    if admin_token is None:
+        assert f"{dashboard}: off until ADMIN_TOKEN (16+ characters) is set" in output
+    else:
+        assert f"{dashboard}: log in with ADMIN_TOKEN" in output
+        assert admin_token not in output  # a configured secret is never printed
+    assert not (tmp_path / "var" / "dev-admin-token").exists()  # only --dev makes one
+
+
 def raw_http(port: int, payload: bytes) -> int:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(payload)

@@ -77,11 +77,13 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # What the lines never show is not collected for each record (the logging docs'
-    # "Optimization"): the caller's file and line, thread and process names.
+    # What no line of these processes shows is not collected for each record (the logging
+    # docs' "Optimization"): the caller's file and line, thread ids and names, process names.
+    # The process id stays: gunicorn's own handlers, in the same processes, format
+    # "[%(process)d]", and a record without it fails with "--- Logging error ---".
     logging._srcfile = None
     logging.logThreads = False
-    logging.logProcesses = False
+    logging.logProcesses = True
     logging.logMultiprocessing = False
 
 

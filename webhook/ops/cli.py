@@ -28,7 +28,7 @@ from webhook.ops.console import (
     shown,
 )
 from webhook.ops.demo import demo
-from webhook.ops.serve import ServeOptions, port_taken
+from webhook.ops.serve import ServeOptions, port_taken, url
 from webhook.ops.serve import serve as run_server
 from webhook.ops.webhook_setup import register_webhook
 from webhook.pipeline import CaseSource, Exporter, Skipped
@@ -157,7 +157,7 @@ def serve(host: str, port: int, http_workers: int, no_worker: bool, dev: bool) -
     if taken:
         fail(f"cannot listen on {host}:{port}: {taken} (another copy of the bridge?)", EXIT_CONFIG)
     click.echo(
-        f"listening on http://{host}:{port}/webhooks/raynet; state {settings.state_db}, "
+        f"listening on {url(host, port, '/webhooks/raynet')}; state {settings.state_db}, "
         f"files to {settings.export_target}",
         err=True,
     )

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: webhook/ and deploy/
 GUNICORN_CONFIG = PACKAGE_ROOT / "deploy" / "gunicorn.conf.py"
 RESTART_DELAY = 5.0
+DEV_WEBHOOK_FILE = "dev-webhook-token"  # serve --dev's tokens, in the state folder
+DEV_ADMIN_FILE = "dev-admin-token"
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,10 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
-def dev_token(state_dir: Path) -> str:
-    """A random webhook token for local trials, kept in the state folder across restarts."""
-    path = state_dir / "dev-webhook-token"
+def dev_token(state_dir: Path, name: str = DEV_WEBHOOK_FILE) -> str:
+    """A random token for local trials (the webhook's, the dashboard's), kept in the state
+    folder across restarts."""
+    path = state_dir / name
     if path.is_file():
         return path.read_text().strip()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -73,16 +76,40 @@ def metrics_folder(settings: Settings) -> Path:
     return folder
 
 
+def url(host: str, port: int, path: str) -> str:
+    """Where ``serve`` answers ``path``: ``http://host:port/path``, IPv6 in brackets."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
+
+
 def child_environment(settings: Settings, options: ServeOptions) -> dict[str, str]:
+    """The children's environment; with ``--dev``, the tokens it generates. Says where the
+    dashboard is and how it opens (never printing a token that was configured)."""
     environment = dict(os.environ)
     environment["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder(settings))
     python_path = [str(PACKAGE_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
     environment["PYTHONPATH"] = os.pathsep.join(python_path)
+    folder = settings.state_db.parent
     if options.dev and settings.webhook_token is None:
-        environment["WEBHOOK_TOKEN"] = token = dev_token(settings.state_db.parent)
+        environment["WEBHOOK_TOKEN"] = token = dev_token(folder)
         click.echo(
-            f"--dev: webhook token {token} (kept in {settings.state_db.parent}/dev-webhook-token)"
+            f"--dev: webhook token {token} (kept in {folder}/{DEV_WEBHOOK_FILE})"
             "\n      enter it as the webhook's security token in RAYNET",
+            err=True,
+        )
+    dashboard = url(options.host, options.port, "/admin/")
+    if settings.admin_token is not None:
+        click.echo(f"dashboard {dashboard}: log in with ADMIN_TOKEN", err=True)
+    elif options.dev:
+        environment["ADMIN_TOKEN"] = token = dev_token(folder, DEV_ADMIN_FILE)
+        click.echo(
+            f"--dev: dashboard {dashboard}, admin token {token} (kept in {folder}/"
+            f"{DEV_ADMIN_FILE})\n      log in there with it",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"dashboard {dashboard}: off until ADMIN_TOKEN (16+ characters) is set and the "
+            "service restarted",
             err=True,
         )
     return environment

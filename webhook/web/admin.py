@@ -1,11 +1,12 @@
 """``/admin``: the dashboard for the accountant and ops, and the same actions as a JSON API.
 
-Off unless ``ADMIN_TOKEN`` is set (404). Pages need a login with that token and a name (who
-marked a file imported); the session cookie is signed with a key derived from the token,
-HttpOnly, SameSite=Strict, Secure over HTTPS, and ended on the server by logout or 30 idle
-minutes (``web/security``); forms carry a CSRF token; 5 tries a minute per address. The JSON
-API under ``/admin/api`` takes the token as ``Authorization: Bearer <token>``. Without the
-token, or with a wrong one, both answer 401.
+Off unless ``ADMIN_TOKEN`` is set: 404, a page saying how to switch it on (JSON for the API).
+Pages need a login with that token and a name (who marked a file imported); the session
+cookie is signed with a key derived from the token, HttpOnly, SameSite=Strict, Secure over
+HTTPS, and ended on the server by logout or 30 idle minutes (``web/security``); forms carry
+a CSRF token; 5 tries a minute per address. The JSON API under ``/admin/api`` takes the
+token as ``Authorization: Bearer <token>``. Without the token, or with a wrong one, both
+answer 401.
 
 The pages are in ``web/pages.py`` (cases), ``web/inbox.py`` (the accountant's orders to
 import), ``web/bulk.py`` (bulk export) and ``web/admin_api.py``; this module holds what they
@@ -45,6 +46,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.after_request(remember_switch)
 OPEN_ENDPOINTS = ("admin.login",)
 NAME_LENGTH = 60
+OFF = "The dashboard is off: ADMIN_TOKEN is not set."  # the JSON API's 404
 
 
 def init_admin(app: Flask, settings: Settings) -> None:
@@ -75,7 +77,7 @@ def refusal_text(refused: ActionRefused) -> str:
 def _token() -> str:
     token = instance().settings.admin_token
     if token is None:
-        abort(404)  # no token configured: the dashboard does not exist
+        abort(404, OFF)  # no token configured: the dashboard does not exist
     return token
 
 
@@ -113,6 +115,8 @@ def _page_context() -> dict[str, Any]:
 
 @bp.before_request
 def _guard() -> Any:
+    if instance().settings.admin_token is None and not request.path.startswith("/admin/api/"):
+        return render_template("admin/off.html"), 404  # what to do; no link back to itself
     token = _token()
     if request.path.startswith("/admin/api/"):
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
