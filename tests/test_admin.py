@@ -124,6 +124,21 @@ def test_cases_with_their_state_file_and_reason(
     assert "case-1234" not in failed_only
 
 
+def test_a_direction_override_from_raynet_is_shown_not_obeyed(
+    admin_app: Flask, harness: Harness, won_case: dict[str, Any]
+) -> None:
+    """U+202E in a case's name would show "fdp.exe" as "exe.pdf"; the page shows it as
+    an escape instead, and amounts keep their no-break spaces."""
+    harness.raynet.add_case({**won_case, "name": "Faktura \u202efdp.exe"})
+    harness.webhook(1234)
+    harness.drain()
+    client, _ = logged_in(admin_app)
+    page = client.get("/admin/cases/1234").get_data(as_text=True)
+    assert "\u202e" not in page
+    assert "Faktura \\u202efdp.exe" in page
+    assert "12\xa0886,50\xa0Kč" in page
+
+
 def test_retry_reexport_sync_and_download_from_the_pages(
     admin_app: Flask, harness: Harness
 ) -> None:

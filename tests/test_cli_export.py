@@ -179,3 +179,26 @@ def test_status_shows_states_events_and_cases(raynet: RaynetStandIn, tmp_path: P
         "exported",
         str(tmp_path / "exports" / "OP-24-057.xml"),
     ]
+
+
+def test_status_shows_what_raynet_sent_escaped_even_through_a_pipe(
+    raynet: RaynetStandIn, tmp_path: Path, won_case: dict[str, Any]
+) -> None:
+    """A case code with a line break, an OSC sequence (retitles a terminal) and a
+    direction override stays on its one line, each as an escape."""
+    hostile = "OP\r\n1\x1b]0;pwned\x07\u202eX"
+    raynet.add_case({**won_case, "status": "E_LOST", "code": hostile})
+    harness = Harness(raynet, tmp_path)
+    harness.webhook()
+    assert harness.drain() == "skipped"
+    completed = subprocess.run(
+        [sys.executable, "-m", "webhook", "status"],
+        env={"STATE_DB": str(tmp_path / "state.db"), "PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    line = completed.stdout.decode().splitlines()[-1]
+    assert line.split()[:2] == ["1234", "OP\\r\\n1\\x1b]0;pwned\\x07\\u202eX"]
+    assert not any(char in completed.stdout for char in b"\r\x1b\x07")

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import run_bridge
 from tests.support import xsd_dir
 from webhook.errors import ConfigError
 from webhook.moneys3.numbering import OrderNumbering
+from webhook.ops.console import EXIT_CONFIG
 from webhook.settings.environment import load_settings
 
 
@@ -97,3 +99,43 @@ def test_xsd_dir_must_hold_the_schema(tmp_path: Path) -> None:
     assert load_settings({"MONEY_S3_XSD_DIR": str(xsd_dir())}).xsd_dir == xsd_dir()
     with pytest.raises(ConfigError, match="MONEY_S3_XSD_DIR"):
         load_settings({"MONEY_S3_XSD_DIR": str(tmp_path)})
+
+
+@pytest.mark.parametrize("command", [["check"], ["serve", "--no-worker"]])
+@pytest.mark.parametrize(
+    ("variables", "named", "secret"),
+    [
+        (
+            {"SMTP_URL": "smtp://u:pw-1234@host:notaport", "NOTIFY_EMAIL": "a@b.cz"},
+            "SMTP_URL",
+            "pw-1234",
+        ),
+        (
+            {"RAYNET_API_URL": "https://u:pw-5678@app.raynet.cz/api/v2/"},
+            "RAYNET_API_URL",
+            "pw-5678",
+        ),
+        ({"RAYNET_API_URL": "ftp://u:pw-9012@host/"}, "RAYNET_API_URL", "pw-9012"),
+        ({"WEBHOOK_TOKEN": "short-1234"}, "WEBHOOK_TOKEN", "short-1234"),
+    ],
+)
+def test_a_configuration_error_is_one_line_exit_2_without_its_secret(
+    command: list[str], variables: dict[str, str], named: str, secret: str, tmp_path: Path
+) -> None:
+    """``serve`` and ``check`` alike: no traceback, exit 2, the variable named, the
+    password or token in it never printed."""
+    env = {
+        "WEBHOOK_TOKEN": "a-token-of-sixteen-chars",
+        "RAYNET_USERNAME": "api@firma.cz",
+        "RAYNET_API_KEY": "key-0123456789",
+        "RAYNET_INSTANCE": "firma",
+        "STATE_DB": str(tmp_path / "state.db"),
+        "EXPORT_TARGET": str(tmp_path / "exports"),
+        **variables,
+    }
+    completed = run_bridge(command, env)
+    assert completed.returncode == EXIT_CONFIG, completed.stderr
+    said = completed.stdout + completed.stderr  # check's FAIL line is on stdout
+    assert said.count("\n") == 1, said
+    assert named in said
+    assert secret not in said

@@ -174,6 +174,28 @@ def test_a_case_with_our_external_id_costs_nothing_with_a_new_state_file(
     assert harness.files() == ["OP-24-057+3.xml"]
 
 
+def test_a_lost_state_file_brings_no_second_post_for_the_same_file(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    """The state file and its lock were deleted (started afresh); a webhook without extIds
+    (an older event) makes the worker find the file already there and RAYNET already
+    carrying it: no file is written, so no "order ready" post goes out again."""
+    first = Harness(raynet, tmp_path)
+    first.webhook()
+    assert first.drain() == "exported"
+    first.follow_ups.run_due()
+    assert len(raynet.posts[1234]) == 1
+    for lost in (tmp_path / "state.db", tmp_path / "state.db.lock"):
+        lost.unlink()
+    afresh = Harness(raynet, tmp_path)
+    afresh.webhook()
+    assert afresh.drain() == "exported"
+    afresh.follow_ups.run_due()
+    assert afresh.files() == ["OP-24-057.xml"]
+    assert len(raynet.posts[1234]) == 1
+    assert afresh.outbox_counts().get("pending", 0) == 0
+
+
 def test_write_back_can_be_switched_off_and_locking_on(
     raynet: RaynetStandIn, tmp_path: Path
 ) -> None:

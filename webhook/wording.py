@@ -72,6 +72,20 @@ def one_line(text: str) -> str:
     return " ".join(spaced.split())
 
 
+def escaped(text: str, keep: str = "") -> str:
+    """Text with every control, line break and invisible format character (a direction
+    override such as U+202E) written as its escape, except those in ``keep``: what RAYNET
+    sent can then neither drive a terminal nor reverse what a page shows."""
+    if text.isprintable():
+        return text
+    return "".join(
+        repr(char)[1:-1]
+        if unicodedata.category(char) in BREAKS and char not in keep
+        else char
+        for char in text
+    )
+
+
 def caveat_text(gettext: Gettext, ngettext: Ngettext, caveat: Caveat) -> str:
     """What an order's caveat means, in the reader's language."""
     values = dict(caveat.values)

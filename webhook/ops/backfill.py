@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from webhook.ops.console import chosen_settings, reports_errors
+from webhook.ops.console import chosen_settings, reports_errors, say
 from webhook.wiring import build_raynet_client, open_state
 from webhook.worker.reconcile import queue_unexported
 
@@ -34,7 +34,7 @@ def backfill(since: dt.datetime) -> None:
     ) as cases:
         listed, queued = queue_unexported(state.queue, state.records, cases)
     left = client.rate_limit.remaining
-    click.echo(
+    say(
         f"{listed} won case(s) changed since {since:%Y-%m-%d %H:%M}; {len(queued)} queued for "
         f"export, the rest are exported or waiting already "
         f"({client.requests_sent} RAYNET API call(s)"

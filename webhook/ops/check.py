@@ -15,7 +15,7 @@ import click
 from webhook.errors import BridgeError, ConfigError
 from webhook.moneys3.builder import StockKey
 from webhook.moneys3.validation import DocumentValidator
-from webhook.ops.console import EXIT_CONFIG, EXIT_FAILED, chosen_settings
+from webhook.ops.console import EXIT_CONFIG, EXIT_FAILED, chosen_settings, say
 from webhook.raynet.webhooks import webhook_problem
 from webhook.settings.environment import BOOKKEEPING_VARIABLES, Settings
 from webhook.wiring import build_raynet_client, build_target, open_state
@@ -31,9 +31,9 @@ def check() -> None:
     try:
         settings = chosen_settings()
     except ConfigError as error:
-        click.echo(f"FAIL  configuration: {error}")
+        say(f"FAIL  configuration: {error}")
         sys.exit(EXIT_CONFIG)
-    click.echo("PASS  configuration: every variable is valid")
+    say("PASS  configuration: every variable is valid")
     failures = 0
     for name, test in CHECKS:
         if name == "AWS state" and not settings.queue_url:
@@ -41,12 +41,12 @@ def check() -> None:
         try:
             detail = test(settings)
         except _Warning as warning:
-            click.echo(f"WARN  {name}: {warning}")
+            say(f"WARN  {name}: {warning}")
         except (BridgeError, OSError, sqlite3.Error) as error:
             failures += 1
-            click.echo(f"FAIL  {name}: {error}")
+            say(f"FAIL  {name}: {error}")
         else:
-            click.echo(f"PASS  {name}: {detail}")
+            say(f"PASS  {name}: {detail}")
     sys.exit(EXIT_FAILED if failures else 0)
 
 

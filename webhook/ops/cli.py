@@ -25,7 +25,7 @@ from webhook.ops.console import (
     chosen_settings,
     fail,
     reports_errors,
-    shown,
+    say,
 )
 from webhook.ops.demo import demo
 from webhook.ops.serve import ServeOptions, port_taken, url
@@ -119,7 +119,7 @@ def _export(
     if isinstance(outcome, Skipped):
         fail(f"{outcome.case_code} not exported: {outcome.reason}", EXIT_NOT_EXPORTABLE)
     if not to_stdout:
-        click.echo(shown(f"exported {outcome.case_code} to {outcome.location}"))
+        say(f"exported {outcome.case_code} to {outcome.location}")
 
 
 @main.command()
@@ -156,7 +156,7 @@ def serve(host: str, port: int, http_workers: int, no_worker: bool, dev: bool) -
     taken = port_taken(host, port)
     if taken:
         fail(f"cannot listen on {host}:{port}: {taken} (another copy of the bridge?)", EXIT_CONFIG)
-    click.echo(
+    say(
         f"listening on {url(host, port, '/webhooks/raynet')}; state {settings.state_db}, "
         f"files to {settings.export_target}",
         err=True,
@@ -205,13 +205,13 @@ def replay(case_id: int | None, all_failed: bool, again: bool) -> None:
         fail("give either --case ID or --all-failed", EXIT_CONFIG)
     state = open_state(chosen_settings())
     if all_failed:
-        click.echo(f"queued {state.queue.replay()} case(s) again")
+        say(f"queued {state.queue.replay()} case(s) again")
         return
     assert case_id is not None
     record = find_case(state.records, case_id)
     if record.state == CaseState.EXPORTED and again:
         reexport_case(state.queue, state.records, case_id)
-        click.echo(f"case {case_id} queued for another export")
+        say(f"case {case_id} queued for another export")
     elif record.state == CaseState.EXPORTED:
         fail(
             f"case {case_id} is already exported as {record.location}; "
@@ -219,7 +219,7 @@ def replay(case_id: int | None, all_failed: bool, again: bool) -> None:
         )
     else:
         retry_case(state.queue, state.records, case_id)
-        click.echo(f"case {case_id} queued again")
+        say(f"case {case_id} queued again")
 
 
 @main.command()
@@ -231,12 +231,12 @@ def status(wanted: str | None, limit: int) -> None:
     state = open_state(chosen_settings())
     records = state.records
     counts = records.counts()
-    click.echo("  ".join(f"{name} {count}" for name, count in counts.items()))
+    say("  ".join(f"{name} {count}" for name, count in counts.items()))
     events = records.events_stored()
     follow_ups = state.outbox.counts()
     waiting = ", ".join(f"{name} {count}" for name, count in follow_ups.items())
     if events is not None or waiting:
-        click.echo(
+        say(
             "; ".join(
                 part
                 for part in (
@@ -248,9 +248,7 @@ def status(wanted: str | None, limit: int) -> None:
         )
     for record in records.cases(CaseQuery(CaseState(wanted) if wanted else None, limit=limit)):
         detail = record.location if record.state == CaseState.EXPORTED else (record.reason or "")
-        click.echo(
-            shown(f"{record.case_id:>8}  {record.code or '?':<20} {record.state:<9} {detail}")
-        )
+        say(f"{record.case_id:>8}  {record.code or '?':<20} {record.state:<9} {detail}")
 
 
 for command in (check, register_webhook, backfill, demo):

@@ -16,6 +16,7 @@ import click
 from webhook.errors import BridgeError, ConfigError
 from webhook.settings.environment import Settings
 from webhook.settings.instances import load_instances
+from webhook.wording import escaped
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -26,18 +27,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 def shown(text: str) -> str:
     """A line as a terminal may print it: line breaks, escape sequences and other control or
     format characters (a direction override) are written as escapes, never sent raw."""
-    if text.isprintable():
-        return text
-    return "".join(
-        char
-        if char.isprintable() or char == " "
-        else (repr(char)[1:-1] if char not in "\t" else "\\t")
-        for char in text
-    )
+    return escaped(text)
+
+
+def say(*lines: str, err: bool = False) -> None:
+    """Print each of ``lines`` on a line of its own, ``shown``: a value from RAYNET, a file
+    or a setting never drives the terminal (a case code with CR/LF, an OSC sequence)."""
+    click.echo("\n".join(shown(line) for line in lines), err=err)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    click.echo(f"error: {shown(message)}", err=True)
+    say(f"error: {message}", err=True)
     sys.exit(code)
 
 

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-import click
-
+from webhook.ops.console import say
 from webhook.settings.environment import Settings
 
 log = logging.getLogger(__name__)
@@ -91,23 +90,23 @@ def child_environment(settings: Settings, options: ServeOptions) -> dict[str, st
     folder = settings.state_db.parent
     if options.dev and settings.webhook_token is None:
         environment["WEBHOOK_TOKEN"] = token = dev_token(folder)
-        click.echo(
+        say(
             f"--dev: webhook token {token} (kept in {folder}/{DEV_WEBHOOK_FILE})"
             "\n      enter it as the webhook's security token in RAYNET",
             err=True,
         )
     dashboard = url(options.host, options.port, "/admin/")
     if settings.admin_token is not None:
-        click.echo(f"dashboard {dashboard}: log in with ADMIN_TOKEN", err=True)
+        say(f"dashboard {dashboard}: log in with ADMIN_TOKEN", err=True)
     elif options.dev:
         environment["ADMIN_TOKEN"] = token = dev_token(folder, DEV_ADMIN_FILE)
-        click.echo(
+        say(
             f"--dev: dashboard {dashboard}, admin token {token} (kept in {folder}/"
             f"{DEV_ADMIN_FILE})\n      log in there with it",
             err=True,
         )
     else:
-        click.echo(
+        say(
             f"dashboard {dashboard}: off until ADMIN_TOKEN (16+ characters) is set and the "
             "service restarted",
             err=True,
@@ -136,7 +135,7 @@ def serve(instances: Mapping[str, Settings], options: ServeOptions) -> int:
     environment = child_environment(settings, options)
     run_worker = options.run_worker and any(s.raynet for s in instances.values())
     if options.run_worker and not run_worker:
-        click.echo(
+        say(
             "no RAYNET credentials: webhooks are stored, nothing is exported until "
             "RAYNET_USERNAME, RAYNET_API_KEY and RAYNET_INSTANCE are set",
             err=True,

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 import click
 
-from webhook.ops.console import EXIT_CONFIG, chosen_settings, fail, reports_errors, shown
+from webhook.ops.console import EXIT_CONFIG, chosen_settings, fail, reports_errors, say
 from webhook.raynet.schemas import Webhooks
 from webhook.raynet.webhooks import WEBHOOK_EVENTS, same_url
 from webhook.settings.environment import Settings
@@ -38,36 +38,36 @@ def register_webhook(url: str | None, list_them: bool, delete: str | None) -> No
         return
     if delete:
         client.delete_webhook(delete)
-        click.echo(f"deleted webhook {delete}")
+        say(f"deleted webhook {delete}")
         return
     url = _webhook_url(url, settings)
     if settings.webhook_token is None:
         fail("WEBHOOK_TOKEN is not set: RAYNET must send it with every webhook", EXIT_CONFIG)
     existing = [hook for hook in client.webhooks().hooks if same_url(hook.url, url)]
     if existing:
-        click.echo(f"already registered as {existing[0].id}; delete it first to register again")
+        say(f"already registered as {existing[0].id}; delete it first to register again")
     else:
         uuid = client.create_webhook(url, settings.webhook_token, list(WEBHOOK_EVENTS))
-        click.echo(f"registered webhook {uuid} for {url} ({', '.join(WEBHOOK_EVENTS)})")
+        say(f"registered webhook {uuid} for {url} ({', '.join(WEBHOOK_EVENTS)})")
     if settings.technical_contacts:
         # Technical contacts are the whole instance's: ours are added, none is replaced.
         present = list(client.webhooks().technical_contacts)
         contacts = present + [c for c in settings.technical_contacts if c not in present]
         if contacts != present:
             client.set_technical_contacts(contacts)
-        click.echo(
+        say(
             "RAYNET e-mails "
             + ", ".join(contacts)
             + " when deliveries fail for a day (it deletes the webhook after 7 days)"
         )
     else:
-        click.echo(
+        say(
             "warning: RAYNET_TECHNICAL_CONTACT is not set: nobody hears from RAYNET when "
             "deliveries fail, and it deletes the webhook after 7 days",
             err=True,
         )
     if url.startswith("http://"):
-        click.echo("warning: the token travels in a header; use https", err=True)
+        say("warning: the token travels in a header; use https", err=True)
 
 
 def _webhook_url(url: str | None, settings: Settings) -> str:
@@ -98,7 +98,7 @@ def _webhook_url(url: str | None, settings: Settings) -> str:
 
 def _list_webhooks(webhooks: Webhooks, settings: Settings) -> None:
     if not webhooks.hooks:
-        click.echo(
+        say(
             "RAYNET has no webhook for this instance: run register-webhook (with PUBLIC_URL) "
             "to create one"
         )
@@ -110,10 +110,10 @@ def _list_webhooks(webhooks: Webhooks, settings: Settings) -> None:
             if hook.secret_token == settings.webhook_token
             else "differs from WEBHOOK_TOKEN"
         )
-        click.echo(shown(f"{hook.id}  {hook.url}  {','.join(hook.events)}  token {token}"))
+        say(f"{hook.id}  {hook.url}  {','.join(hook.events)}  token {token}")
     contacts = ", ".join(webhooks.technical_contacts)
-    click.echo(
-        shown(f"technical contact: {contacts}")
+    say(
+        f"technical contact: {contacts}"
         if contacts
         else "technical contact: none (set RAYNET_TECHNICAL_CONTACT and run register-webhook, "
         "so that someone hears of failing deliveries before RAYNET deletes the webhook)"

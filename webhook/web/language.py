@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 
 import flask_babel
 from flask import Flask, Response, request
 from flask_babel import Babel, get_locale
+from markupsafe import Markup
 
 from webhook.i18n import CATALOGUES, LANGUAGES, Texts, compiled
+from webhook.wording import escaped
 
 COOKIE = "bridge_lang"
 SWITCH = "lang"
@@ -42,6 +45,7 @@ def init_language(app: Flask, default_language: str) -> None:
         default_locale=default_language,
         default_translation_directories=str(CATALOGUES),
     )
+    app.jinja_env.finalize = _visible
     app.jinja_env.filters["amount"] = _amount
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["day"] = _day
@@ -94,3 +98,12 @@ def _when(timestamp: float | None) -> str:
 def _day(iso_date: str) -> str:
     """A ``YYYY-MM-DD`` date as the reader writes dates (``1. 11. 2026`` in Czech)."""
     return texts().day(dt.date.fromisoformat(iso_date))
+
+
+def _visible(value: Any) -> Any:
+    """Every value a page prints: text (from RAYNET, from a file name) shows its invisible
+    characters as escapes, so that a U+202E cannot reverse what follows it. Markup is the
+    templates' own and stays as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return escaped(value, keep="\n\t")
+    return value

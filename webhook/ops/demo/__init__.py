@@ -24,7 +24,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from webhook.delivery.naming import file_name
 from webhook.moneys3.validation import DocumentValidator
-from webhook.ops.console import reports_errors
+from webhook.ops.console import reports_errors, say
 from webhook.ops.serve import PACKAGE_ROOT
 from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import load_settings
@@ -134,18 +134,19 @@ def run_demo(exports: Path, xsd_dir: Path | None, say: Callable[[str], None] = p
 def demo(output: Path) -> None:
     """See the bridge work on bundled sample data, without any RAYNET credentials."""
     xsd_dir = load_settings().xsd_dir or _shared_xsd_dir()
-    result = run_demo(output, xsd_dir, say=click.echo)
+    result = run_demo(output, xsd_dir, say=say)
     if xsd_dir is not None:
         DocumentValidator(xsd_dir).validate(result.file.read_bytes())
-        click.echo(f"4. The file is valid against Money S3's schema ({xsd_dir / '_Document.xsd'}).")
+        say(f"4. The file is valid against Money S3's schema ({xsd_dir / '_Document.xsd'}).")
     else:
-        click.echo("4. Not validated: set MONEY_S3_XSD_DIR to Seyfor's XSD folder to check it.")
+        say("4. Not validated: set MONEY_S3_XSD_DIR to Seyfor's XSD folder to check it.")
     head = result.file.read_text(encoding="utf-8").splitlines()[:12]
-    click.echo("\n" + "\n".join(f"   {line}" for line in head) + "\n   ...")
-    click.echo(
-        "\nNext: import it in Money S3 (Objednávky přijaté → XML přenosy → Import z XML, O+P+N),"
-        "\nthen set WEBHOOK_TOKEN and RAYNET_USERNAME/RAYNET_API_KEY/RAYNET_INSTANCE and run "
-        "`python -m webhook check`."
+    say("", *(f"   {line}" for line in head), "   ...")
+    say(
+        "",
+        "Next: import it in Money S3 (Objednávky přijaté → XML přenosy → Import z XML, O+P+N),",
+        "then set WEBHOOK_TOKEN and RAYNET_USERNAME/RAYNET_API_KEY/RAYNET_INSTANCE and run "
+        "`python -m webhook check`.",
     )
 
 
