@@ -79,9 +79,7 @@ def escaped(text: str, keep: str = "") -> str:
     if text.isprintable():
         return text
     return "".join(
-        repr(char)[1:-1]
-        if unicodedata.category(char) in BREAKS and char not in keep
-        else char
+        repr(char)[1:-1] if unicodedata.category(char) in BREAKS and char not in keep else char
         for char in text
     )
 
