@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from tests.harness import Harness
 from tests.support import TOKEN
+from webhook.moneys3.standin import MoneyS3StandIn
 from webhook.raynet.standin import RaynetStandIn
 from webhook.web import create_app
 from webhook.worker.chores import HEARTBEAT_FLAG
@@ -358,3 +359,78 @@ def test_a_bulk_export_needs_a_range_that_makes_sense(admin_app: Flask) -> None:
     ):
         client.post("/admin/bulk", data={"csrf": csrf, "since": since, "until": until})
         assert said in client.get("/admin/bulk").get_data(as_text=True)
+
+
+def test_the_inbox_ticks_nothing_zips_the_chosen_and_undoes_a_mark(
+    admin_app: Flask, harness: Harness, won_case: dict[str, Any]
+) -> None:
+    harness.raynet.add_case({**won_case, "id": 77, "code": "OP-24-077"})
+    for case_id in (1234, 77):
+        harness.webhook(case_id)
+        harness.drain(case_id=case_id)
+    harness.clock.advance(-40 * 86400)  # (the state's clock: files of the same moment)
+    client, csrf = logged_in(admin_app)
+    inbox = client.get("/admin/inbox").get_data(as_text=True)
+    assert inbox.count('name="file"') == 2
+    assert " checked" not in inbox  # nothing is chosen for the accountant
+    assert 'data-select="all"' in inbox
+    chosen = client.post("/admin/inbox/orders.zip", data={"csrf": csrf, "file": "77:1"})
+    assert zipfile.ZipFile(io.BytesIO(chosen.data)).namelist() == ["OP-24-077.xml"]
+    marked = client.post("/admin/inbox/imported", data={"csrf": csrf, "file": ["77:1"]})
+    assert marked.status_code == 302
+    after = client.get(marked.headers["Location"]).get_data(as_text=True)
+    assert 'id="file-77-1"' not in after
+    assert "1 soubor označen jako naimportovaný" in after or "Undo" in after or "Vrátit" in after
+    undone = client.post("/admin/inbox/unmark", data={"csrf": csrf, "files": "77:1"})
+    assert undone.status_code == 302
+    assert 'id="file-77-1"' in client.get("/admin/inbox").get_data(as_text=True)
+    imported = client.get("/admin/inbox?view=imported").get_data(as_text=True)
+    assert 'id="file-77-1"' not in imported
+
+
+def test_a_file_delivered_long_ago_stays_on_the_list_and_is_overdue(
+    admin_app: Flask, harness: Harness
+) -> None:
+    harness.clock.advance(-45 * 86400)
+    harness.webhook()
+    harness.drain()
+    client, _ = logged_in(admin_app)
+    assert 'id="file-1234-1"' in client.get("/admin/inbox").get_data(as_text=True)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "čeká na import déle než 2 pracovní dny" in page
+    overdue = client.get("/admin/inbox?view=overdue").get_data(as_text=True)
+    assert 'id="file-1234-1"' in overdue
+
+
+def test_an_uploaded_report_larger_than_a_webhook_shows_moneys_refusal_on_the_case(
+    admin_app: Flask, harness: Harness, won_case: dict[str, Any], tmp_path: Path
+) -> None:
+    item = {**won_case["items"][0], "taxRate": 15, "discountPercent": 0}
+    harness.raynet.add_case(
+        {**won_case, "items": [item], "totalAmount": 9000, "totalAmountWithTax": 10350}
+    )
+    harness.webhook()
+    harness.drain()
+    (written,) = MoneyS3StandIn().import_folder(harness.exports, tmp_path / "downloads")
+    padded = written.read_bytes() + b"<!--" + b" " * 100_000 + b"-->"  # over 64 kB
+    client, csrf = logged_in(admin_app)
+    answer = client.post(
+        "/admin/reports",
+        data={
+            "csrf": csrf,
+            "report": [(io.BytesIO(padded), "protokol.xml"), (io.BytesIO(b"junk"), "x.xml")],
+        },
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 302
+    listing = client.get("/admin/reports").get_data(as_text=True)
+    assert "protokol.xml" in listing
+    assert "nepřečteno" in listing  # x.xml, with why
+    page = client.get("/admin/cases/1234").get_data(as_text=True)
+    assert "Money S3: Money S3 odmítl" in page
+    assert "Sazba DPH 15" in page  # Money's own words
+    assert "Money S3 nenaimportoval 1 objednávku" in page  # the banner
+    seen = client.post("/admin/cases/1234/files/1/acknowledged", data={"csrf": csrf})
+    assert seen.status_code == 302
+    assert "Zkontroloval(a) Jana" in client.get("/admin/cases/1234").get_data(as_text=True)
+    assert "nenaimportoval 1" not in client.get("/admin/").get_data(as_text=True)

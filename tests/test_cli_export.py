@@ -202,3 +202,12 @@ def test_status_shows_what_raynet_sent_escaped_even_through_a_pipe(
     line = completed.stdout.decode().splitlines()[-1]
     assert line.split()[:2] == ["1234", "OP\\r\\n1\\x1b]0;pwned\\x07\\u202eX"]
     assert not any(char in completed.stdout for char in b"\r\x1b\x07")
+
+
+def test_status_of_a_state_file_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent" / "dir" / "state.db"
+    result = CliRunner().invoke(main, ["status"], env={"STATE_DB": str(missing)})
+    assert result.exit_code == EXIT_CONFIG
+    assert result.output.count("\n") == 1
+    assert "does not exist" in result.output
+    assert not missing.parent.exists()

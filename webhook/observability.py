@@ -133,6 +133,16 @@ WEBHOOK_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )  # fmt: skip
 EXPORTS = Counter("bridge_exports_total", "Files delivered (new files only)", ["instance"])
+MONEY_IMPORTS = Counter(
+    "bridge_money_imports_total",
+    "Delivered files Money S3's import reports gave a new outcome, by outcome",
+    ["instance", "result"],
+)
+CHANGED_CASES = Counter(
+    "bridge_changed_cases_total",
+    "Exported cases found changed since their order was delivered",
+    ["instance"],
+)
 SKIPS = Counter(
     "bridge_skips_total", "Cases examined and not exported, by reason", ["instance", "reason"]
 )

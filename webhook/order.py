@@ -140,3 +140,125 @@ class CaseSummary:
     total_with_vat: Decimal | None = None
     currency: str | None = None  # ISO 4217 once known, else RAYNET's symbol
     doklad: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestLine:
+    """What of an order line Money S3 keeps and the accountant would have to correct."""
+
+    name: str
+    product_code: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    vat_rate: Decimal
+    discount_percent: Decimal
+
+
+@dataclass(frozen=True)
+class OrderDigest:
+    """An order as delivered, kept to tell later whether the deal changed in a way the
+    order in Money S3 no longer shows: the customer, the lines, the totals."""
+
+    customer: str
+    reg_number: str | None
+    currency: str
+    lines: tuple[DigestLine, ...]
+    total_net: Decimal
+    total_gross: Decimal
+
+    @classmethod
+    def of(cls, order: Order) -> OrderDigest:
+        return cls(
+            customer=order.customer.name,
+            reg_number=order.customer.reg_number,
+            currency=order.currency,
+            lines=tuple(
+                DigestLine(
+                    line.name,
+                    line.product_code,
+                    line.quantity,
+                    line.unit_price,
+                    line.vat_rate,
+                    line.discount_percent,
+                )
+                for line in order.lines
+            ),
+            total_net=order.total_net,
+            total_gross=order.total_gross,
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the order delivered and the deal as it is now.
+
+    ``what`` is stable (the catalogue chooses the words): ``customer``, ``reg_number``,
+    ``currency``, ``total_gross``, ``no_longer_exportable`` (``new`` holds the reason),
+    ``line_added``, ``line_removed``, and per line ``quantity``, ``unit_price``,
+    ``vat_rate``, ``discount``. ``line`` names the item."""
+
+    what: str
+    old: str | None = None
+    new: str | None = None
+    line: str | None = None
+
+
+def order_changes(delivered: OrderDigest, now: OrderDigest) -> tuple[Change, ...]:
+    """What differs, in the order an accountant reads an order: header, lines, total.
+
+    Lines are paired by product code and name (an item renamed counts as one removed and
+    one added: Money S3 would need both)."""
+    changes = [
+        Change(what, str(old) if old is not None else None, str(new) if new is not None else None)
+        for what, old, new in (
+            ("customer", delivered.customer, now.customer),
+            ("reg_number", delivered.reg_number, now.reg_number),
+            ("currency", delivered.currency, now.currency),
+        )
+        if old != new
+    ]
+    before = _by_item(delivered.lines)
+    after = _by_item(now.lines)
+    for key, old_line in before.items():
+        new_line = after.get(key)
+        if new_line is None:
+            changes.append(Change("line_removed", _line_text(old_line), None, old_line.name))
+            continue
+        for what, old_value, new_value in (
+            ("quantity", old_line.quantity, new_line.quantity),
+            ("unit_price", old_line.unit_price, new_line.unit_price),
+            ("discount", old_line.discount_percent, new_line.discount_percent),
+            ("vat_rate", old_line.vat_rate, new_line.vat_rate),
+        ):
+            if old_value != new_value:
+                changes.append(Change(what, _plain(old_value), _plain(new_value), old_line.name))
+    changes += [
+        Change("line_added", None, _line_text(line), line.name)
+        for key, line in after.items()
+        if key not in before
+    ]
+    if delivered.total_gross != now.total_gross:
+        changes.append(
+            Change("total_gross", _plain(delivered.total_gross), _plain(now.total_gross))
+        )
+    return tuple(changes)
+
+
+def _by_item(lines: tuple[DigestLine, ...]) -> dict[tuple[str | None, str, int], DigestLine]:
+    """Lines keyed by code and name, a repeated item numbered so that none is lost."""
+    keyed: dict[tuple[str | None, str, int], DigestLine] = {}
+    for line in lines:
+        repeat = 0
+        while (line.product_code, line.name, repeat) in keyed:
+            repeat += 1
+        keyed[(line.product_code, line.name, repeat)] = line
+    return keyed
+
+
+def _plain(value: Decimal) -> str:
+    """A number without trailing zeros: 2.000 is 2, 12.50 is 12.5."""
+    return format(value.normalize(), "f")
+
+
+def _line_text(line: DigestLine) -> str:
+    return f"{_plain(line.quantity)} × {_plain(line.unit_price)}, {_plain(line.vat_rate)} %"

@@ -22,7 +22,16 @@ from webhook.moneys3.builder import Document, ExportOptions, build_order_documen
 from webhook.moneys3.numbering import OrderNumbering, document_number
 from webhook.moneys3.review import Review, review
 from webhook.moneys3.validation import DocumentValidator
-from webhook.order import CaseSummary, Caveat, Customer, Order, Reason
+from webhook.order import (
+    CaseSummary,
+    Caveat,
+    Change,
+    Customer,
+    Order,
+    OrderDigest,
+    Reason,
+    order_changes,
+)
 from webhook.raynet import external_ids
 from webhook.raynet.eligibility import skip_reason
 from webhook.raynet.mapping import BookkeepingMap
@@ -60,6 +69,7 @@ class Exported:
     summary: CaseSummary = field(default_factory=CaseSummary)
     caveats: tuple[Caveat, ...] = ()
     written_back: bool = False  # RAYNET carries this file's external id: it was announced
+    digest: OrderDigest | None = None  # the order delivered, to tell a later change
 
     @property
     def announced(self) -> bool:
@@ -170,7 +180,17 @@ class Exporter:
             summary=summary,
             caveats=checked.caveats + document.caveats,
             written_back=external_ids.for_file(exported.file_name) in case.external_ids,
+            digest=OrderDigest.of(order),
         )
+
+    def changes_since(self, case_id: int, delivered: OrderDigest) -> tuple[Change, ...]:
+        """How the deal differs now from the order delivered: read again, made into the
+        order it would be now, compared; nothing is delivered."""
+        case = self.source.business_case(case_id)
+        reason = skip_reason(case)
+        if reason is not None:  # lost, or its products removed, since
+            return (Change("no_longer_exportable", reason.code, str(reason)),)
+        return order_changes(delivered, OrderDigest.of(self.renderer.order(case, self.source)))
 
 
 def deliver(

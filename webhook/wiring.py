@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
 
 from webhook.delivery import target_from_setting
 from webhook.delivery.folder import FolderTarget
+from webhook.delivery.reports import FolderReports, ReportSource
 from webhook.delivery.target import Target
 from webhook.i18n import Texts
-from webhook.moneys3.validation import DocumentValidator
+from webhook.moneys3.validation import DocumentValidator, ReportValidator
 from webhook.observability import instrument_aws, record_raynet_request
 from webhook.pipeline import Exporter, Renderer
 from webhook.raynet.client import RaynetClient, RaynetCredentials
@@ -24,14 +27,16 @@ from webhook.settings.environment import Settings
 from webhook.state.model import Clock, FollowUp, WorkPolicy
 from webhook.state.ports import State
 from webhook.state.sqlite import open_state as open_sqlite_state
+from webhook.worker.changes import ChangeCheck
 from webhook.worker.chores import Chores
 from webhook.worker.daily_report import DailyReport
 from webhook.worker.follow_ups import FollowUps, Handler
 from webhook.worker.gate import CredentialsStop, ExportGate
 from webhook.worker.loop import InstanceWorker, Worker
 from webhook.worker.mail import Mailer
+from webhook.worker.money_reports import MoneyReports
 from webhook.worker.reconcile import Reconciler
-from webhook.worker.write_back import WriteBack
+from webhook.worker.write_back import WriteBack, paused_while_refused
 
 BUTTON_DEADLINE = 3.0  # the button answers RAYNET within its 10 s
 # A web request's waits for the state end well inside RAYNET's 10 s, whatever holds it:
@@ -53,6 +58,7 @@ class Instance:
     gate: ExportGate
     raynet: RaynetClient | None  # None without API access
     button: Worker | None
+    reports: MoneyReports  # takes the Money S3 reports the accountant uploads
 
 
 def credentials_fingerprint(credentials: RaynetCredentials) -> str:
@@ -67,7 +73,9 @@ def open_state(settings: Settings, clock: Clock = time.time, *, web: bool = Fals
     """The SQLite state file by default; SQS and DynamoDB with ``QUEUE_URL``/``STATE_TABLE``.
 
     ``web``: for a web process, whose every wait on the state ends within WEB_STATE_WAIT."""
-    policy = WorkPolicy(settings.worker.lease_seconds, settings.worker.max_attempts)
+    policy = WorkPolicy(
+        settings.worker.lease_seconds, settings.worker.max_attempts, settings.change_check_every
+    )
     if settings.queue_url and settings.state_table:
         import boto3  # noqa: PLC0415 - only the AWS mode needs boto3, slow to import: no cycle
         from botocore.config import Config  # noqa: PLC0415 - likewise
@@ -189,9 +197,18 @@ def build_worker(
         else None,
         webhook_url=settings.webhook_url(),
         webhook_token=settings.webhook_token,
+        money_reports=build_money_reports(settings, state, clock)
+        if settings.money_reports
+        else None,
+        money_reports_every=settings.money_reports_every,
         clock=clock,
     )
     handlers, report = _follow_up_handlers(settings, state, destination, client, clock)
+    if settings.change_check_every is not None:
+        check = ChangeCheck(
+            exporter, state.records, state.outbox, handlers.keys(), clock, settings.instance
+        )
+        handlers[FollowUp.CHANGE_CHECK] = paused_while_refused(check.check)
     follow_ups = FollowUps(
         state.outbox,
         handlers,
@@ -219,6 +236,8 @@ def _follow_up_handlers(
     if settings.smtp is not None:
         mailer = Mailer(settings.smtp, target, texts, files_location=label)
         handlers[FollowUp.EMAIL] = mailer.send_order
+        handlers[FollowUp.REFUSED_EMAIL] = mailer.send_news
+        handlers[FollowUp.CHANGED_EMAIL] = mailer.send_news
         if settings.report_hour is not None:
             report = DailyReport(
                 state.records,
@@ -229,9 +248,40 @@ def _follow_up_handlers(
                 settings.smtp.recipients + settings.report_recipients,
                 settings.dashboard_url(),
                 clock,
+                settings.import_overdue_days,
             )
             handlers[FollowUp.REPORT] = report.send
     return handlers, report
+
+
+def build_report_source(where: str) -> ReportSource:
+    """``MONEY_S3_REPORTS``: a folder, or ``s3://bucket/prefix``."""
+    parsed = urlparse(where)
+    if parsed.scheme == "s3":
+        from webhook.delivery.s3 import S3Reports  # noqa: PLC0415 - boto3 only for S3; no cycle
+
+        instrument_aws()
+        return S3Reports(parsed.netloc, parsed.path.lstrip("/"))
+    return FolderReports(Path(parsed.path if parsed.scheme == "file" else where))
+
+
+def build_money_reports(settings: Settings, state: State, clock: Clock = time.time) -> MoneyReports:
+    """Reads Money S3's import reports: from MONEY_S3_REPORTS, or uploaded. The news it
+    asks for are those this instance sends (write-back, e-mail)."""
+    news = []
+    if settings.write_back:
+        news += [FollowUp.IMPORTED_POST, FollowUp.REFUSED_POST]
+    if settings.smtp is not None:
+        news.append(FollowUp.REFUSED_EMAIL)
+    return MoneyReports(
+        state.records,
+        state.outbox,
+        news,
+        source=build_report_source(settings.money_reports) if settings.money_reports else None,
+        validator=ReportValidator(settings.xsd_dir) if settings.xsd_dir else None,
+        clock=clock,
+        instance=settings.instance,
+    )
 
 
 def build_instance(settings: Settings) -> Instance:
@@ -249,4 +299,6 @@ def build_instance(settings: Settings) -> Instance:
             state.queue, exporter, gate, settings.worker, after_export(settings),
             instance=settings.instance,
         )  # fmt: skip
-    return Instance(settings, state, target, gate, raynet, button)
+    return Instance(
+        settings, state, target, gate, raynet, button, build_money_reports(settings, state)
+    )

@@ -12,7 +12,9 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from webhook.order import Caveat
+from webhook.i18n import N_
+from webhook.order import Caveat, Change
+from webhook.state.model import ImportOutcome, MoneyMessage, MoneyVerdict
 
 Gettext = Callable[..., str]
 Ngettext = Callable[..., str]
@@ -111,3 +113,91 @@ def caveat_text(gettext: Gettext, ngettext: Ngettext, caveat: Caveat) -> str:
             why=gettext(str(values["why"])),
         )
     return caveat.code
+
+
+def outcome_text(gettext: Gettext, outcome: ImportOutcome) -> str:
+    """An import's outcome as the dashboard and ``status`` name it."""
+    return {
+        ImportOutcome.IMPORTED: gettext("imported into Money S3"),
+        ImportOutcome.WARNINGS: gettext("imported into Money S3 with warnings"),
+        ImportOutcome.REFUSED: gettext("refused by Money S3"),
+        ImportOutcome.ALREADY_THERE: gettext("not imported: Money S3 already had the number"),
+    }[outcome]
+
+
+def money_message_text(message: MoneyMessage) -> str:
+    """One of Money's errors as Money wrote it: where, type and code, text, key."""
+    head = " ".join(part for part in (message.where, message.kind, message.code) if part)
+    key = f" ({message.key})" if message.key else ""
+    return f"{head}: {message.description}{key}" if head else message.description + key
+
+
+def verdict_advice(gettext: Gettext, verdict: MoneyVerdict, doklad: str | None) -> str | None:
+    """One sentence on what to do, for the common causes; None when all went well."""
+    if verdict.outcome is ImportOutcome.IMPORTED:
+        return None
+    if verdict.outcome is ImportOutcome.ALREADY_THERE:
+        return gettext(
+            "Money S3 already has an order numbered %(doklad)s, and its import definition "
+            "leaves existing orders alone. If that order is another one, renumber it in "
+            "Money S3 (or set MONEY_S3_ORDER_PREFIX); if it is this one, delete it in Money "
+            "S3 to replace it, then export the case again.",
+            doklad=doklad or "?",
+        )
+    places = {message.where.rsplit(" / ", 1)[-1].split(" ")[0] for message in verdict.messages}
+    by_place = (
+        (
+            {"Sklad"},
+            N_(
+                "Money S3 does not know the warehouse: create it in Money S3 with the code "
+                "the order names (MONEY_S3_WAREHOUSE), then import the file again."
+            ),
+        ),
+        (
+            {"KmKarta", "SklPolozka"},
+            N_(
+                "Money S3 found no stock card for an item: create the card with the "
+                "product's code as its catalogue number, or match stock by bar code "
+                "(MONEY_S3_STOCK_KEY), then import the file again."
+            ),
+        ),
+        (
+            {"DodOdb", "KonecPrij"},
+            N_(
+                "Money S3 could not take the customer's address card: check the customer's "
+                "IČO and VAT number in RAYNET and in Money's address book."
+            ),
+        ),
+    )
+    for where, message in by_place:
+        if where & places:
+            return gettext(message)
+    if verdict.outcome is ImportOutcome.WARNINGS:
+        return gettext("The order is in Money S3; check the parts listed before using it.")
+    return gettext(
+        "Correct the cause in Money S3 or in RAYNET, then import the file again, or export "
+        "the case again from its page."
+    )
+
+
+def change_text(gettext: Gettext, change: Change) -> str:
+    """One difference between the order delivered and the deal now: old → new."""
+    values = {"old": change.old or "–", "new": change.new or "–", "item": change.line or "?"}
+    texts = {
+        "customer": gettext("Customer: %(old)s → %(new)s", **values),
+        "reg_number": gettext("Customer's IČO: %(old)s → %(new)s", **values),
+        "currency": gettext("Currency: %(old)s → %(new)s", **values),
+        "total_gross": gettext("Total with VAT: %(old)s → %(new)s", **values),
+        "line_added": gettext("Item added: %(item)s (%(new)s)", **values),
+        "line_removed": gettext("Item removed: %(item)s (%(old)s)", **values),
+        "quantity": gettext("%(item)s: quantity %(old)s → %(new)s", **values),
+        "unit_price": gettext("%(item)s: unit price %(old)s → %(new)s", **values),
+        "discount": gettext("%(item)s: discount %(old)s %% → %(new)s %%", **values),
+        "vat_rate": gettext("%(item)s: VAT %(old)s %% → %(new)s %%", **values),
+    }
+    if change.what == "no_longer_exportable":
+        return gettext(
+            "The deal cannot be exported any more: %(reason)s",
+            reason=reason_text(gettext, change.old, change.new),
+        )
+    return texts.get(change.what, f"{change.what}: {values['old']} → {values['new']}")

@@ -13,6 +13,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from webhook.delivery.reports import MOST_BYTES as REPORT_MOST_BYTES
+from webhook.delivery.reports import ReportFile
 from webhook.delivery.target import DeliveryUnavailable, Publication
 
 if TYPE_CHECKING:
@@ -114,3 +116,35 @@ def _status_and_code(error: ClientError) -> tuple[int, str]:
     response: Any = error.response
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
     return status, str(response.get("Error", {}).get("Code", "unknown"))
+
+
+class S3Reports:
+    """Money S3's import reports a sync tool copies into a bucket (``reports.py``)."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, client: S3Client | None = None) -> None:
+        self._client: S3Client = client or boto3.client("s3", config=CLIENT_CONFIG)
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.description = f"s3://{bucket}/{self.prefix}"
+
+    def listing(self) -> list[ReportFile]:
+        found: list[ReportFile] = []
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(self.prefix) :]
+                    if name.lower().endswith(".xml") and item["Size"] <= REPORT_MOST_BYTES:
+                        found.append(ReportFile(name, str(item["ETag"])))
+        except (BotoCoreError, ClientError) as error:
+            raise DeliveryUnavailable(f"MONEY_S3_REPORTS {self.description}: {error}") from None
+        return sorted(found, key=lambda report: report.name)
+
+    def read(self, name: str) -> bytes:
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=self.prefix + name)
+            return answer["Body"].read(REPORT_MOST_BYTES + 1)
+        except (BotoCoreError, ClientError) as error:
+            raise DeliveryUnavailable(f"report {self.description}{name}: {error}") from None

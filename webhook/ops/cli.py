@@ -35,8 +35,9 @@ from webhook.pipeline import CaseSource, Exporter, Skipped
 from webhook.raynet.saved import SavedResponses
 from webhook.settings.environment import Settings
 from webhook.settings.instances import load_instances
-from webhook.state.model import CaseQuery, CaseState
+from webhook.state.model import CaseQuery, CaseState, TrackedCase
 from webhook.state.operations import find_case, reexport_case, retry_case
+from webhook.state.ports import CaseRecords
 from webhook.wiring import (
     build_raynet_client,
     build_renderer,
@@ -44,6 +45,7 @@ from webhook.wiring import (
     build_worker,
     open_state,
 )
+from webhook.wording import money_message_text
 from webhook.worker.loop import run_workers
 
 
@@ -228,7 +230,14 @@ def replay(case_id: int | None, all_failed: bool, again: bool) -> None:
 @reports_errors
 def status(wanted: str | None, limit: int) -> None:
     """Counts per state and the most recently changed cases."""
-    state = open_state(chosen_settings())
+    settings = chosen_settings()
+    if not (settings.queue_url and settings.state_table) and not settings.state_db.is_file():
+        fail(  # a reading command never makes a state file (a mistyped path would)
+            f"STATE_DB {settings.state_db} does not exist: no state to show "
+            "(is the path the service's?)",
+            EXIT_CONFIG,
+        )
+    state = open_state(settings)
     records = state.records
     counts = records.counts()
     say("  ".join(f"{name} {count}" for name, count in counts.items()))
@@ -247,8 +256,25 @@ def status(wanted: str | None, limit: int) -> None:
             )
         )
     for record in records.cases(CaseQuery(CaseState(wanted) if wanted else None, limit=limit)):
-        detail = record.location if record.state == CaseState.EXPORTED else (record.reason or "")
+        detail = record.reason or ""
+        if record.state == CaseState.EXPORTED:
+            detail = f"{record.location}{_after_delivery(records, record)}"
         say(f"{record.case_id:>8}  {record.code or '?':<20} {record.state:<9} {detail}")
+
+
+def _after_delivery(records: CaseRecords, record: TrackedCase) -> str:
+    """What Money S3 said of the latest file, and whether the deal changed since."""
+    exports = records.exports_of(record.case_id)
+    latest = exports[-1] if exports else None
+    said = ""
+    if latest is not None and latest.money is not None:
+        verdict = latest.money
+        first = f": {money_message_text(verdict.messages[0])}" if verdict.messages else ""
+        said = f"; Money S3: {verdict.outcome.value}{first}"
+    changes = record.changes
+    if changes and changes.changes and latest and changes.generation == latest.generation:
+        said += f"; changed since export ({len(changes.changes)} differences)"
+    return said
 
 
 for command in (check, register_webhook, backfill, demo):

@@ -59,10 +59,21 @@ class WebhookEvent:
     entity_name: str
     entity_id: int
     external_ids: tuple[str, ...] = ()
+    author: str | None = None  # the user whose action it was (an e-mail)
+    source: str | None = None  # user, api or system
 
     @property
     def is_business_case(self) -> bool:
         return self.entity_name.casefold() == "businesscase"
+
+    def made_by_api_user(self, username: str) -> bool:
+        """Whether this change came through the API as ``username`` (the bridge writing
+        back): nothing to look at again."""
+        return (
+            self.source == "api"
+            and self.author is not None
+            and self.author.casefold() == username.casefold()
+        )
 
 
 class InvalidWebhook(ValueError):
@@ -82,7 +93,8 @@ def parse_webhook(body: Any) -> WebhookEvent:
 
     Read by hand rather than by a schema: every webhook passes here while RAYNET waits,
     and this is a fraction of the work. Only what the bridge uses is checked;
-    ``createdAt``, ``author``, ``source`` and any key RAYNET may add are ignored.
+    ``author`` and ``source.name`` are kept when they are short strings (they tell the
+    bridge's own write-back), ``createdAt`` and any key RAYNET may add are ignored.
     ``data.extIds`` (a list of strings, or null) tells which files a case already has;
     anything else there is ignored, never a 400.
     """
@@ -111,7 +123,20 @@ def parse_webhook(body: Any) -> WebhookEvent:
         problems["data"] = data_problems
     if problems or event_id is None or name is None or entity_id is None:
         raise InvalidWebhook(problems)
-    return WebhookEvent(event_id, str(kind), name, entity_id, _strings(data.get("extIds")))
+    source = body.get("source")
+    return WebhookEvent(
+        event_id,
+        str(kind),
+        name,
+        entity_id,
+        _strings(data.get("extIds")),
+        author=_short(body.get("author")),
+        source=_short(source.get("name")) if isinstance(source, dict) else None,
+    )
+
+
+def _short(value: Any) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 255 else None
 
 
 def _text(value: Any, shape: re.Pattern[str]) -> str | None:

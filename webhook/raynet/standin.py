@@ -98,6 +98,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None  # JSON; ``bytes`` are sent as they are, as an HTML page
     after_doing_it: bool = False  # the request is carried out, only its answer is lost
+    stall: float = 0.0  # seconds before the answer (a client may give up, or die, meanwhile)
 
 
 class RaynetStandIn:
@@ -200,12 +201,14 @@ class RaynetStandIn:
         headers: dict[str, str] | None = None,
         body: Any = None,
         after_doing_it: bool = False,
+        stall: float = 0.0,
     ) -> None:
         """Answer the next ``times`` requests whose path matches with ``status``; with
-        ``after_doing_it``, once each was carried out (a write whose answer was lost)."""
+        ``after_doing_it``, once each was carried out (a write whose answer was lost); with
+        ``stall``, that many seconds late."""
         with self._lock:
             self._faults.append(
-                Fault(path_pattern, status, times, headers or {}, body, after_doing_it)
+                Fault(path_pattern, status, times, headers or {}, body, after_doing_it, stall)
             )
 
     def issue_button_token(self, person_id: int) -> str:
@@ -268,6 +271,7 @@ class RaynetStandIn:
             return self._route(method, path, query, body)
         if fault.after_doing_it:
             self._route(method, path, query, body)
+        time.sleep(fault.stall)
         default = RATE_LIMITED if fault.status == 429 else {"message": f"fault {fault.status}"}
         return fault.status, fault.headers, default if fault.body is None else fault.body
 

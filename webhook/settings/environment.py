@@ -156,6 +156,10 @@ class Settings:
     queue_wait_seconds: int = 10  # SQS long poll
     public_url: str | None = None  # where RAYNET reaches this bridge, e.g. https://host
     technical_contacts: tuple[str, ...] = ()  # RAYNET e-mails them when webhooks fail
+    money_reports: str | None = None  # MONEY_S3_REPORTS: Money's import reports (folder, s3://)
+    money_reports_every: float = 60.0  # seconds between looks there
+    import_overdue_days: int = 2  # working days a file may wait unimported before a warning
+    change_check_every: float | None = 600.0  # an exported case read again at most this often
 
     def export_options(self, stock: bool | None = None) -> ExportOptions:
         """The Money S3 options; ``stock`` overrides MONEY_S3_STOCK for one export."""
@@ -252,6 +256,13 @@ class Settings:
             ("PUBLIC_URL", self.public_url or "not set"),
             ("EXPORT_LOCATION_LABEL", self.export_location_label or "not set"),
             ("RAYNET_TECHNICAL_CONTACT", ", ".join(self.technical_contacts) or "not set"),
+            ("MONEY_S3_REPORTS", self.money_reports or "not set"),
+            ("MONEY_S3_REPORTS_EVERY", f"{self.money_reports_every:g}"),
+            ("MONEY_S3_IMPORT_OVERDUE", str(self.import_overdue_days)),
+            (
+                "CHANGE_CHECK_EVERY",
+                "off" if self.change_check_every is None else f"{self.change_check_every:g}",
+            ),
         ]
 
     def require_raynet(self) -> RaynetCredentials:
@@ -330,6 +341,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=_public_url(read),
         technical_contacts=_addresses(read, "RAYNET_TECHNICAL_CONTACT"),
         export_location_label=read.text("EXPORT_LOCATION_LABEL"),
+        money_reports=_money_reports(read),
+        money_reports_every=read.number("MONEY_S3_REPORTS_EVERY", 60.0, float, 5),
+        import_overdue_days=read.number("MONEY_S3_IMPORT_OVERDUE", 2, int, 1),
+        change_check_every=read.number("CHANGE_CHECK_EVERY", 600.0, float, 0) or None,
         worker=WorkerSettings(
             max_attempts=read.number("WORKER_MAX_ATTEMPTS", 10, int, 1),
             lease_seconds=read.number("WORKER_LEASE_SECONDS", 120.0, float, 5),
@@ -343,6 +358,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if read.problems:
         raise ConfigError("invalid configuration: " + "; ".join(read.problems))
     return settings
+
+
+def _money_reports(read: _Reader) -> str | None:
+    """Where Money S3 writes its import reports: a folder, or ``s3://bucket/prefix``."""
+    where = read.text("MONEY_S3_REPORTS")
+    if where and where.startswith("s3://") and not urlparse(where).netloc:
+        read.problems.append(
+            f"MONEY_S3_REPORTS must name a bucket: s3://bucket/prefix, not {where!r}"
+        )
+    return where
 
 
 def _raynet(read: _Reader) -> RaynetCredentials | None:

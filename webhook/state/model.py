@@ -17,15 +17,17 @@ import enum
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from webhook.errors import PermanentError
-from webhook.order import CaseSummary, Caveat, Reason
+from webhook.order import CaseSummary, Caveat, Change, DigestLine, OrderDigest, Reason
 
 Clock = Callable[[], float]  # seconds since the epoch; time.time in production
 
 SYNC_FLAG = "sync_enabled"  # the operator's switch: "0" pauses exports
 AUTH_REFUSED_FLAG = "raynet_auth_refused"  # the fingerprint of credentials RAYNET refused
 KNOWN_LOCATION = "RAYNET"  # where a file known only from RAYNET's external ids was put
+MONEY_S3 = "Money S3"  # who imported a file its report says Money took
 
 
 class CaseState(enum.StrEnum):
@@ -42,10 +44,12 @@ RETRYABLE_STATES = (CaseState.FAILED, CaseState.DEAD, CaseState.SKIPPED)  # an o
 
 @dataclass(frozen=True)
 class WorkPolicy:
-    """How long a claim lasts, and how many attempts a case or a follow-up gets."""
+    """How long a claim lasts, how many attempts a case or a follow-up gets, and how often
+    at most an exported case is read again to see whether it changed (None: never)."""
 
     lease_seconds: float = 120.0
     max_attempts: int = 10
+    change_check_every: float | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class CaseEvent:
     case_id: int
     kind: str  # record.created, record.updated
     exported_files: tuple[KnownFile, ...] = ()
+    by_bridge: bool = False  # the bridge's own write-back (its API user): no change to check
 
 
 class Recorded(enum.Enum):
@@ -112,6 +117,12 @@ class FollowUp(enum.StrEnum):
     POST = "raynet_post"  # RAYNET: a post in the case's discussion
     LOCK = "raynet_lock"  # RAYNET: the case locked against edits, the last write
     REPORT = "report"  # the daily report (case 0, generation = the day as YYYYMMDD)
+    CHANGE_CHECK = "change_check"  # read an exported case again: does the order still hold?
+    CHANGED_POST = "changed_post"  # RAYNET: the case changed since its order was delivered
+    CHANGED_EMAIL = "changed_email"  # the same, to the accountant
+    IMPORTED_POST = "money_imported_post"  # RAYNET: Money S3 imported the order
+    REFUSED_POST = "money_refused_post"  # RAYNET: Money S3 did not take the order
+    REFUSED_EMAIL = "money_refused_email"  # the same, to the accountant
 
     @property
     def after(self) -> tuple[FollowUp, ...]:
@@ -126,6 +137,14 @@ _AFTER = {
     FollowUp.LOCK: (FollowUp.UNLOCK, FollowUp.EXTERNAL_ID, FollowUp.POST),
 }
 WRITE_BACK = (FollowUp.UNLOCK, FollowUp.EXTERNAL_ID, FollowUp.POST, FollowUp.LOCK)
+# What asks RAYNET: waits while RAYNET refuses the credentials, like exports.
+NEEDS_RAYNET = (
+    *WRITE_BACK,
+    FollowUp.CHANGE_CHECK,
+    FollowUp.CHANGED_POST,
+    FollowUp.IMPORTED_POST,
+    FollowUp.REFUSED_POST,
+)
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,76 @@ class DeliveredFile:
     location: str
     sha256: str
     caveats: tuple[Caveat, ...] = ()  # what the accountant should know about it
+    digest: OrderDigest | None = None  # the order in it, to tell a later change
+
+
+class ImportOutcome(enum.StrEnum):
+    """What Money S3's import report says became of a delivered file."""
+
+    IMPORTED = "imported"
+    WARNINGS = "imported_with_warnings"  # in Money, but a part of it failed (a stock card)
+    REFUSED = "refused"
+    ALREADY_THERE = "already_there"  # Money had the number: "existing → no action"
+
+    @property
+    def taken(self) -> bool:
+        """The order is in Money S3 (the file needs no import by hand any more)."""
+        return self in (ImportOutcome.IMPORTED, ImportOutcome.WARNINGS)
+
+
+@dataclass(frozen=True)
+class MoneyMessage:
+    """One error Money S3 reported, verbatim: where in the order, its type, code and text,
+    and the key of the record it concerns (``KodSkladu=XX``)."""
+
+    where: str
+    kind: str
+    code: str
+    description: str
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class MoneyVerdict:
+    """Money S3's word on one delivered file: the latest report that named it."""
+
+    outcome: ImportOutcome
+    report: str  # the report's file name
+    read_at: float
+    messages: tuple[MoneyMessage, ...] = ()
+    acknowledged_by: str | None = None  # someone saw the warnings or the refusal
+    acknowledged_at: float | None = None
+
+
+@dataclass(frozen=True)
+class UnknownEntry:
+    """An order in a report that no delivered file matches: listed, never guessed at."""
+
+    doklad: str | None
+    partner_document: str | None
+    case_code: str | None
+    outcome: ImportOutcome
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    """A report file the bridge read (or could not): read once per ``version``."""
+
+    name: str
+    version: str  # what tells a replaced or grown file: size, time, ETag
+    read_at: float
+    problem: str | None  # why it says nothing usable; None when its entries were read
+    entries: int
+    unknown: tuple[UnknownEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseChanges:
+    """What changed in a deal since its latest file was delivered (none: it still holds)."""
+
+    generation: int
+    checked_at: float
+    changes: tuple[Change, ...]
 
 
 @dataclass(frozen=True)
@@ -224,6 +313,7 @@ class TrackedCase:
     updated_at: float
     summary: CaseSummary = field(default_factory=CaseSummary)
     detail: Reason | None = None  # the reason as a catalogue message, when it is one
+    changes: CaseChanges | None = None  # the latest change check, if one was made
 
 
 @dataclass(frozen=True)
@@ -237,6 +327,8 @@ class ExportRecord:
     imported_at: float | None = None  # marked as imported into Money S3 by the accountant
     imported_by: str | None = None
     caveats: tuple[Caveat, ...] = ()
+    digest: OrderDigest | None = None
+    money: MoneyVerdict | None = None  # what Money S3's report said, once one did
 
 
 @dataclass(frozen=True)
@@ -256,6 +348,7 @@ class Delivery:
     export: ExportRecord
     code: str | None
     summary: CaseSummary
+    changes: CaseChanges | None = None  # the case's latest change check
 
 
 class Happening(enum.StrEnum):
@@ -269,6 +362,9 @@ class Happening(enum.StrEnum):
     FOLLOW_UP_DONE = "follow_up_done"
     FOLLOW_UP_FAILED = "follow_up_failed"
     IMPORTED = "imported"
+    MONEY_REPORT = "money_report"  # Money S3's report named the file: its outcome
+    CHANGED = "changed"  # the deal changed since its order was delivered
+    ACKNOWLEDGED = "acknowledged"
     REEXPORT_ASKED = "reexport_asked"
     RETRY_ASKED = "retry_asked"
     KNOWN_FROM_RAYNET = "known_from_raynet"
@@ -298,6 +394,8 @@ class OutboxItem:
     exported_at: float | None = None
     summary: CaseSummary = field(default_factory=CaseSummary)
     caveats: tuple[Caveat, ...] = ()  # of the file it follows
+    money: MoneyVerdict | None = None  # what Money S3's report said of the file, if it did
+    changes: CaseChanges | None = None  # the case's latest change check
 
     def delivered_file(self) -> tuple[str, str]:
         """The file this follows and where it is (a report follows none)."""
@@ -342,3 +440,113 @@ def reason_from(stored: str | None) -> Reason | None:
         return None
     item = json.loads(stored)
     return Reason(item["code"], item["message"], item.get("values") or {})
+
+
+def newly_changed(before: CaseChanges | None, now: CaseChanges) -> bool:
+    """Whether a check found differences not reported before (for the same file)."""
+    if not now.changes:
+        return False
+    return before is None or (before.generation, before.changes) != (now.generation, now.changes)
+
+
+def digest_json(digest: OrderDigest | None) -> str | None:
+    if digest is None:
+        return None
+    return json.dumps(
+        {
+            "customer": digest.customer,
+            "reg_number": digest.reg_number,
+            "currency": digest.currency,
+            "total_net": str(digest.total_net),
+            "total_gross": str(digest.total_gross),
+            "lines": [
+                [line.name, line.product_code, str(line.quantity), str(line.unit_price),
+                 str(line.vat_rate), str(line.discount_percent)]
+                for line in digest.lines
+            ],
+        }
+    )  # fmt: skip
+
+
+def digest_from(stored: str | None) -> OrderDigest | None:
+    if not stored:
+        return None
+    item = json.loads(stored)
+    return OrderDigest(
+        customer=item["customer"],
+        reg_number=item["reg_number"],
+        currency=item["currency"],
+        lines=tuple(
+            DigestLine(name, code, Decimal(quantity), Decimal(price), Decimal(vat), Decimal(off))
+            for name, code, quantity, price, vat, off in item["lines"]
+        ),
+        total_net=Decimal(item["total_net"]),
+        total_gross=Decimal(item["total_gross"]),
+    )
+
+
+def verdict_json(verdict: MoneyVerdict | None) -> str | None:
+    if verdict is None:
+        return None
+    return json.dumps(
+        {
+            "outcome": verdict.outcome.value,
+            "report": verdict.report,
+            "read_at": verdict.read_at,
+            "messages": [[m.where, m.kind, m.code, m.description, m.key] for m in verdict.messages],
+            "acknowledged_by": verdict.acknowledged_by,
+            "acknowledged_at": verdict.acknowledged_at,
+        }
+    )
+
+
+def verdict_from(stored: str | None) -> MoneyVerdict | None:
+    if not stored:
+        return None
+    item = json.loads(stored)
+    return MoneyVerdict(
+        outcome=ImportOutcome(item["outcome"]),
+        report=item["report"],
+        read_at=float(item["read_at"]),
+        messages=tuple(MoneyMessage(*message) for message in item["messages"]),
+        acknowledged_by=item.get("acknowledged_by"),
+        acknowledged_at=item.get("acknowledged_at"),
+    )
+
+
+def changes_json(changes: CaseChanges | None) -> str | None:
+    if changes is None:
+        return None
+    return json.dumps(
+        {
+            "generation": changes.generation,
+            "checked_at": changes.checked_at,
+            "changes": [[c.what, c.old, c.new, c.line] for c in changes.changes],
+        }
+    )
+
+
+def changes_from(stored: str | None) -> CaseChanges | None:
+    if not stored:
+        return None
+    item = json.loads(stored)
+    return CaseChanges(
+        generation=int(item["generation"]),
+        checked_at=float(item["checked_at"]),
+        changes=tuple(Change(*change) for change in item["changes"]),
+    )
+
+
+def unknown_json(unknown: Sequence[UnknownEntry]) -> str:
+    return json.dumps(
+        [[u.doklad, u.partner_document, u.case_code, u.outcome.value] for u in unknown]
+    )
+
+
+def unknown_from(stored: str | None) -> tuple[UnknownEntry, ...]:
+    if not stored:
+        return ()
+    return tuple(
+        UnknownEntry(doklad, partner, code, ImportOutcome(outcome))
+        for doklad, partner, code, outcome in json.loads(stored)
+    )

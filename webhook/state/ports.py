@@ -17,6 +17,7 @@ from typing import Protocol
 
 from webhook.state.model import (
     SYNC_FLAG,
+    CaseChanges,
     CaseEvent,
     CaseQuery,
     CaseState,
@@ -26,8 +27,10 @@ from webhook.state.model import (
     FollowUpState,
     HistoryEntry,
     Job,
+    MoneyVerdict,
     OutboxItem,
     Recorded,
+    ReportRecord,
     Settlement,
     TrackedCase,
     UnreadableEvent,
@@ -91,6 +94,9 @@ class CaseRecords(Protocol):
     def mark_imported(self, case_id: int, generation: int, by: str) -> bool:
         """Record who imported a file into Money S3, and when; False if already marked."""
 
+    def unmark_imported(self, case_id: int, generation: int) -> bool:
+        """Undo a mark made by hand (never one a Money S3 report made); False if none."""
+
     def unreadable(self, limit: int = 50) -> list[UnreadableEvent]:
         """The latest webhooks that could not be read, newest first."""
 
@@ -100,6 +106,31 @@ class CaseRecords(Protocol):
 
     def maintain(self) -> None:
         """Periodic housekeeping (forgetting history older than its retention)."""
+
+    # --- what Money S3 said, and what changed since ---------------------------------------
+
+    def find_delivery(self, doklad: str | None, code: str | None) -> ExportRecord | None:
+        """The latest file of the case whose order carries ``doklad`` in Money S3, else of
+        the case whose code is ``code``."""
+
+    def record_verdict(self, case_id: int, generation: int, verdict: MoneyVerdict) -> bool:
+        """Keep Money S3's word on a file (an import also marks it imported); False when
+        the file has this outcome from this report already (a report read twice)."""
+
+    def acknowledge(self, case_id: int, generation: int, by: str) -> bool:
+        """Someone has seen Money's warnings or refusal; False if there is none, or seen."""
+
+    def record_changes(self, case_id: int, changes: CaseChanges) -> bool:
+        """Keep what a change check found; True when the case newly differs from its file
+        (it did not before, or differed otherwise)."""
+
+    def report_versions(self) -> dict[str, str]:
+        """The reports read so far: name → the version read."""
+
+    def record_report(self, report: ReportRecord) -> None: ...
+
+    def reports(self, limit: int = 50) -> list[ReportRecord]:
+        """The latest reports read, newest first."""
 
     def flag(self, name: str) -> str | None: ...
 
@@ -132,6 +163,10 @@ class Outbox(Protocol):
 
     def add(self, kind: FollowUp, case_id: int, generation: int) -> bool:
         """Add a follow-up unless it exists (the daily report: once per day); whether added."""
+
+    def rearm(self, kind: FollowUp, case_id: int, generation: int, every: float) -> None:
+        """Make a follow-up due again (adding it if new): a pending one stays as it is, a
+        finished one is due ``every`` seconds after it was done at the earliest."""
 
     def of_case(self, case_id: int) -> list[FollowUpState]: ...
 

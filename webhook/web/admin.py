@@ -9,8 +9,9 @@ token as ``Authorization: Bearer <token>``. Without the token, or with a wrong o
 answer 401.
 
 The pages are in ``web/pages.py`` (cases), ``web/inbox.py`` (the accountant's orders to
-import), ``web/bulk.py`` (bulk export) and ``web/admin_api.py``; this module holds what they
-share: the blueprint, the guard, login and logout.
+import), ``web/money_reports.py`` (Money S3's import reports), ``web/bulk.py`` (bulk export)
+and ``web/admin_api.py``; this module holds what they share: the blueprint, the guard,
+login and logout.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 from typing import Any
 
@@ -42,10 +44,13 @@ from webhook.web.registry import instance, instances
 from webhook.web.security import LIFETIME_SECONDS, end_session, session_alive, start_session
 from webhook.wording import one_line
 
+log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.after_request(remember_switch)
 OPEN_ENDPOINTS = ("admin.login",)
 NAME_LENGTH = 60
+# Pages that take more than a webhook's worth of body: Money S3's reports, uploaded.
+LARGER_BODIES = {"admin.upload_reports": 64 * 1024 * 1024}
 OFF = "The dashboard is off: ADMIN_TOKEN is not set."  # the JSON API's 404
 
 
@@ -103,7 +108,8 @@ def _page_context() -> dict[str, Any]:
         return {"instances": [], "current_instance": "", "banners": []}
     try:
         shown = banners(instance())
-    except Exception:  # noqa: BLE001 - a banner must never take the page down with it
+    except Exception:  # a banner must never take the page down with it
+        log.exception("the banners could not be drawn")
         shown = []
     names = [name for name in instances() if name]
     return {
@@ -127,6 +133,8 @@ def _guard() -> Any:
         return None
     if not (_same(session.get("admin", ""), _session_mark(token)) and session_alive()):
         return render_template("admin/login.html", error=None), 401
+    if request.endpoint in LARGER_BODIES:
+        request.max_content_length = LARGER_BODIES[request.endpoint]
     if request.method == "POST" and not _same(
         request.form.get("csrf", ""), session.get("csrf", "")
     ):

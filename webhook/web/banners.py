@@ -9,10 +9,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from flask import url_for
+
+from webhook.state.attention import attention
 from webhook.web.language import gettext, ngettext
 from webhook.wiring import Instance
 from webhook.worker.chores import (
     HEARTBEAT_SILENCE,
+    REPORTS_FLAG,
     TARGET_FLAG,
     WEBHOOK_FLAG,
     requests_left,
@@ -26,6 +30,7 @@ QUOTA_RESERVE = 0.1
 class Banner:
     level: str  # "bad": nothing is exported; "warn": something needs a look
     text: str
+    link: str | None = None  # where to look
 
 
 def banners(served: Instance) -> list[Banner]:
@@ -78,6 +83,7 @@ def banners(served: Instance) -> list[Banner]:
     missing = records.flag(WEBHOOK_FLAG)
     if missing:
         found.append(Banner("bad", gettext("RAYNET's webhook: %(problem)s", problem=missing)))
+    found += _after_delivery(served)
     left = requests_left(records)
     if left is not None and left[0] < left[1] * QUOTA_RESERVE:
         found.append(
@@ -91,4 +97,68 @@ def banners(served: Instance) -> list[Banner]:
                 ),
             )
         )
+    return found
+
+
+def _after_delivery(served: Instance) -> list[Banner]:
+    """Money S3's word on the orders, and deals changed since: what the accountant must
+    look at (each banner leads to the list of those cases)."""
+    records = served.state.records
+    found: list[Banner] = []
+    unreadable = records.flag(REPORTS_FLAG)
+    if unreadable:
+        found.append(
+            Banner(
+                "warn",
+                gettext("Money S3's reports cannot be read: %(problem)s", problem=unreadable),
+                url_for("admin.reports"),
+            )
+        )
+    days = served.settings.import_overdue_days
+    needs = attention(records, time.time(), days)
+    for level, view, count, text in (
+        (
+            "bad",
+            "refused",
+            len(needs.refused),
+            ngettext(
+                "Money S3 did not import %(num)s order: see why and what to do.",
+                "Money S3 did not import %(num)s orders: see why and what to do.",
+                len(needs.refused),
+            ),
+        ),
+        (
+            "warn",
+            "changed",
+            len(needs.changed),
+            ngettext(
+                "%(num)s deal changed after its order went to Money S3.",
+                "%(num)s deals changed after their orders went to Money S3.",
+                len(needs.changed),
+            ),
+        ),
+        (
+            "warn",
+            "warnings",
+            len(needs.warnings),
+            ngettext(
+                "%(num)s order was imported into Money S3 with warnings.",
+                "%(num)s orders were imported into Money S3 with warnings.",
+                len(needs.warnings),
+            ),
+        ),
+        (
+            "warn",
+            "overdue",
+            len(needs.overdue),
+            ngettext(
+                "%(num)s order has waited over %(days)s working days for its import.",
+                "%(num)s orders have waited over %(days)s working days for their import.",
+                len(needs.overdue),
+                days=days,
+            ),
+        ),
+    ):
+        if count:
+            found.append(Banner(level, text, url_for("admin.inbox", view=view)))
     return found

@@ -1,8 +1,11 @@
 """The accountant's inbox: orders delivered and not yet imported into Money S3.
 
-Files delivered since a chosen day, newest first; one click downloads them as one ZIP (to
-import in Money S3 one after another), and "mark as imported" records who and when and
-takes them out of the list. Nothing is deleted from the export target: the folder or
+Every file not imported yet, newest first, however old (a day filter narrows it); the files
+ticked download as one ZIP (to import in Money S3 one after another), and "mark as
+imported" records who and when and takes them out of the list, with an undo. A file a
+Money S3 report says was imported leaves the list by itself. Other views list what needs a
+look: orders Money refused, imports with warnings, deals changed since, files waiting too
+long, and the files imported. Nothing is deleted from the export target: the folder or
 bucket stays the record of what was delivered.
 """
 
@@ -19,35 +22,67 @@ from flask import Response, abort, flash, jsonify, redirect, render_template, re
 from werkzeug.wrappers import Response as BaseResponse
 
 from webhook.raynet.schemas import MAX_ID
+from webhook.state.attention import attention
 from webhook.state.model import KNOWN_LOCATION, Delivery
 from webhook.web.admin import bp, who
 from webhook.web.language import gettext, ngettext
 from webhook.web.registry import instance
 
-DEFAULT_DAYS = 30
 FILE_KEY = re.compile(r"^(\d{1,19}):(\d{1,9})$")  # case id : generation
+VIEWS = ("to_import", "refused", "warnings", "changed", "overdue", "imported")
+NEEDING_A_LOOK = ("refused", "warnings", "changed", "overdue")
 
 
 @bp.get("/inbox")
 def inbox() -> str:
+    view = _view()
     since = _since()
-    deliveries = instance().state.records.deliveries(since.timestamp())
+    deliveries = _listed(view, since)
+    undo = _file_keys(request.args.get("undo", "").split(",")) if request.args.get("undo") else []
     return render_template(
         "admin/inbox.html",
+        view=view,
+        views=VIEWS,
         deliveries=deliveries,
-        since=since.date().isoformat(),
+        since=since.date().isoformat() if since else "",
         downloadable=sum(1 for d in deliveries if _downloadable(d)),
+        undo=",".join(f"{case}:{generation}" for case, generation in undo),
+        undone=len(undo),
+        overdue_days=instance().settings.import_overdue_days,
     )
 
 
-@bp.get("/inbox/orders.zip")
-def inbox_zip() -> Response:
-    """Every listed file that is in the target, in one ZIP named after today."""
+def _listed(view: str, since: dt.datetime | None) -> list[Delivery]:
+    """The deliveries of ``view``, newest first."""
     served = instance()
+    records = served.state.records
+    if view in NEEDING_A_LOOK:
+        found = attention(records, time.time(), served.settings.import_overdue_days)
+        return list(reversed(getattr(found, view)))
+    delivered = records.deliveries(since.timestamp() if since else 0.0, imported=view == "imported")
+    if view == "imported":
+        return [d for d in delivered if d.export.imported_at is not None]
+    return delivered
+
+
+@bp.route("/inbox/orders.zip", methods=["GET", "POST"])
+def inbox_zip() -> Response:
+    """The files ticked (POST), or every one listed (GET), that are in the target, in one
+    ZIP named after today."""
+    served = instance()
+    if request.method == "POST":
+        chosen = set(_file_keys(request.form.getlist("file")))
+        listed = [
+            d
+            for d in _listed("to_import", None) + _listed("imported", None)
+            if (d.export.case_id, d.export.generation) in chosen
+        ]
+    else:
+        listed = _listed(_view(), _since())
     buffer = io.BytesIO()
     added = 0
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for delivery in served.state.records.deliveries(_since().timestamp()):
+        for delivery in listed:
             if not _downloadable(delivery):
                 continue
             try:
@@ -69,22 +104,52 @@ def inbox_zip() -> Response:
 @bp.post("/inbox/imported")
 def mark_imported() -> BaseResponse:
     records = instance().state.records
-    marked = sum(
-        records.mark_imported(case_id, generation, who())
+    marked = [
+        (case_id, generation)
+        for case_id, generation in _file_keys(request.form.getlist("file"))
+        if records.mark_imported(case_id, generation, who())
+    ]
+    if not marked:
+        flash(gettext("No file was marked: choose the files first."))
+    undo = ",".join(f"{case}:{generation}" for case, generation in marked) or None
+    return redirect(url_for("admin.inbox", since=request.form.get("since") or None, undo=undo))
+
+
+@bp.post("/inbox/unmark")
+def unmark_imported() -> BaseResponse:
+    """The undo of a mark: the files are back on the list."""
+    records = instance().state.records
+    undone = sum(
+        records.unmark_imported(case_id, generation)
+        for case_id, generation in _file_keys(request.form.get("files", "").split(","))
+    )
+    flash(
+        ngettext("%(num)s file is back on the list.", "%(num)s files are back on the list.", undone)
+    )
+    return redirect(url_for("admin.inbox"))
+
+
+@bp.post("/inbox/acknowledged")
+def acknowledge() -> BaseResponse:
+    """Someone has looked at Money's refusal or warnings: off the list, kept on the case."""
+    records = instance().state.records
+    seen = sum(
+        records.acknowledge(case_id, generation, who())
         for case_id, generation in _file_keys(request.form.getlist("file"))
     )
     flash(
-        ngettext("%(num)s file marked as imported.", "%(num)s files marked as imported.", marked)
-        if marked
-        else gettext("No file was marked: choose the files first.")
+        ngettext("%(num)s file marked as seen.", "%(num)s files marked as seen.", seen)
+        if seen
+        else gettext("Nothing was marked: choose the files first.")
     )
-    return redirect(url_for("admin.inbox", since=request.form.get("since") or None))
+    return redirect(url_for("admin.inbox", view=request.form.get("view") or None))
 
 
 @bp.get("/api/deliveries")
 def api_deliveries() -> Response:
+    since = _since()
     deliveries = instance().state.records.deliveries(
-        _since().timestamp(), imported=request.args.get("imported") == "1"
+        since.timestamp() if since else 0.0, imported=request.args.get("imported") == "1"
     )
     return jsonify(deliveries=[asdict(delivery) for delivery in deliveries])
 
@@ -103,11 +168,17 @@ def _downloadable(delivery: Delivery) -> bool:
     return delivery.export.location != KNOWN_LOCATION
 
 
-def _since() -> dt.datetime:
-    """``?since=YYYY-MM-DD`` (local midnight), by default 30 days back."""
+def _view() -> str:
+    view = request.args.get("view") or "to_import"
+    return view if view in VIEWS else "to_import"
+
+
+def _since() -> dt.datetime | None:
+    """``?since=YYYY-MM-DD`` (local midnight); by default none: a file waits on the list
+    until it is imported, however old."""
     value = request.args.get("since") or request.form.get("since")
     if not value:
-        return dt.datetime.fromtimestamp(time.time() - DEFAULT_DAYS * 86400).astimezone()
+        return None
     try:
         return dt.datetime.combine(dt.date.fromisoformat(value), dt.time()).astimezone()
     except ValueError:
@@ -116,7 +187,7 @@ def _since() -> dt.datetime:
 
 def _file_keys(values: list[str]) -> list[tuple[int, int]]:
     keys = []
-    for value in values[:1000]:
+    for value in (value for value in values[:1000] if value):
         match = FILE_KEY.match(value)
         if match is None:
             abort(400, gettext("Not a file of a case: %(value)s", value=value[:40]))

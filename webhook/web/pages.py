@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from webhook.errors import BridgeError
 from webhook.moneys3.preview import OrderPreview, read_order
+from webhook.order import Change
 from webhook.state.model import (
     KNOWN_LOCATION,
     CaseQuery,
@@ -19,14 +20,24 @@ from webhook.state.model import (
     FollowUp,
     Happening,
     HistoryEntry,
+    ImportOutcome,
+    MoneyMessage,
+    MoneyVerdict,
     TrackedCase,
 )
 from webhook.state.operations import ActionRefused, reexport_case, retry_case
 from webhook.state.ports import CaseRecords, JobQueue
-from webhook.web.admin import bp, refusal_text
+from webhook.web.admin import bp, refusal_text, who
 from webhook.web.language import gettext
 from webhook.web.registry import bounded, instance
-from webhook.wording import advice, reason_text
+from webhook.wording import (
+    advice,
+    change_text,
+    money_message_text,
+    outcome_text,
+    reason_text,
+    verdict_advice,
+)
 
 PAGE_SIZE = 50
 STATES = tuple(CaseState)
@@ -52,6 +63,13 @@ def follow_up_name(kind: str) -> str:
         FollowUp.POST: gettext("Post in RAYNET"),
         FollowUp.LOCK: gettext("Case locked in RAYNET"),
         FollowUp.REPORT: gettext("Daily report"),
+        FollowUp.UNLOCK: gettext("Case unlocked in RAYNET"),
+        FollowUp.CHANGE_CHECK: gettext("Check for changes since export"),
+        FollowUp.CHANGED_POST: gettext("Post in RAYNET: changed since export"),
+        FollowUp.CHANGED_EMAIL: gettext("E-mail: changed since export"),
+        FollowUp.IMPORTED_POST: gettext("Post in RAYNET: imported into Money S3"),
+        FollowUp.REFUSED_POST: gettext("Post in RAYNET: not imported by Money S3"),
+        FollowUp.REFUSED_EMAIL: gettext("E-mail: not imported by Money S3"),
     }
     return names.get(FollowUp(kind), kind) if kind in set(FollowUp) else kind
 
@@ -77,6 +95,9 @@ def happening_name(what: str) -> str:
         Happening.REEXPORT_ASKED: gettext("another file asked for, number"),
         Happening.RETRY_ASKED: gettext("retry asked for"),
         Happening.KNOWN_FROM_RAYNET: gettext("known as exported from RAYNET's external id"),
+        Happening.MONEY_REPORT: gettext("Money S3's report"),
+        Happening.CHANGED: gettext("changed since export; differences"),
+        Happening.ACKNOWLEDGED: gettext("Money's report seen by"),
     }
     return names.get(Happening(what), what)
 
@@ -88,6 +109,26 @@ def history_detail(entry: HistoryEntry) -> str:
         return entry.detail or ""
     kind, _, error = (entry.detail or "").partition(": ")
     return follow_up_name(kind) + (f": {error}" if error else "")
+
+
+@bp.app_template_global()
+def outcome_name(outcome: str) -> str:
+    return outcome_text(gettext, ImportOutcome(outcome))
+
+
+@bp.app_template_global()
+def money_message(message: MoneyMessage) -> str:
+    return money_message_text(message)
+
+
+@bp.app_template_global()
+def change_line(change: Change) -> str:
+    return change_text(gettext, change)
+
+
+@bp.app_template_global()
+def verdict_hint(verdict: MoneyVerdict, doklad: str | None) -> str | None:
+    return verdict_advice(gettext, verdict, doklad)
 
 
 @bp.app_template_global()
@@ -139,7 +180,6 @@ def case_page(case_id: int) -> str:
         abort(404, gettext("Case %(case)s is unknown here.", case=case_id))
     exports = records.exports_of(case_id)
     preview, unreadable = _preview(exports[-1]) if exports else (None, None)
-    outbox = served.state.outbox
     return render_template(
         "admin/case.html",
         case=record,
@@ -147,7 +187,7 @@ def case_page(case_id: int) -> str:
         preview=preview,
         currency=(preview.currency if preview else None) or served.settings.home_currency,
         unreadable=unreadable,
-        follow_ups=outbox.of_case(case_id) if outbox is not None else [],
+        follow_ups=served.state.outbox.of_case(case_id),
         history=records.history(case_id),
         now=time.time(),
     )
@@ -176,6 +216,14 @@ def retry(case_id: int) -> BaseResponse:
         lambda: retry_case(*queue_and_records(), case_id),
         gettext("Case %(case)s queued again.", case=case_id),
     )
+
+
+@bp.post("/cases/<id:case_id>/files/<id:generation>/acknowledged")
+def acknowledge_file(case_id: int, generation: int) -> BaseResponse:
+    """Money's refusal or warnings seen: off the lists, kept on the case."""
+    seen = instance().state.records.acknowledge(case_id, generation, who())
+    flash(gettext("Marked as seen.") if seen else gettext("Nothing to mark: already seen."))
+    return redirect(url_for("admin.case_page", case_id=case_id))
 
 
 @bp.post("/cases/<id:case_id>/reexport")

@@ -29,7 +29,6 @@ from webhook.raynet import external_ids
 from webhook.raynet.schemas import InvalidWebhook, WebhookEvent, parse_webhook
 from webhook.settings.environment import Settings
 from webhook.state.model import CaseEvent, KnownFile, Recorded
-from webhook.state.ports import JobQueue
 from webhook.web.limits import Refusals, SharedStoreUnavailable
 from webhook.web.registry import instance
 from webhook.wiring import Instance
@@ -84,7 +83,7 @@ def _receive(served: Instance) -> tuple[int, dict[str, Any]]:
                 return 200, {"status": "ignored", "reason": f"entity {event.entity_name}"}
             if event.type == "record.deleted":
                 return 200, {"status": "ignored", "reason": "deleted record"}
-            recorded = _record(served.state.queue, event)
+            recorded = _record(served, event)
             log.debug("webhook %s", recorded.value)  # each one is in the state (history)
     except _Refusal as refusal:
         return refusal.code, refusal.body
@@ -158,13 +157,20 @@ def _token_ok(settings: Settings) -> bool:
     return hmac.compare_digest(sent.encode("utf-8"), settings.webhook_token.encode("utf-8"))
 
 
-def _record(queue: JobQueue, event: WebhookEvent) -> Recorded:
+def _record(served: Instance, event: WebhookEvent) -> Recorded:
     known = tuple(
         KnownFile(name, generation_of(name)) for name in external_ids.files_in(event.external_ids)
     )
+    raynet = served.settings.raynet
     try:
-        return queue.record_event(
-            CaseEvent(event.event_id, event.entity_id, event.type, exported_files=known)
+        return served.state.queue.record_event(
+            CaseEvent(
+                event.event_id,
+                event.entity_id,
+                event.type,
+                exported_files=known,
+                by_bridge=raynet is not None and event.made_by_api_user(raynet.username),
+            )
         )
     except QueueUnavailable:
         log.exception("cannot store the event")

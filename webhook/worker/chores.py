@@ -8,7 +8,10 @@
 - the target watch: every 30 s, every 5 s while it takes no files (exports wait meanwhile);
 - an hourly probe while RAYNET refuses the credentials (``gate.py``);
 - housekeeping once an hour (forgotten event ids and history, stale temporary files);
-- the sweep for lost webhooks (``reconcile.py``), with ``RECONCILE_INTERVAL``.
+- the sweep for lost webhooks (``reconcile.py``), with ``RECONCILE_INTERVAL``;
+- Money S3's import reports (``money_reports.py``), with ``MONEY_S3_REPORTS``: one worker
+  at a time reads the new ones every ``MONEY_S3_REPORTS_EVERY`` seconds; why the folder or
+  bucket cannot be read, if it cannot, is a flag the dashboard shows.
 
 The pages never call RAYNET or wait on the target for a banner: they read these flags.
 """
@@ -27,6 +30,7 @@ from webhook.raynet.webhooks import webhook_problem
 from webhook.state.model import Clock
 from webhook.state.ports import CaseRecords, JobQueue
 from webhook.worker.gate import ExportGate
+from webhook.worker.money_reports import MoneyReports
 from webhook.worker.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,8 @@ WEBHOOK_CHECK_SECONDS = 3600.0
 QUOTA_FLAG = "raynet_requests_left"  # "<remaining>/<limit>"
 WEBHOOK_FLAG = "raynet_webhook_problem"
 TARGET_FLAG = "target_problem"
+REPORTS_FLAG = "money_reports_problem"
+REPORTS_TURN = "money_reports_turn"
 
 
 @dataclass
@@ -52,6 +58,8 @@ class Chores:
     reconciler: Reconciler | None = None
     webhook_url: str | None = None  # PUBLIC_URL's webhook: RAYNET must still call it
     webhook_token: str | None = None
+    money_reports: MoneyReports | None = None  # with MONEY_S3_REPORTS
+    money_reports_every: float = 60.0
     clock: Clock = time.time
     _next: dict[str, float] = field(default_factory=dict, init=False)
     _published: dict[str, str | None] = field(default_factory=dict, init=False)
@@ -71,6 +79,21 @@ class Chores:
             self.watch_target()
         self._probe_credentials()
         self._reconcile()
+        self._read_money_reports()
+
+    def _read_money_reports(self) -> None:
+        reports, every = self.money_reports, self.money_reports_every
+        if reports is None or not self._every("money_reports", every):
+            return
+        if not self.records.take_turn(REPORTS_TURN, every * 0.9):  # another worker's turn
+            return
+        try:
+            reports.poll()
+        except BridgeError as error:
+            log.warning("Money S3's reports cannot be read: %s", error)
+            self.publish(REPORTS_FLAG, str(error))
+        else:
+            self.publish(REPORTS_FLAG, None)
 
     def watch_target(self) -> None:
         """Close the gate while the target takes no files; open it once it does."""

@@ -3,8 +3,10 @@
 Once a day, after ``REPORT_HOUR`` (host time), one worker adds the day's report to the
 outbox (its key is the day, so however many workers try, one report is added) and whichever
 worker claims it sends it: orders delivered since the last report, cases skipped with their
-reasons, and the cases failing or dead now with what to do, the day's files attached (a
-folder) or linked (S3). Sent to ``NOTIFY_EMAIL`` and ``REPORT_EMAIL``; retried like any
+reasons, the cases failing or dead now with what to do, and what needs a look after
+delivery (orders Money S3 refused or imported with warnings, deals changed since, files
+waiting too long for import: ``state/attention.py``), the day's files attached (a folder)
+or linked (S3). Sent to ``NOTIFY_EMAIL`` and ``REPORT_EMAIL``; retried like any
 follow-up.
 """
 
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from webhook.delivery.target import Target
-from webhook.i18n import Texts
+from webhook.i18n import N_, Texts
+from webhook.state.attention import attention
 from webhook.state.model import (
     KNOWN_LOCATION,
     CaseQuery,
@@ -28,7 +31,7 @@ from webhook.state.model import (
     TrackedCase,
 )
 from webhook.state.ports import CaseRecords, Outbox
-from webhook.wording import advice, one_line, reason_text
+from webhook.wording import advice, money_message_text, one_line, reason_text
 from webhook.worker.mail import LINK_SECONDS, Mailer, send
 
 REPORT_CASE = 0  # the report's outbox key: case 0, generation = the day as YYYYMMDD
@@ -45,6 +48,7 @@ class DailyReport:
     recipients: tuple[str, ...]
     dashboard_url: str | None = None
     clock: Clock = time.time
+    overdue_days: int = 2  # MONEY_S3_IMPORT_OVERDUE
 
     def schedule_if_due(self) -> bool:
         """Add today's report once it is past ``hour``; True if this call added it."""
@@ -114,9 +118,38 @@ class DailyReport:
                 f"{one_line(case.reason or '')}"
             )
             lines.append(f"  {advice(t.gettext, case.reason_code)}")
+        lines += self._after_delivery(t, end.timestamp())
         if self.dashboard_url:
             lines += ["", t.gettext("Dashboard: %(url)s", url=self.dashboard_url)]
         return "\n".join(lines) + "\n\n— RAYNET → Money S3\n"
+
+    def _after_delivery(self, t: Texts, now: float) -> list[str]:
+        """Money S3's word on the orders, changes since export, imports overdue."""
+        needs = attention(self.records, now, self.overdue_days)
+        lines: list[str] = []
+        days = self.overdue_days
+        for title, found in (
+            (N_("Not imported by Money S3: %(count)s"), needs.refused),
+            (N_("Imported with warnings, not looked at yet: %(count)s"), needs.warnings),
+            (N_("Changed since export: %(count)s"), needs.changed),
+            (N_("Waiting over %(days)s working days for import: %(count)s"), needs.overdue),
+        ):
+            if not found:
+                continue
+            lines += ["", t.gettext(title, count=len(found), days=days)]
+            for delivery in found:
+                code = one_line(delivery.code or str(delivery.export.case_id))
+                verdict = delivery.export.money
+                said = (
+                    "; ".join(money_message_text(m) for m in verdict.messages[:3])
+                    if verdict is not None and found is not needs.changed
+                    else ""
+                )
+                lines.append(
+                    f"- {code}: {delivery.export.file_name}"
+                    + (f": {one_line(said)}" if said else "")
+                )
+        return lines
 
     def _delivery_line(self, t: Texts, delivery: Delivery) -> str:
         summary = delivery.summary

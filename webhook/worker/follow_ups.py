@@ -3,9 +3,10 @@
 Each is recorded in the same transaction as the file it follows (or, for the report, once
 a day), done after it by whichever worker claims it, retried on its own with backoff, and
 never holds up an export: the e-mail to the accountant, the external id, post and lock in
-RAYNET (``write_back.py``). One that cannot succeed (a permanent error) gives up at once;
-any other error is retried until the last attempt. Write-back waits, like exports, while
-RAYNET refuses the credentials.
+RAYNET (``write_back.py``), the check of an exported case for changes (``changes.py``) and
+the news of Money's reports and of changes (``news.py``). One that cannot succeed (a
+permanent error) gives up at once; any other error is retried until the last attempt.
+What asks RAYNET waits, like exports, while RAYNET refuses the credentials.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from webhook.errors import BridgeError, PermanentError
 from webhook.observability import FOLLOW_UPS, log_context
-from webhook.state.model import WRITE_BACK, Clock, FollowUp, OutboxItem
+from webhook.state.model import NEEDS_RAYNET, Clock, FollowUp, OutboxItem
 from webhook.state.ports import Outbox
 from webhook.worker.daily_report import DailyReport
 from webhook.worker.gate import CredentialsStop
@@ -49,7 +50,7 @@ class FollowUps:
             self.report.schedule_if_due()
         for _ in range(MOST_PER_ROUND):
             refused = self.credentials is not None and self.credentials.refused_since()
-            kinds = [kind for kind in self.handlers if not (refused and kind in WRITE_BACK)]
+            kinds = [kind for kind in self.handlers if not (refused and kind in NEEDS_RAYNET)]
             if not self.run_one(kinds):
                 return
 

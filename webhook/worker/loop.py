@@ -118,7 +118,7 @@ class Worker:
             if outcome.created:
                 EXPORTS.labels(instance=self.instance).inc()  # files, not re-deliveries
             file = DeliveredFile(
-                outcome.file_name, outcome.location, outcome.sha256, outcome.caveats
+                outcome.file_name, outcome.location, outcome.sha256, outcome.caveats, outcome.digest
             )
             return Settlement.exported(
                 outcome.case_code, file, self._follow_ups(job, outcome), outcome.summary

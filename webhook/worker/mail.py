@@ -18,8 +18,9 @@ from webhook.delivery.target import Target
 from webhook.errors import TransientError
 from webhook.i18n import Texts
 from webhook.settings.environment import SmtpSettings
-from webhook.state.model import OutboxItem
+from webhook.state.model import FollowUp, OutboxItem
 from webhook.wording import caveat_text, one_line
+from webhook.worker.news import news_text
 
 LINK_SECONDS = 7 * 24 * 3600
 log = logging.getLogger(__name__)
@@ -152,6 +153,26 @@ class Mailer:
             message.add_attachment(
                 document, maintype="application", subtype="xml", filename=item.file_name
             )
+        return message
+
+    def send_news(self, item: OutboxItem) -> None:
+        """Money S3 refused the order, or the deal changed since it was sent: the
+        accountant hears it (nothing when it is no longer so)."""
+        message = self.news_message(item)
+        if message is not None:
+            send(self.settings, message)
+
+    def news_message(self, item: OutboxItem) -> EmailMessage | None:
+        body = news_text(self.texts, item)
+        if body is None:
+            return None
+        t, code = self.texts, one_line(item.code or str(item.case_id))
+        message = self.message(
+            t.gettext("Money S3 did not import the order %(code)s", code=code)
+            if item.kind is FollowUp.REFUSED_EMAIL
+            else t.gettext("Changed after its export: %(code)s", code=code)
+        )
+        message.set_content(t.gettext("Hello,") + "\n\n" + body + "\n\n— RAYNET → Money S3\n")
         return message
 
     def message(self, subject: str, recipients: tuple[str, ...] | None = None) -> EmailMessage:

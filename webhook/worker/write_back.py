@@ -31,6 +31,7 @@ from webhook.raynet.client import RaynetAuthError, RaynetClient
 from webhook.state.model import FollowUp, OutboxItem
 from webhook.wording import caveat_text
 from webhook.worker.follow_ups import Handler
+from webhook.worker.news import news_text
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,14 @@ class WriteBack:
         chosen: dict[FollowUp, Handler] = {
             FollowUp.EXTERNAL_ID: self.add_external_id,
             FollowUp.POST: self.add_post,
+            FollowUp.IMPORTED_POST: self.add_news,
+            FollowUp.REFUSED_POST: self.add_news,
+            FollowUp.CHANGED_POST: self.add_news,
         }
         if self.lock:
             chosen[FollowUp.UNLOCK] = self.unlock_case
             chosen[FollowUp.LOCK] = self.lock_case
-        return {kind: _paused_while_refused(handler) for kind, handler in chosen.items()}
+        return {kind: paused_while_refused(handler) for kind, handler in chosen.items()}
 
     def add_external_id(self, item: OutboxItem) -> None:
         file_name, _ = item.delivered_file()
@@ -74,6 +78,17 @@ class WriteBack:
         if item.attempts and any(file_name in post for post in self.raynet.posts(item.case_id)):
             return  # the last attempt's answer was lost, not its write
         self.raynet.add_post(item.case_id, self.post_text(item))
+
+    def add_news(self, item: OutboxItem) -> None:
+        """What Money S3 did with the order, or that the deal changed since: one post each
+        (none when the news is no longer true: the outcome changed meanwhile)."""
+        text = news_text(self.texts, item)
+        if text is None:
+            return
+        first_line = text.split("\n", 1)[0]
+        if item.attempts and any(first_line in post for post in self.raynet.posts(item.case_id)):
+            return  # the last attempt's answer was lost, not its write
+        self.raynet.add_post(item.case_id, text)
 
     def unlock_case(self, item: OutboxItem) -> None:
         self.raynet.unlock_business_case(item.case_id)
@@ -127,7 +142,7 @@ class WriteBack:
         return "\n".join(lines)
 
 
-def _paused_while_refused(handler: Handler) -> Handler:
+def paused_while_refused(handler: Handler) -> Handler:
     """A follow-up that met refused credentials is tried again once they are taken (the
     client's latch stops every process meanwhile), instead of giving up."""
 

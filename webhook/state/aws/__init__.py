@@ -27,7 +27,15 @@ def open_state(
     prefetch: int,
 ) -> State:
     records = DynamoCaseRecords(table, clock)
+    outbox = DynamoOutbox(records, clock, policy)
     queue = SqsJobQueue(
-        sqs, queue_url, records, clock, policy=policy, wait_seconds=wait_seconds, prefetch=prefetch
+        sqs,
+        queue_url,
+        records,
+        clock,
+        policy=policy,
+        outbox=outbox,
+        wait_seconds=wait_seconds,
+        prefetch=prefetch,
     )
-    return State(queue, records, DynamoOutbox(records, clock, policy))
+    return State(queue, records, outbox)

@@ -6,7 +6,11 @@ One table, partition key ``pk``, holds:
 - ``flag#<name>``: the shared switches;
 - ``event#<eventId>``: RAYNET's event ids, for 30 days (the receiver's ``duplicate``);
 - ``unreadable#<time>#<n>``: authenticated webhooks that could not be read, for 30 days;
-- ``followup#<case>#<generation>#<kind>``: the outbox (``outbox.py``).
+- ``followup#<case>#<generation>#<kind>``: the outbox (``outbox.py``);
+- ``report#<name>``: Money S3's import reports read, with what they said.
+
+Matching a report's order to its case is a scan (reports come a few a day; the SQLite
+state has an index).
 
 Why DynamoDB rather than an S3 object per case: the dashboard and ``status`` count, list
 and search cases, and operators and sweeps update them conditionally; a table does that in
@@ -17,7 +21,8 @@ a few requests, while S3 would need one per case. Expired items go by DynamoDB's
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -26,17 +31,29 @@ from botocore.exceptions import ClientError
 from webhook.order import CaseSummary
 from webhook.state.model import (
     DUE_STATES,
+    MONEY_S3,
+    CaseChanges,
     CaseEvent,
     CaseQuery,
     CaseState,
     Clock,
     Delivery,
     ExportRecord,
+    MoneyVerdict,
     Recorded,
+    ReportRecord,
     TrackedCase,
     UnreadableEvent,
     caveats_from,
+    changes_from,
+    changes_json,
+    digest_from,
+    newly_changed,
     reason_from,
+    unknown_from,
+    unknown_json,
+    verdict_from,
+    verdict_json,
 )
 from webhook.state.ports import CaseRecords
 
@@ -234,7 +251,9 @@ class DynamoCaseRecords(CaseRecords):
     def deliveries(self, since: float, *, imported: bool = False) -> list[Delivery]:
         """A scan, like ``cases``."""
         found = [
-            Delivery(export, text(item, "code"), summary_in(item))
+            Delivery(
+                export, text(item, "code"), summary_in(item), changes_from(text(item, "changes"))
+            )
             for item in self.scan("case#")
             for export in exports_in(item)
             if export.exported_at >= since and (imported or export.imported_at is None)
@@ -261,12 +280,153 @@ class DynamoCaseRecords(CaseRecords):
             raise
         return True
 
+    def unmark_imported(self, case_id: int, generation: int) -> bool:
+        exports = self.exports_of(case_id)
+        index = next((n for n, e in enumerate(exports) if e.generation == generation), None)
+        if index is None:
+            return False
+        try:
+            self._table.update_item(
+                Key={"pk": _case_key(case_id)},
+                UpdateExpression=f"REMOVE exports[{index}].imported_at, "
+                f"exports[{index}].imported_by",
+                ConditionExpression=f"attribute_exists(exports[{index}].imported_at) "
+                f"AND exports[{index}].imported_by <> :money",
+                ExpressionAttributeValues={":money": MONEY_S3},
+            )
+        except ClientError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
     def unreadable(self, limit: int = 50) -> list[UnreadableEvent]:
         found = [
             UnreadableEvent(float(item["received_at"]), str(item["problem"]), bytes(item["body"]))
             for item in self.scan("unreadable#")
         ]
         found.sort(key=lambda event: event.received_at, reverse=True)
+        return found[:limit]
+
+    # --- what Money S3 said, and what changed since ---------------------------------------
+
+    def find_delivery(self, doklad: str | None, code: str | None) -> ExportRecord | None:
+        for attribute, value in (("doklad", doklad), ("code", code)):
+            if not value:
+                continue
+            for item in self.scan("case#", matching=(attribute, value)):
+                exports = exports_in(item)
+                if exports:
+                    return max(exports, key=lambda export: export.generation)
+        return None
+
+    def record_verdict(self, case_id: int, generation: int, verdict: MoneyVerdict) -> bool:
+        def verdict_on(export: dict[str, Any]) -> dict[str, Any] | None:
+            before = verdict_from(text(export, "money"))
+            if before is not None and (before.report, before.outcome) == (
+                verdict.report,
+                verdict.outcome,
+            ):
+                return None
+            changed = {"money": verdict_json(verdict)}
+            if verdict.outcome.taken and not export.get("imported_at"):
+                changed |= {"imported_at": as_dynamo(self._clock()), "imported_by": MONEY_S3}
+            return changed
+
+        return self._change_export(case_id, generation, verdict_on)
+
+    def acknowledge(self, case_id: int, generation: int, by: str) -> bool:
+        def seen(export: dict[str, Any]) -> dict[str, Any] | None:
+            verdict = verdict_from(text(export, "money"))
+            if verdict is None or verdict.acknowledged_by is not None:
+                return None
+            seen_now = replace(verdict, acknowledged_by=by, acknowledged_at=self._clock())
+            return {"money": verdict_json(seen_now)}
+
+        return self._change_export(case_id, generation, seen)
+
+    def _change_export(
+        self,
+        case_id: int,
+        generation: int,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+    ) -> bool:
+        """Set what ``change`` says on one file of the case, unless the file changed since
+        it was read (then False, as when ``change`` has nothing to set)."""
+        item = self._item(case_id)
+        exports = (item or {}).get("exports") or []
+        index = next(
+            (n for n, export in enumerate(exports) if int(export["generation"]) == generation),
+            None,
+        )
+        if index is None:
+            return False
+        values = change(exports[index])
+        if values is None:
+            return False
+        names = {f"#{key}": key for key in values}
+        data = {f":{key}": value for key, value in values.items()}
+        data[":before"] = exports[index].get("money") or ""
+        try:
+            self._table.update_item(
+                Key={"pk": _case_key(case_id)},
+                UpdateExpression="SET "
+                + ", ".join(f"exports[{index}].#{key} = :{key}" for key in values),
+                ConditionExpression=f"attribute_not_exists(exports[{index}].money) "
+                f"OR exports[{index}].money = :before",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=data,
+            )
+        except ClientError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
+    def record_changes(self, case_id: int, changes: CaseChanges) -> bool:
+        item = self._item(case_id)
+        if item is None:
+            return False
+        before = changes_from(text(item, "changes"))
+        self._table.update_item(
+            Key={"pk": _case_key(case_id)},
+            UpdateExpression="SET changes = :changes",
+            ExpressionAttributeValues={":changes": changes_json(changes)},
+        )
+        return newly_changed(before, changes)
+
+    def report_versions(self) -> dict[str, str]:
+        return {
+            str(item["name"]): str(item["version"])
+            for item in self.scan("report#", projection="#n, version", names={"#n": "name"})
+        }
+
+    def record_report(self, report: ReportRecord) -> None:
+        self._table.put_item(
+            Item={
+                "pk": f"report#{report.name}",
+                "name": report.name,
+                "version": report.version,
+                "read_at": as_dynamo(report.read_at),
+                "problem": report.problem,
+                "entries": report.entries,
+                "unknown": unknown_json(report.unknown),
+            }
+        )
+
+    def reports(self, limit: int = 50) -> list[ReportRecord]:
+        found = [
+            ReportRecord(
+                name=str(item["name"]),
+                version=str(item["version"]),
+                read_at=float(item["read_at"]),
+                problem=text(item, "problem"),
+                entries=int(item["entries"]),
+                unknown=unknown_from(text(item, "unknown")),
+            )
+            for item in self.scan("report#")
+        ]
+        found.sort(key=lambda report: (-report.read_at, report.name))
         return found[:limit]
 
     def maintain(self) -> None:
@@ -354,15 +514,27 @@ class DynamoCaseRecords(CaseRecords):
         return item if item is not None and "state" in item else None
 
     def scan(
-        self, prefix: str, projection: str | None = None, names: dict[str, str] | None = None
+        self,
+        prefix: str,
+        projection: str | None = None,
+        names: dict[str, str] | None = None,
+        matching: tuple[str, str] | None = None,
     ) -> Iterator[dict[str, Any]]:
+        """The items whose key starts with ``prefix`` (and whose ``matching`` attribute has
+        the value given)."""
         options: dict[str, Any] = {
             "FilterExpression": "begins_with(pk, :prefix)",
             "ExpressionAttributeValues": {":prefix": prefix},
         }
+        names = dict(names or {})
+        if matching is not None:
+            options["FilterExpression"] += " AND #matching = :matching"
+            names["#matching"] = matching[0]
+            options["ExpressionAttributeValues"][":matching"] = matching[1]
         if projection:
             options["ProjectionExpression"] = projection
-            options["ExpressionAttributeNames"] = names or {}
+        if names:
+            options["ExpressionAttributeNames"] = names
         while True:
             page = self._table.scan(**options)
             yield from page.get("Items", [])
@@ -415,6 +587,8 @@ def exports_in(item: dict[str, Any]) -> list[ExportRecord]:
             imported_at=float(e["imported_at"]) if e.get("imported_at") else None,
             imported_by=text(e, "imported_by"),
             caveats=caveats_from(text(e, "caveats")),
+            digest=digest_from(text(e, "digest")),
+            money=verdict_from(text(e, "money")),
         )
         for e in item.get("exports") or []
     ]
@@ -440,4 +614,5 @@ def _tracked(item: dict[str, Any]) -> TrackedCase:
         updated_at=_number(item, "updated_at"),
         summary=summary_in(item),
         detail=reason_from(text(item, "reason_detail")),
+        changes=changes_from(text(item, "changes")),
     )

@@ -29,6 +29,7 @@ from webhook.state.aws.dynamo import (
     condition_failed,
     exports_in,
     summary_in,
+    text,
 )
 from webhook.state.model import (
     Clock,
@@ -36,6 +37,7 @@ from webhook.state.model import (
     FollowUpState,
     OutboxItem,
     WorkPolicy,
+    changes_from,
 )
 from webhook.state.ports import Outbox
 
@@ -87,8 +89,9 @@ class DynamoOutbox(Outbox):
             if kind.value not in wanted or self._waiting(kind, item):
                 continue
             token = f"{worker}#{secrets.token_hex(4)}"
-            if self._lease(item, token, now):
-                return self._outbox_item(kind, item, token)
+            attempts = self._lease(item, token, now)
+            if attempts is not None:
+                return self._outbox_item(kind, {**item, "attempts": attempts}, token)
         return None
 
     def _waiting(self, kind: FollowUp, item: dict[str, Any]) -> bool:
@@ -99,14 +102,18 @@ class DynamoOutbox(Outbox):
         keys = [follow_up_key(first, case_id, generation) for first in kind.after]
         return any(found.get("state") == "pending" for found in self._records.items(keys))
 
-    def _lease(self, item: dict[str, Any], token: str, now: float) -> bool:
+    def _lease(self, item: dict[str, Any], token: str, now: float) -> int | None:
+        """Take the item for ``token``: its attempts so far, None if another worker took it
+        first. A lease that ran out before (its worker died) counts as an attempt, so that
+        the next handler looks before it writes again."""
         until = now + self._policy.lease_seconds
+        lapsed = 1 if float(item.get("lease_until", 0)) > 0 else 0
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": item["pk"]},
                 UpdateExpression="SET lease_owner = :token, lease_until = :until, "
-                "next_try_at = :until",
+                "next_try_at = :until, attempts = attempts + :lapsed",
                 ConditionExpression="#state = :pending AND lease_until < :now",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={
@@ -114,13 +121,14 @@ class DynamoOutbox(Outbox):
                     ":until": as_dynamo(until),
                     ":pending": "pending",
                     ":now": as_dynamo(now),
+                    ":lapsed": lapsed,
                 },
             )
         except ClientError as error:
             if condition_failed(error):
-                return False  # another worker took it first
+                return None  # another worker took it first
             raise
-        return True
+        return int(item.get("attempts", 0)) + lapsed
 
     def _outbox_item(self, kind: FollowUp, item: dict[str, Any], token: str) -> OutboxItem:
         case_id, generation = int(item["case_id"]), int(item["generation"])
@@ -139,6 +147,8 @@ class DynamoOutbox(Outbox):
             exported_at=export.exported_at if export else None,
             summary=summary_in(case),
             caveats=export.caveats if export else (),
+            money=export.money if export else None,
+            changes=changes_from(text(case, "changes")),
         )
 
     def add(self, kind: FollowUp, case_id: int, generation: int) -> bool:
@@ -154,15 +164,51 @@ class DynamoOutbox(Outbox):
             raise
         return True
 
+    def rearm(self, kind: FollowUp, case_id: int, generation: int, every: float) -> None:
+        """Read, then write on the condition that nobody changed the item meanwhile (if
+        somebody did, it is pending or freshly done: asked for either way)."""
+        key = follow_up_key(kind, case_id, generation)
+        now = self._clock()
+        found = self._records.items([key])
+        if not found:
+            self.add(kind, case_id, generation)
+            return
+        item = found[0]
+        if item.get("state") == "pending":
+            return
+        due = now
+        if item.get("state") == "done" and item.get("done_at") is not None:
+            due = max(now, float(item["done_at"]) + every)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": key},
+                UpdateExpression="SET #state = :pending, #due = :due, next_try_at = :at, "
+                "attempts = :zero REMOVE #error, expires_at",
+                ConditionExpression="#state = :before",
+                ExpressionAttributeNames={"#state": "state", "#due": "due", "#error": "error"},
+                ExpressionAttributeValues={
+                    ":pending": "pending",
+                    ":due": DUE,
+                    ":at": as_dynamo(due),
+                    ":zero": 0,
+                    ":before": item["state"],
+                },
+            )
+        except ClientError as error:
+            if not condition_failed(error):
+                raise
+
     def of_case(self, case_id: int) -> list[FollowUpState]:
-        """Every follow-up there may be of the case's files, in one batch read."""
+        """Every follow-up there may be of the case's files, in one batch read (the change
+        check is the case's, generation 0)."""
         done = max((e.generation for e in self._records.exports_of(case_id)), default=0)
         keys = [
             follow_up_key(kind, case_id, generation)
             for generation in range(1, done + 1)
             for kind in FollowUp
-            if kind is not FollowUp.REPORT
-        ]
+            if kind not in (FollowUp.REPORT, FollowUp.CHANGE_CHECK)
+        ] + [follow_up_key(FollowUp.CHANGE_CHECK, case_id, 0)]
         states = [
             FollowUpState(
                 kind=FollowUp(str(item["kind"])),

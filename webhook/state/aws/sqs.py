@@ -36,14 +36,16 @@ from webhook.state.model import (
     CaseQuery,
     CaseState,
     Clock,
+    FollowUp,
     Job,
     Recorded,
     Settlement,
     WorkPolicy,
     caveats_json,
+    digest_json,
     reason_json,
 )
-from webhook.state.ports import JobQueue
+from webhook.state.ports import JobQueue, Outbox
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -62,6 +64,7 @@ class SqsJobQueue(JobQueue):
         clock: Clock,
         *,
         policy: WorkPolicy,
+        outbox: Outbox,
         wait_seconds: int = 2,
         prefetch: int = 10,
     ) -> None:
@@ -70,6 +73,8 @@ class SqsJobQueue(JobQueue):
         self._sqs, self._url, self._records, self._clock = sqs, queue_url, records, clock
         self._lease_seconds = policy.lease_seconds
         self._max_attempts = policy.max_attempts
+        self._change_check_every = policy.change_check_every
+        self._outbox = outbox  # where change checks are asked for
         self._wait = wait_seconds
         self._prefetch = max(1, min(10, prefetch))
         self._heartbeats: dict[str, threading.Event] = {}
@@ -106,7 +111,20 @@ class SqsJobQueue(JobQueue):
             raise QueueUnavailable(f"DynamoDB: {error}") from None
         if recorded is Recorded.ACCEPTED:
             self._send(event.case_id, event.event_id, event.kind)
+        elif recorded is Recorded.ALREADY_EXPORTED and not event.by_bridge:
+            self._check_for_changes(event.case_id)
         return recorded
+
+    def _check_for_changes(self, case_id: int) -> None:
+        """An exported case changed in RAYNET: read it again, at most once per
+        ``change_check_every`` (a follow-up: the outbox holds it, with its own retries)."""
+        every = self._change_check_every
+        if every is None:
+            return
+        try:
+            self._outbox.rearm(FollowUp.CHANGE_CHECK, case_id, 0, every)
+        except (BotoCoreError, ClientError) as error:
+            raise QueueUnavailable(f"DynamoDB: {error}") from None
 
     def record_unreadable(self, body: bytes, problem: str) -> None:
         try:
@@ -451,6 +469,7 @@ def _settled_values(
                 "sha256": delivered.sha256,
                 "exported_at": now,
                 "caveats": caveats_json(delivered.caveats),
+                "digest": digest_json(delivered.digest),
             },
         }
     return values

@@ -32,7 +32,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 CREATED = b"created\n"  # in the lock file, once this folder has held a state file
 INTEGRITY_SECONDS = 300.0
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS cases (
     total_with_vat TEXT,
     currency TEXT,
     doklad TEXT,
-    reason_detail TEXT
+    reason_detail TEXT,
+    changes TEXT
 );
 CREATE INDEX IF NOT EXISTS cases_due ON cases (state, next_try_at);
 CREATE INDEX IF NOT EXISTS cases_updated ON cases (updated_at);
@@ -81,6 +82,8 @@ CREATE TABLE IF NOT EXISTS exports (
     imported_at REAL,
     imported_by TEXT,
     caveats TEXT,
+    digest TEXT,
+    money TEXT,
     PRIMARY KEY (case_id, generation)
 );
 CREATE INDEX IF NOT EXISTS exports_exported ON exports (exported_at);
@@ -114,12 +117,30 @@ CREATE TABLE IF NOT EXISTS unreadable (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS unreadable_received ON unreadable (received_at);
+CREATE TABLE IF NOT EXISTS money_reports (
+    name TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    read_at REAL NOT NULL,
+    problem TEXT,
+    entries INTEGER NOT NULL,
+    unknown TEXT
+);
+"""
+# Indexes on columns an older file gains by MIGRATIONS: made after them.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS cases_doklad ON cases (doklad);
+CREATE INDEX IF NOT EXISTS cases_code ON cases (code);
 """
 # Version 2 files: claims remembered the worker's name and the job carried the revision;
 # e-mails had a table of their own. Version 3: cases without what the dashboard shows of
 # them, files without the accountant's "imported". Version 4: no caveats on files, reasons
-# only in English.
+# only in English. Version 5: no order digests, no Money S3 verdicts, no change checks.
 MIGRATIONS = {
+    "money": (
+        "ALTER TABLE exports ADD COLUMN digest TEXT; "
+        "ALTER TABLE exports ADD COLUMN money TEXT; "
+        "ALTER TABLE cases ADD COLUMN changes TEXT;"
+    ),
     "caveats": (
         "ALTER TABLE exports ADD COLUMN caveats TEXT; "
         "ALTER TABLE cases ADD COLUMN reason_detail TEXT;"
@@ -205,7 +226,7 @@ class StateDatabase:
                 self._refuse_a_deleted_or_damaged_file()
                 db = self._connect()
                 upgrades = self._upgrades(db)
-                db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {upgrades} COMMIT;")
+                db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {upgrades} {INDEXES} COMMIT;")
                 os.pwrite(self._lock_fd(), CREATED, 0)
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
@@ -364,6 +385,7 @@ class StateDatabase:
                 ("summary", "cases" in tables and "doklad" not in columns),
                 ("imports", "exports" in tables and "imported_at" not in export_columns),
                 ("caveats", "exports" in tables and "caveats" not in export_columns),
+                ("money", "exports" in tables and "money" not in export_columns),
             )
             if needed
         ]

@@ -1,5 +1,8 @@
 """The follow-ups of delivered files on the state file, written in the same transaction as
-the export they follow (``SqliteJobQueue.settle``), so none is lost and none is doubled."""
+the export they follow (``SqliteJobQueue.settle``), so none is lost and none is doubled.
+
+A claim whose lease ran out (its worker died mid-way) counts as an attempt: the next
+worker's handler then looks whether the write was made before it makes it again."""
 
 from __future__ import annotations
 
@@ -15,9 +18,12 @@ from webhook.state.model import (
     OutboxItem,
     WorkPolicy,
     caveats_from,
+    changes_from,
+    verdict_from,
 )
 from webhook.state.ports import Outbox
 from webhook.state.sqlite.database import StateDatabase
+from webhook.state.sqlite.queue import REARM
 from webhook.state.sqlite.records import summary_of
 
 # A follow-up waits while one of its ``after`` of the same file is still pending.
@@ -47,7 +53,8 @@ class SqliteOutbox(Outbox):
         with self._db.transaction() as db:
             row = db.execute(
                 f"""
-                UPDATE outbox SET lease_owner = :claim, lease_until = :until
+                UPDATE outbox SET lease_owner = :claim, lease_until = :until,
+                    attempts = attempts + (lease_until > 0)
                 WHERE rowid = (
                     SELECT rowid FROM outbox AS item
                     WHERE state = 'pending' AND next_try_at <= :now AND lease_until < :now
@@ -67,7 +74,8 @@ class SqliteOutbox(Outbox):
             if row is None:
                 return None
             export = db.execute(
-                "SELECT e.file_name, e.location, e.exported_at AS delivered_at, e.caveats, c.* "
+                "SELECT e.file_name, e.location, e.exported_at AS delivered_at, e.caveats, "
+                "e.money, c.* "
                 "FROM cases c "
                 "LEFT JOIN exports e ON e.case_id = c.case_id AND e.generation = ? "
                 "WHERE c.case_id = ?",
@@ -85,6 +93,8 @@ class SqliteOutbox(Outbox):
             exported_at=None if export is None else export["delivered_at"],
             summary=CaseSummary() if export is None else summary_of(export),
             caveats=() if export is None else caveats_from(export["caveats"]),
+            money=None if export is None else verdict_from(export["money"]),
+            changes=None if export is None else changes_from(export["changes"]),
         )
 
     def add(self, kind: FollowUp, case_id: int, generation: int) -> bool:
@@ -95,6 +105,19 @@ class SqliteOutbox(Outbox):
                     "VALUES (?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
                     (kind.value, case_id, generation, self._clock()),
                 ).rowcount
+            )
+
+    def rearm(self, kind: FollowUp, case_id: int, generation: int, every: float) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                REARM,
+                {
+                    "kind": kind.value,
+                    "case": case_id,
+                    "generation": generation,
+                    "now": self._clock(),
+                    "every": every,
+                },
             )
 
     def of_case(self, case_id: int) -> list[FollowUpState]:

@@ -27,6 +27,7 @@ from webhook.state.model import (
     Settlement,
     WorkPolicy,
     caveats_json,
+    digest_json,
     reason_json,
 )
 from webhook.state.ports import JobQueue
@@ -87,6 +88,19 @@ WHERE case_id = :case AND exports_done < :generation AND lease_owner IS NULL
 RETURNING state
 """
 HISTORY = "INSERT INTO history (case_id, at, what, detail) VALUES (?, ?, ?, ?)"
+# A follow-up asked for again: a pending one stays as it is, a finished one is due again,
+# but not sooner than ``every`` seconds after it was last done.
+REARM = """
+INSERT INTO outbox (kind, case_id, generation, state, next_try_at)
+VALUES (:kind, :case, :generation, 'pending', :now)
+ON CONFLICT DO UPDATE SET
+    next_try_at = CASE WHEN state = 'pending' THEN next_try_at
+                       WHEN state = 'done' THEN MAX(:now, COALESCE(done_at, 0) + :every)
+                       ELSE :now END,
+    attempts = CASE WHEN state = 'pending' THEN attempts ELSE 0 END,
+    error = CASE WHEN state = 'pending' THEN error END,
+    state = 'pending'
+"""
 
 
 class SqliteJobQueue(JobQueue):
@@ -144,6 +158,21 @@ class SqliteJobQueue(JobQueue):
             for event, now in fresh:
                 if event.exported_files and states[event.case_id] != CaseState.EXPORTED:
                     states[event.case_id] = _known_from_raynet(db, event, now)
+            every = self._policy.change_check_every
+            checks = {
+                event.case_id: now
+                for event, now in fresh
+                if states[event.case_id] == CaseState.EXPORTED and not event.by_bridge
+            }
+            if every is not None and checks:
+                db.executemany(
+                    REARM,
+                    [
+                        {"kind": FollowUp.CHANGE_CHECK.value, "case": case, "generation": 0,
+                         "now": now, "every": every}
+                        for case, now in checks.items()
+                    ],
+                )  # fmt: skip
         fresh_ids = {id(event) for event, _ in fresh}
         return [
             Recorded.DUPLICATE
@@ -233,7 +262,8 @@ class SqliteJobQueue(JobQueue):
             if delivered is not None:  # the file exists, whoever holds the lease now
                 db.execute(
                     "INSERT INTO exports (case_id, generation, file_name, location, sha256, "
-                    "exported_at, caveats) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    "exported_at, caveats, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (
                         job.case_id,
                         job.generation,
@@ -242,6 +272,7 @@ class SqliteJobQueue(JobQueue):
                         delivered.sha256,
                         now,
                         caveats_json(delivered.caveats),
+                        digest_json(delivered.digest),
                     ),
                 )
             if row is not None:

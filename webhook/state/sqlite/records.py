@@ -9,6 +9,8 @@ from typing import Any
 
 from webhook.order import CaseSummary
 from webhook.state.model import (
+    MONEY_S3,
+    CaseChanges,
     CaseQuery,
     CaseState,
     Clock,
@@ -16,10 +18,20 @@ from webhook.state.model import (
     ExportRecord,
     Happening,
     HistoryEntry,
+    MoneyVerdict,
+    ReportRecord,
     TrackedCase,
     UnreadableEvent,
     caveats_from,
+    changes_from,
+    changes_json,
+    digest_from,
+    newly_changed,
     reason_from,
+    unknown_from,
+    unknown_json,
+    verdict_from,
+    verdict_json,
 )
 from webhook.state.ports import CaseRecords
 from webhook.state.sqlite.database import StateDatabase
@@ -27,15 +39,16 @@ from webhook.state.sqlite.database import StateDatabase
 CASE_COLUMNS = (
     "case_id, state, code, attempts, next_try_at, exports_wanted, exports_done, reason, "
     "reason_code, file_name, location, sha256, exported_at, events, created_at, updated_at, "
-    "name, customer, total_with_vat, currency, doklad, reason_detail"
+    "name, customer, total_with_vat, currency, doklad, reason_detail, changes"
 )
 SUMMARY_COLUMNS = ("name", "customer", "total_with_vat", "currency", "doklad")
 EXPORT_COLUMNS = (
     "e.case_id, e.generation, e.file_name, e.location, e.sha256, e.exported_at, "
-    "e.imported_at, e.imported_by, e.caveats"
+    "e.imported_at, e.imported_by, e.caveats, e.digest, e.money"
 )
 HISTORY_RETENTION = 400 * 24 * 3600.0  # a year and a bit: last year's orders stay explained
 SELECT_CASES = f"SELECT {CASE_COLUMNS} FROM cases"  # noqa: S608 - constant columns
+HISTORY = "INSERT INTO history (case_id, at, what, detail) VALUES (?, ?, ?, ?)"
 
 
 class SqliteCaseRecords(CaseRecords):
@@ -98,7 +111,7 @@ class SqliteCaseRecords(CaseRecords):
     def deliveries(self, since: float, *, imported: bool = False) -> list[Delivery]:
         """Files delivered since ``since``, newest first; without those marked imported."""
         rows = self._read(
-            f"SELECT {EXPORT_COLUMNS}, c.code, "  # noqa: S608 - constant columns
+            f"SELECT {EXPORT_COLUMNS}, c.code, c.changes, "  # noqa: S608 - constant columns
             + ", ".join(f"c.{column}" for column in SUMMARY_COLUMNS)
             + " FROM exports e JOIN cases c ON c.case_id = e.case_id "
             "WHERE e.exported_at >= :since AND (:imported OR e.imported_at IS NULL) "
@@ -106,7 +119,12 @@ class SqliteCaseRecords(CaseRecords):
             {"since": since, "imported": imported},
         ).fetchall()
         return [
-            Delivery(_export(_without(row, CASE_ONLY)), row["code"], summary_of(row))
+            Delivery(
+                _export(_without(row, CASE_ONLY)),
+                row["code"],
+                summary_of(row),
+                changes_from(row["changes"]),
+            )
             for row in rows
         ]
 
@@ -125,6 +143,124 @@ class SqliteCaseRecords(CaseRecords):
                     (case_id, now, Happening.IMPORTED, by),
                 )
         return bool(marked)
+
+    # --- what Money S3 said, and what changed since ---------------------------------------
+
+    def find_delivery(self, doklad: str | None, code: str | None) -> ExportRecord | None:
+        for column, value in (("doklad", doklad), ("code", code)):
+            if not value:
+                continue
+            row = self._read(
+                f"SELECT {EXPORT_COLUMNS} FROM exports e JOIN cases c ON c.case_id = e.case_id "  # noqa: S608 - constant columns
+                f"WHERE c.{column} = ? ORDER BY e.generation DESC LIMIT 1",
+                (value,),
+            ).fetchone()
+            if row is not None:
+                return _export(dict(row))
+        return None
+
+    def record_verdict(self, case_id: int, generation: int, verdict: MoneyVerdict) -> bool:
+        now = self._clock()
+        taken = verdict.outcome.taken
+        with self._db.transaction() as db:
+            changed = db.execute(
+                "UPDATE exports SET money = :money, "
+                "imported_at = CASE WHEN :taken THEN COALESCE(imported_at, :now) END, "
+                "imported_by = CASE WHEN :taken THEN COALESCE(imported_by, :by) END "
+                "WHERE case_id = :case AND generation = :generation AND (money IS NULL "
+                "OR json_extract(money, '$.report') != :report "
+                "OR json_extract(money, '$.outcome') != :outcome)",
+                {
+                    "money": verdict_json(verdict),
+                    "taken": taken,
+                    "now": now,
+                    "by": MONEY_S3,
+                    "case": case_id,
+                    "generation": generation,
+                    "report": verdict.report,
+                    "outcome": verdict.outcome.value,
+                },
+            ).rowcount
+            if changed:
+                db.execute(
+                    HISTORY,
+                    (case_id, now, Happening.MONEY_REPORT, f"{verdict.outcome}: {verdict.report}"),
+                )
+        return bool(changed)
+
+    def acknowledge(self, case_id: int, generation: int, by: str) -> bool:
+        now = self._clock()
+        with self._db.transaction() as db:
+            changed = db.execute(
+                "UPDATE exports SET money = json_set(money, '$.acknowledged_by', :by, "
+                "'$.acknowledged_at', :now) WHERE case_id = :case AND generation = :generation "
+                "AND money IS NOT NULL AND json_extract(money, '$.acknowledged_by') IS NULL",
+                {"by": by, "now": now, "case": case_id, "generation": generation},
+            ).rowcount
+            if changed:
+                db.execute(HISTORY, (case_id, now, Happening.ACKNOWLEDGED, by))
+        return bool(changed)
+
+    def record_changes(self, case_id: int, changes: CaseChanges) -> bool:
+        with self._db.transaction() as db:
+            row = db.execute("SELECT changes FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+            if row is None:
+                return False
+            before = changes_from(row["changes"])
+            db.execute(
+                "UPDATE cases SET changes = ? WHERE case_id = ?",
+                (changes_json(changes), case_id),
+            )
+            news = newly_changed(before, changes)
+            if news:
+                db.execute(
+                    HISTORY,
+                    (case_id, changes.checked_at, Happening.CHANGED, str(len(changes.changes))),
+                )
+        return news
+
+    def report_versions(self) -> dict[str, str]:
+        rows = self._read("SELECT name, version FROM money_reports").fetchall()
+        return {row["name"]: row["version"] for row in rows}
+
+    def record_report(self, report: ReportRecord) -> None:
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO money_reports (name, version, read_at, problem, entries, unknown) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "version = excluded.version, read_at = excluded.read_at, "
+                "problem = excluded.problem, entries = excluded.entries, "
+                "unknown = excluded.unknown",
+                (
+                    report.name,
+                    report.version,
+                    report.read_at,
+                    report.problem,
+                    report.entries,
+                    unknown_json(report.unknown),
+                ),
+            )
+
+    def reports(self, limit: int = 50) -> list[ReportRecord]:
+        rows = self._read(
+            "SELECT name, version, read_at, problem, entries, unknown FROM money_reports "
+            "ORDER BY read_at DESC, name LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            ReportRecord(**{**dict(row), "unknown": unknown_from(row["unknown"])}) for row in rows
+        ]
+
+    def unmark_imported(self, case_id: int, generation: int) -> bool:
+        with self._db.transaction() as db:
+            return bool(
+                db.execute(
+                    "UPDATE exports SET imported_at = NULL, imported_by = NULL "
+                    "WHERE case_id = ? AND generation = ? AND imported_at IS NOT NULL "
+                    "AND imported_by != ?",
+                    (case_id, generation, MONEY_S3),
+                ).rowcount
+            )
 
     def maintain(self) -> None:
         """Forget history older than HISTORY_RETENTION; the cases themselves stay."""
@@ -176,7 +312,7 @@ def _put_flag(db: sqlite3.Connection, name: str, value: str) -> None:
     )
 
 
-CASE_ONLY = {"code", *SUMMARY_COLUMNS}
+CASE_ONLY = {"code", "changes", *SUMMARY_COLUMNS}
 
 
 def _without(row: sqlite3.Row, columns: Collection[str]) -> dict[str, Any]:
@@ -195,14 +331,22 @@ def summary_of(row: sqlite3.Row) -> CaseSummary:
 
 
 def _tracked(row: sqlite3.Row) -> TrackedCase:
-    values = _without(row, (*SUMMARY_COLUMNS, "reason_detail", "state"))
+    values = _without(row, (*SUMMARY_COLUMNS, "reason_detail", "state", "changes"))
     return TrackedCase(
         **values,
         state=CaseState(row["state"]),
         summary=summary_of(row),
         detail=reason_from(row["reason_detail"]),
+        changes=changes_from(row["changes"]),
     )
 
 
 def _export(values: dict[str, Any]) -> ExportRecord:
-    return ExportRecord(**{**values, "caveats": caveats_from(values.get("caveats"))})
+    return ExportRecord(
+        **{
+            **values,
+            "caveats": caveats_from(values.get("caveats")),
+            "digest": digest_from(values.get("digest")),
+            "money": verdict_from(values.get("money")),
+        }
+    )

@@ -1,0 +1,260 @@
+"""After delivery, on the real state file: Money S3's reports read into each case, and a
+deal changed since its export caught. Money S3 is the stand-in importing the real files
+under Money's default definition (``webhook/moneys3/standin.py``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import Harness
+from tests.support import xsd_dir
+from webhook.delivery.reports import FolderReports
+from webhook.delivery.target import DeliveryUnavailable
+from webhook.moneys3.standin import MoneyS3StandIn
+from webhook.moneys3.validation import ReportValidator
+from webhook.order import Change, DigestLine, OrderDigest, order_changes
+from webhook.raynet.standin import RaynetStandIn
+from webhook.state.attention import attention, overdue_cutoff
+from webhook.state.model import CaseEvent, FollowUp, ImportOutcome
+from webhook.wiring import build_money_reports
+from webhook.worker.chores import REPORTS_FLAG
+from webhook.worker.money_reports import MoneyReports
+
+NEWS = (FollowUp.IMPORTED_POST, FollowUp.REFUSED_POST, FollowUp.REFUSED_EMAIL)
+
+
+@pytest.fixture
+def harness(raynet: RaynetStandIn, tmp_path: Path) -> Harness:
+    return Harness(raynet, tmp_path, MONEY_S3_REPORTS=str(tmp_path / "reports"))
+
+
+@pytest.fixture
+def reports(harness: Harness) -> MoneyReports:
+    return MoneyReports(
+        harness.records,
+        harness.state.outbox,
+        NEWS,
+        source=FolderReports(harness.exports.parent / "reports"),
+        validator=ReportValidator(xsd_dir()),
+        clock=harness.clock,
+    )
+
+
+def exported(harness: Harness) -> None:
+    harness.webhook()
+    assert harness.drain() == "exported"
+
+
+def money_imports(harness: Harness, money: MoneyS3StandIn | None = None) -> MoneyS3StandIn:
+    money = money or MoneyS3StandIn()
+    money.import_folder(harness.exports, harness.exports.parent / "reports")
+    return money
+
+
+def news(harness: Harness) -> set[str]:
+    return {item.kind.value for item in harness.state.outbox.of_case(1234) if item.kind in NEWS}
+
+
+def test_an_imported_order_leaves_the_list_once_however_often_its_report_is_read(
+    harness: Harness, reports: MoneyReports
+) -> None:
+    exported(harness)
+    money = money_imports(harness)
+    assert reports.poll() == 1
+    (latest,) = harness.records.exports_of(1234)
+    assert latest.money is not None
+    assert latest.money.outcome is ImportOutcome.IMPORTED
+    assert (latest.imported_by, latest.imported_at is not None) == ("Money S3", True)
+    assert harness.records.deliveries(0) == []  # off the accountant's list
+    assert news(harness) == {"money_imported_post"}
+    assert reports.poll() == 0  # the same report is not read again
+    (report,) = harness.records.reports()
+    os.utime(harness.exports.parent / "reports" / report.name, ns=(1, 1))  # touched
+    assert reports.poll() == 1  # a new version is read again, and changes nothing
+    assert harness.records.exports_of(1234)[0].money == latest.money
+    money_imports(harness, MoneyS3StandIn(money.agenda))  # imported again: Money skips it
+    assert reports.poll() == 1
+    assert harness.records.exports_of(1234)[0].money == latest.money
+    assert news(harness) == {"money_imported_post"}  # "Money had it" about it is no news
+
+
+def test_a_refused_order_keeps_moneys_words_and_asks_for_a_post_and_an_e_mail(
+    harness: Harness, reports: MoneyReports, won_case: dict[str, Any]
+) -> None:
+    item = {**won_case["items"][0], "taxRate": 15, "discountPercent": 0}
+    harness.raynet.add_case(
+        {**won_case, "items": [item], "totalAmount": 9000, "totalAmountWithTax": 10350}
+    )
+    exported(harness)
+    money_imports(harness)
+    reports.poll()
+    verdict = harness.records.exports_of(1234)[0].money
+    assert verdict is not None
+    assert verdict.outcome is ImportOutcome.REFUSED
+    (message,) = verdict.messages
+    assert "15" in message.description
+    assert harness.records.deliveries(0) != []  # still to be imported
+    assert news(harness) == {"money_refused_post", "money_refused_email"}
+    needs = attention(harness.records, harness.clock(), 2)
+    assert [d.export.file_name for d in needs.refused] == ["OP-24-057.xml"]
+    assert harness.records.acknowledge(1234, 1, "Jana")
+    assert not harness.records.acknowledge(1234, 1, "Jana")
+    assert attention(harness.records, harness.clock(), 2).refused == ()
+
+
+def test_a_number_money_already_had_is_its_own_outcome(
+    harness: Harness, reports: MoneyReports
+) -> None:
+    """An order of Money's own with the same number (a collision): not a success."""
+    money = MoneyS3StandIn()
+    money.agenda.orders["OP-24-057"] = None  # type: ignore[assignment]  # Money's own order
+    exported(harness)
+    money_imports(harness, money)
+    reports.poll()
+    verdict = harness.records.exports_of(1234)[0].money
+    assert verdict is not None
+    assert verdict.outcome is ImportOutcome.ALREADY_THERE
+    assert harness.records.exports_of(1234)[0].imported_at is None
+
+
+def test_unknown_orders_and_files_that_are_no_reports_are_listed_and_the_loop_goes_on(
+    harness: Harness, reports: MoneyReports, tmp_path: Path, won_case: dict[str, Any]
+) -> None:
+    folder = tmp_path / "reports"
+    exported(harness)
+    harness.raynet.add_case({**won_case, "id": 4321, "code": "OP-24-099"})
+    other = Harness(harness.raynet, tmp_path / "elsewhere")  # a case this state never saw
+    other.webhook(4321)
+    assert other.drain(case_id=4321) == "exported"
+    MoneyS3StandIn().import_folder(other.exports, folder)
+    (folder / "b-garbage.xml").write_bytes(b"\x00not xml")
+    (folder / "c-order.xml").write_bytes((harness.exports / "OP-24-057.xml").read_bytes())
+    (folder / "notes.txt").write_text("not a report")
+    (folder / "archive").mkdir()
+    (folder / "archive" / "old.xml").write_bytes(b"<x/>")
+    assert reports.poll() == 3
+    by_name = {report.name: report for report in harness.records.reports()}
+    assert by_name["b-garbage.xml"].problem
+    assert by_name["c-order.xml"].problem
+    (known,) = [r for r in by_name.values() if r.problem is None]
+    assert [(u.doklad, u.outcome) for u in known.unknown] == [("OP-24-099", "imported")]
+    assert harness.records.exports_of(1234)[0].money is None
+    assert sorted(by_name) == sorted({known.name, "b-garbage.xml", "c-order.xml"})
+
+
+def test_an_unreadable_report_folder_is_a_flag_not_a_crash(
+    harness: Harness, tmp_path: Path
+) -> None:
+    chores = harness.service.chores
+    assert chores.money_reports is not None
+    chores.money_reports_every = 0.0
+    chores.run_due()  # the folder does not exist yet
+    assert "cannot be read" in (harness.records.flag(REPORTS_FLAG) or "")
+    (tmp_path / "reports").mkdir()
+    chores.records.set_flag("money_reports_turn", None)
+    chores.run_due()
+    assert harness.records.flag(REPORTS_FLAG) is None
+
+
+def test_the_folder_lists_only_reports_directly_in_it(tmp_path: Path) -> None:
+    (tmp_path / "a.xml").write_bytes(b"<a/>")
+    (tmp_path / "B.XML").write_bytes(b"<b/>")
+    (tmp_path / "c.txt").write_bytes(b"c")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.xml").write_bytes(b"<d/>")
+    assert [r.name for r in FolderReports(tmp_path).listing()] == ["B.XML", "a.xml"]
+    with pytest.raises(DeliveryUnavailable):
+        FolderReports(tmp_path / "missing").listing()
+
+
+def test_an_upload_is_read_like_a_report_from_the_folder(harness: Harness, tmp_path: Path) -> None:
+    exported(harness)
+    written = MoneyS3StandIn().import_folder(harness.exports, tmp_path / "downloads")
+    uploads = build_money_reports(harness.settings, harness.state)
+    record = uploads.take("protokol.xml", None, written[0].read_bytes())
+    assert (record.problem, record.entries, record.unknown) == (None, 1, ())
+    verdict = harness.records.exports_of(1234)[0].money
+    assert verdict is not None
+    assert verdict.report == "protokol.xml"
+
+
+# --- changed after export -----------------------------------------------------------------
+
+
+def test_a_deal_changed_after_its_export_is_found_and_told_once(harness: Harness) -> None:
+    exported(harness)
+    harness.follow_ups.run_due()  # write-back: the post that the order is ready
+    posts = len(harness.raynet.posts[1234])
+    harness.queue.record_event(CaseEvent("own", 1234, "record.updated", by_bridge=True))
+    assert not [i for i in harness.state.outbox.of_case(1234) if i.kind is FollowUp.CHANGE_CHECK]
+    harness.raynet.cases[1234]["items"][0]["count"] = 3
+    harness.raynet.cases[1234]["totalAmount"] = 14700
+    harness.raynet.cases[1234]["totalAmountWithTax"] = 17787
+    harness.webhook()
+    harness.follow_ups.run_due()
+    case = harness.records.case(1234)
+    assert case is not None
+    assert case.changes is not None
+    whats = [change.what for change in case.changes.changes]
+    assert whats == ["quantity", "total_gross"]
+    harness.follow_ups.run_due()
+    assert len(harness.raynet.posts[1234]) == posts + 1
+    assert "množství 2 → 3" in harness.raynet.posts[1234][-1]["comment"]
+    reads = len(harness.raynet.reads("businessCase/1234/"))
+    harness.webhook()  # within CHANGE_CHECK_EVERY: no read now, one later
+    harness.follow_ups.run_due()
+    assert len(harness.raynet.reads("businessCase/1234/")) == reads
+    harness.clock.advance(601)
+    harness.follow_ups.run_due()
+    assert len(harness.raynet.reads("businessCase/1234/")) == reads + 1
+    assert len(harness.raynet.posts[1234]) == posts + 1  # the same changes: told once
+
+
+def test_a_deal_lost_after_its_export_counts_as_changed(harness: Harness) -> None:
+    exported(harness)
+    harness.raynet.cases[1234]["status"] = "E_LOST"
+    harness.webhook()
+    harness.follow_ups.run_due()
+    case = harness.records.case(1234)
+    assert case is not None
+    assert case.changes is not None
+    (change,) = case.changes.changes
+    assert change.what == "no_longer_exportable"
+    assert "E_LOST" in (change.new or "")
+
+
+def digest(*lines: tuple[str, str, str], customer: str = "Novák") -> OrderDigest:
+    made = tuple(
+        DigestLine(name, None, Decimal(quantity), Decimal(price), Decimal(21), Decimal(0))
+        for name, quantity, price in lines
+    )
+    total = sum((line.quantity * line.unit_price for line in made), Decimal(0))
+    return OrderDigest(customer, "27082440", "CZK", made, total, total * Decimal("1.21"))
+
+
+def test_order_changes_pair_lines_by_item_and_say_old_and_new() -> None:
+    before = digest(("Monitor", "2", "4500"), ("Kabel", "1", "100"), ("Kabel", "1", "100"))
+    assert order_changes(before, before) == ()
+    after = digest(("Monitor", "2", "4200"), ("Kabel", "1", "100"), ("Myš", "1", "300"))
+    assert order_changes(before, after) == (
+        Change("unit_price", "4500", "4200", "Monitor"),
+        Change("line_removed", "1 × 100, 21 %", None, "Kabel"),
+        Change("line_added", None, "1 × 300, 21 %", "Myš"),
+        Change("total_gross", "11132", "10648"),
+    )
+    renamed = digest(("Monitor", "2", "4500"), customer="Novák s.r.o.")
+    assert order_changes(before, renamed)[0] == Change("customer", "Novák", "Novák s.r.o.")
+
+
+def test_overdue_counts_working_days_only() -> None:
+    friday_noon = dt.datetime(2026, 12, 4, 12, 0).timestamp()
+    monday_noon = dt.datetime(2026, 12, 7, 12, 0).timestamp()
+    tuesday_noon = dt.datetime(2026, 12, 8, 12, 0).timestamp()
+    assert overdue_cutoff(monday_noon, 2) < friday_noon  # Friday and Monday: one working day
+    assert overdue_cutoff(tuesday_noon, 2) == friday_noon

@@ -1,0 +1,63 @@
+"""Where Money S3's import reports are read from (``MONEY_S3_REPORTS``): a folder the
+accountant points Money's report output at, or ``s3://bucket/prefix`` a sync tool copies
+them into.
+
+The bridge only reads there: it never deletes, moves or renames a report (Money S3 and the
+accountant own them). A share sends no change notification, so the worker lists it now
+and then; a report is read again when its version changes (it grew, or was replaced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from webhook.delivery.target import DeliveryUnavailable
+
+MOST_BYTES = 10 * 1024 * 1024  # a report of hundreds of orders is far smaller
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    name: str
+    version: str  # changes when the file does: size and time, or the S3 ETag
+
+
+class ReportSource(Protocol):
+    description: str
+
+    def listing(self) -> list[ReportFile]:
+        """The ``.xml`` files there now (not in sub-folders), by name."""
+
+    def read(self, name: str) -> bytes:
+        """A report's bytes (``DeliveryUnavailable`` when it cannot be read now)."""
+
+
+class FolderReports:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.description = str(folder)
+
+    def listing(self) -> list[ReportFile]:
+        try:
+            found = [
+                ReportFile(path.name, f"{stat.st_size}:{stat.st_mtime_ns}")
+                for path in sorted(self.folder.iterdir())
+                if path.suffix.lower() == ".xml"
+                and path.is_file()
+                and (stat := path.stat()).st_size <= MOST_BYTES
+            ]
+        except OSError as error:
+            raise DeliveryUnavailable(
+                f"MONEY_S3_REPORTS {self.folder} cannot be read: {error.strerror or error}"
+            ) from None
+        return found
+
+    def read(self, name: str) -> bytes:
+        try:
+            return (self.folder / name).read_bytes()
+        except OSError as error:
+            raise DeliveryUnavailable(
+                f"report {name} in {self.folder} cannot be read: {error.strerror or error}"
+            ) from None

@@ -1,0 +1,151 @@
+"""Money S3's import reports: what became of each delivered order in Money.
+
+Money S3 writes a ``MoneyReport`` after every XML import (``_Report.xsd``): a status per
+order, its own error texts, and the key it matched on. ``MONEY_S3_REPORTS`` names where
+they are (a folder, or ``s3://``); one worker at a time looks there every
+``MONEY_S3_REPORTS_EVERY`` seconds, and the dashboard takes a report the accountant
+uploads. The same ``take`` reads either:
+
+- each order of the report is matched to its case by ``Doklad``, else by the case code
+  (``PrimDoklad``, the note's first line); the file's verdict is kept (an import also takes
+  the file out of the accountant's *to import* list), counted in
+  ``bridge_money_imports_total``, and followed by a post in RAYNET and, for a refusal, an
+  e-mail (follow-ups in the outbox: once per outcome and file, however often the report
+  is read);
+- "Money already has this number" about a file imported before (the import repeated) is no
+  news; about any other file (a re-export, a collision with Money's own numbers) it is;
+- an order no case matches is listed with the report ("unknown Doklady"), never guessed;
+- a file that is no report (or is damaged) is listed with why, and the loop goes on.
+
+A report is read once per version (a report that grows or is replaced is read again), and
+never deleted or moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from webhook.delivery.reports import ReportSource
+from webhook.errors import BridgeError
+from webhook.moneys3.reports import ImportEntry, ReadReport, read_report
+from webhook.moneys3.validation import ReportValidator
+from webhook.observability import MONEY_IMPORTS
+from webhook.state.model import (
+    Clock,
+    ExportRecord,
+    FollowUp,
+    ImportOutcome,
+    MoneyMessage,
+    MoneyVerdict,
+    ReportRecord,
+    UnknownEntry,
+)
+from webhook.state.ports import CaseRecords, Outbox
+
+log = logging.getLogger(__name__)
+AFTER_TAKEN = (FollowUp.IMPORTED_POST,)
+AFTER_REFUSED = (FollowUp.REFUSED_POST, FollowUp.REFUSED_EMAIL)
+
+
+@dataclass
+class MoneyReports:
+    """Reads reports into the state: from ``source`` on a schedule, or handed over."""
+
+    records: CaseRecords
+    outbox: Outbox
+    follow_ups: Collection[FollowUp]  # the posts and e-mails this instance sends
+    source: ReportSource | None = None  # MONEY_S3_REPORTS; None: uploads only
+    validator: ReportValidator | None = None  # _Report.xsd, with MONEY_S3_XSD_DIR
+    clock: Clock = time.time
+    instance: str = ""
+
+    def poll(self) -> int:
+        """Read every report in ``source`` not read yet, or changed since; how many."""
+        if self.source is None:
+            return 0
+        seen = self.records.report_versions()
+        listing = self.source.listing()
+        fresh = [report for report in listing if seen.get(report.name) != report.version]
+        for report in fresh:
+            try:
+                document = self.source.read(report.name)
+            except BridgeError as error:  # gone or locked meanwhile: the next look reads it
+                log.warning("%s", error)
+                continue
+            self.take(report.name, report.version, document)
+        return len(fresh)
+
+    def take(self, name: str, version: str | None, document: bytes) -> ReportRecord:
+        """Read one report, keep each order's verdict, and what it was; ``version`` None
+        takes the content's digest (an upload)."""
+        read = read_report(document, self.validator)
+        unknown = tuple(
+            UnknownEntry(entry.doklad, entry.partner_document, entry.case_code, _outcome(entry))
+            for entry in read.entries
+            if not self._keep(name, entry)
+        )
+        record = ReportRecord(
+            name=name,
+            version=version or hashlib.sha256(document).hexdigest(),
+            read_at=self.clock(),
+            problem=read.problem,
+            entries=len(read.entries),
+            unknown=unknown,
+        )
+        self.records.record_report(record)
+        _log(name, read, unknown)
+        return record
+
+    def _keep(self, report: str, entry: ImportEntry) -> bool:
+        """Keep the verdict on the file the entry is about; False when no file is."""
+        delivery = self._delivery_of(entry)
+        if delivery is None:
+            return False
+        outcome = _outcome(entry)
+        if outcome is ImportOutcome.ALREADY_THERE and _in_money(delivery):
+            return True  # this very file was imported before (an import repeated): no news
+        verdict = MoneyVerdict(
+            outcome=outcome,
+            report=report,
+            read_at=self.clock(),
+            messages=tuple(
+                MoneyMessage(m.where, m.kind, m.code, m.description, m.key) for m in entry.messages
+            ),
+        )
+        if self.records.record_verdict(delivery.case_id, delivery.generation, verdict):
+            MONEY_IMPORTS.labels(instance=self.instance, result=outcome.value).inc()
+            for kind in AFTER_TAKEN if outcome.taken else AFTER_REFUSED:
+                if kind in self.follow_ups:
+                    self.outbox.add(kind, delivery.case_id, delivery.generation)
+        return True
+
+    def _delivery_of(self, entry: ImportEntry) -> ExportRecord | None:
+        """By ``Doklad`` (the key Money matched on), else by the case code in the order."""
+        found = self.records.find_delivery(entry.doklad, None)
+        for code in (entry.partner_document, entry.case_code):
+            if found is None and code:
+                found = self.records.find_delivery(None, code)
+        return found
+
+
+def _in_money(delivery: ExportRecord) -> bool:
+    """Whether the file is known to be in Money S3: a report said so, or someone marked it."""
+    taken = delivery.money is not None and delivery.money.outcome.taken
+    return taken or delivery.imported_at is not None
+
+
+def _outcome(entry: ImportEntry) -> ImportOutcome:
+    return ImportOutcome(entry.result.value)
+
+
+def _log(name: str, read: ReadReport, unknown: tuple[UnknownEntry, ...]) -> None:
+    if read.problem:
+        log.warning("Money S3 report %s says nothing usable: %s", name, read.problem)
+    else:
+        log.info(
+            "Money S3 report %s: %d order(s), %d unknown", name, len(read.entries), len(unknown)
+        )
