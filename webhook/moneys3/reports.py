@@ -44,6 +44,7 @@ STATUSES = frozenset({OK, WARNING, FATAL})  # messageType/Status in _Report.xsd
 NO_ACTION_CODES = frozenset({"NoAction", "NoActionSpec", "NoActionVazba"})
 ENTRY_PARTS = frozenset({"Status", "Reference", "ErrorInfo", "Data"})  # messageType's own
 REPEATING = frozenset({"Polozka", "Osoba", "Komponenta"})  # maxOccurs="unbounded" below ObjPrij
+CUT_SLACK = 16  # bytes between a cut-off file's end and where libxml2 reports it
 PROBLEM_LIMIT = 500  # characters: a problem quotes the file, which may be anything
 
 
@@ -109,9 +110,22 @@ def _parse(document: bytes) -> etree._Element | str:
     """The root element, or why the bytes are no XML document we read."""
     if not document.strip():
         return "the file is empty"
-    # A parser per call: feed parsers keep state. Fed at once, then closed: a file that
-    # parses to its last byte and only then lacks an end is a beginning cut off.
-    parser = etree.XMLParser(
+    try:
+        root = etree.fromstring(document, _parser())
+    except etree.XMLSyntaxError as error:
+        if _cut_off(document, error):
+            return f"the file ends before the report does (truncated?): {error}"
+        return f"not well-formed XML: {error}"
+    # Any <!DOCTYPE> gives an internal DTD object (lxml-stubs miss that it may be None).
+    if cast("etree.DTD | None", root.getroottree().docinfo.internalDTD) is not None:
+        return "the file declares a DTD (<!DOCTYPE>): Money's reports have none; not read"
+    return root
+
+
+def _parser() -> etree.XMLParser:
+    """A parser for outside input: nothing fetched, no entity expanded, libxml2's limits on
+    depth and size kept (no huge tree). One per call: parsers are not shared by threads."""
+    return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -119,18 +133,24 @@ def _parse(document: bytes) -> etree._Element | str:
         remove_comments=True,
         remove_pis=True,
     )
+
+
+def _cut_off(document: bytes, error: etree.XMLSyntaxError) -> bool:
+    """Whether a file that is not well-formed looks like the beginning of one: a report
+    Money is still writing, or a copy cut short. Then the parser's complaint stands at the
+    very end (at the unfinished token, a few bytes before the end at most), and a push
+    parser fed every byte finds nothing wrong before it asks for more. (The push parser
+    alone cannot tell: it stops without a word at some errors mid-file.)"""
+    line, column = error.position
+    last = document.rsplit(b"\n", 1)[-1]
+    if line != document.count(b"\n") + 1 or len(last) - column > CUT_SLACK:
+        return False
+    parser = _parser()
     try:
         parser.feed(document)
-    except etree.XMLSyntaxError as error:
-        return f"not well-formed XML: {error}"
-    try:
-        root = parser.close()
-    except etree.XMLSyntaxError as error:
-        return f"the file ends before the report does (truncated?): {error}"
-    # Any <!DOCTYPE> gives an internal DTD object (lxml-stubs miss that it may be None).
-    if cast("etree.DTD | None", root.getroottree().docinfo.internalDTD) is not None:
-        return "the file declares a DTD (<!DOCTYPE>): Money's reports have none; not read"
-    return root
+    except etree.XMLSyntaxError:
+        return False
+    return True
 
 
 def _read(root: etree._Element) -> ReadReport:
