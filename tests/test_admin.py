@@ -108,12 +108,12 @@ def test_cases_with_their_state_file_and_reason(
     assert "doklad OP-24-057" in page
     assert "Stavební firma Novák s.r.o." in page
     assert "12\xa0886,50\xa0Kč" in page  # RAYNET's total with VAT, in Czech format
-    assert "obchodní případ není vyhraný (stav B_ACTIVE)" in page
-    assert "RAYNET answered 503" in page  # a technical reason stays as it was recorded
+    assert "obchodní případ není vyhraný (stav otevřený)" in page
+    assert "RAYNET na GET businessCase/78/ odpověděl 503" in page  # a technical reason, in Czech
     assert "1. pokus, další" in page
     assert "exportováno <strong>1</strong>" in page
     english = client.get("/admin/?lang=en").get_data(as_text=True)
-    assert "the deal is not won (status B_ACTIVE)" in english
+    assert "the deal is not won (status open)" in english
     assert "12,886.50" in english
     assert "Bulk export" in english
     assert '<html lang="en">' in client.get("/admin/").get_data(as_text=True)  # remembered

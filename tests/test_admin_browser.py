@@ -199,7 +199,7 @@ def test_the_accountant_in_czech_imports_from_the_inbox_on_desktop_and_phone(
         host = urlsplit(raynet.url).netloc
         assert link == f"http://{host}/standin/?view=DetailView&en=BusinessCase&ei=1234"
         assert (
-            "obchodní případ není vyhraný (stav B_ACTIVE)" in page.locator("#case-78").inner_text()
+            "obchodní případ není vyhraný (stav otevřený)" in page.locator("#case-78").inner_text()
         )
         screenshot(page, "cs-desktop-cases")
 

@@ -88,7 +88,7 @@ def test_the_answer_is_czech_unless_the_browser_asks_otherwise(
     raynet.add_case({**won_case, "status": "B_ACTIVE"})
     assert press(button, raynet, language="")[1] == {
         "success": False,
-        "message": "Neexportováno: obchodní případ není vyhraný (stav B_ACTIVE).",
+        "message": "Neexportováno: obchodní případ není vyhraný (stav otevřený).",
     }
     raynet.add_case(won_case)
     assert press(button, raynet, language="cs-CZ,cs;q=0.9")[1] == {
@@ -131,7 +131,7 @@ def test_not_exportable_cases_say_why(
     raynet.add_case({**won_case, "status": "B_ACTIVE"})
     assert press(button, raynet)[1] == {
         "success": False,
-        "message": "Not exported: the deal is not won (status B_ACTIVE).",
+        "message": "Not exported: the deal is not won (status open).",
     }
     raynet.add_case({**won_case, "items": []})
     assert press(button, raynet)[1]["message"] == "Not exported: the deal has no products."

@@ -62,7 +62,10 @@ def test_export_defaults_to_export_target(raynet: RaynetStandIn, tmp_path: Path)
 
 @pytest.mark.parametrize(
     ("change", "reason"),
-    [({"status": "B_ACTIVE"}, "not won (status B_ACTIVE)"), ({"items": []}, "no products")],
+    [
+        ({"status": "B_ACTIVE"}, "the deal is not won (status B_ACTIVE)"),
+        ({"items": []}, "the deal has no products"),
+    ],
 )
 def test_not_exportable_case_exits_3_with_one_line(
     raynet: RaynetStandIn,

@@ -121,7 +121,10 @@ def test_skipped_case_is_looked_at_again_on_a_new_event(state: State) -> None:
     assert state.queue.settle(claim(state), skipped()) is CaseState.SKIPPED
     record = state.records.case(7)
     assert record is not None
-    assert (record.state, record.reason) == (CaseState.SKIPPED, "not won (status B_ACTIVE)")
+    assert (record.state, record.reason) == (
+        CaseState.SKIPPED,
+        "not won (status B_ACTIVE)",
+    )
     assert state.queue.claim("w") is None
     state.queue.record_event(event("b"))
     assert claim(state).case_id == 7
@@ -348,7 +351,7 @@ def test_enqueue_without_a_webhook(state: State) -> None:
     assert record is not None
     assert (record.state, record.events) == (CaseState.PENDING, 0)
     state.queue.settle(
-        claim(state), Settlement.skipped("OP-9", Reason("no_products", "no products"))
+        claim(state), Settlement.skipped("OP-9", Reason("no_products", "the deal has no products"))
     )
     state.queue.enqueue(9)
     assert state.records.case(9).state == CaseState.PENDING  # type: ignore[union-attr]

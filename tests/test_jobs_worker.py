@@ -62,7 +62,10 @@ def test_not_won_case_is_skipped_with_its_reason(
     assert harness.drain() == "skipped"
     record = harness.records.case(1234)
     assert record is not None
-    assert (record.reason, record.reason_code) == ("not won (status B_ACTIVE)", "not_won")
+    assert (record.reason, record.reason_code) == (
+        "the deal is not won (status B_ACTIVE)",
+        "not_won",
+    )
     assert harness.raynet.calls("company/") == []
     harness.raynet.add_case(won_case)  # later the deal is won
     harness.webhook()

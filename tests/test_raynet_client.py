@@ -164,7 +164,7 @@ def test_missing_record_and_garbage(raynet: RaynetStandIn) -> None:
     with pytest.raises(RaynetNotFound):
         client.business_case(999)
     raynet.fail("company/", 200, body=["not", "an", "envelope"])
-    with pytest.raises(RaynetBadResponse, match="envelope"):
+    with pytest.raises(RaynetBadResponse, match="not shaped as RAYNET documents"):
         client.company(881)
     raynet.fail("company/", 200, body={"success": "true", "data": {"id": 881}})
     with pytest.raises(RaynetBadResponse, match="name"):
@@ -191,7 +191,7 @@ def test_currency_is_found_by_id_and_odd_rows_are_tolerated(
     client = client_for(raynet)
     assert client.currency(case_in(won_case, 20, "€")) == "EUR"
     assert client.currency(case_in(won_case, 31, "€")) == "EUR"
-    with pytest.raises(RaynetBadResponse, match=r"has the code 'Euro \(staré\)'"):
+    with pytest.raises(RaynetBadResponse, match=r"has the code Euro \(staré\)"):
         client.currency(case_in(won_case, 30, "€"))
 
 
@@ -202,7 +202,7 @@ def test_unknown_currency_reloads_the_list_once(
     client.currencies()
     raynet.currencies.append({"id": 40, "code01": "CHF", "code02": "CHF"})
     assert client.currency(case_in(won_case, 40, "CHF")) == "CHF"
-    with pytest.raises(RaynetBadResponse, match=r"'₿' \(id 41\) .* not in RAYNET's currency"):
+    with pytest.raises(RaynetBadResponse, match=r"₿ \(id 41\) .* not in RAYNET's currency"):
         client.currency(case_in(won_case, 41, "₿"))
     assert len(raynet.calls("currency/")) == 3
 

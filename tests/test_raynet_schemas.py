@@ -108,14 +108,14 @@ def test_eligibility_uses_status_not_phase_name(won_case: dict[str, Any]) -> Non
     won_case["businessCasePhase"] = {"id": 45, "value": "Výhra"}
     reason = skip_reason(BusinessCaseSchema().load(won_case))
     assert reason is not None
-    assert (reason.code, str(reason)) == ("not_won", "not won (status B_ACTIVE)")
+    assert (reason.code, str(reason)) == ("not_won", "the deal is not won (status B_ACTIVE)")
 
 
 def test_won_case_without_items_is_not_exportable(won_case: dict[str, Any]) -> None:
     won_case["items"] = []
     reason = skip_reason(BusinessCaseSchema().load(won_case))
     assert reason is not None
-    assert str(reason) == "no products"
+    assert str(reason) == "the deal has no products"
 
 
 def test_webhook_event_shape() -> None:

@@ -71,10 +71,13 @@ def test_one_report_a_day_from_two_workers_in_czech(
         in text
     )
     assert (
-        "Neexportované případy: 1\n- OP-24-077: obchodní případ není vyhraný (stav B_ACTIVE)"
+        "Neexportované případy: 1\n- OP-24-077: obchodní případ není vyhraný (stav otevřený)"
         in text
     )
-    assert "Případy, které potřebují pozornost: 1\n- 78 (chyba): RAYNET answered 500" in text
+    assert (
+        "Případy, které potřebují pozornost: 1\n"
+        "- 78 (chyba): RAYNET na GET businessCase/78/ odpověděl 500" in text
+    )
     assert "Zkouší se znovu samo" in text
     assert "Přehled: https://most.firma.cz/admin/" in text
     (attachment,) = list(report.iter_attachments())

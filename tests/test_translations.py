@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from tests.support import ROOT
-from webhook.i18n import CATALOGUES, Texts, compiled
+from webhook.errors import ConfigError, PermanentError, QueueUnavailable, TransientError
+from webhook.i18n import CATALOGUES, N_, Texts, compiled
+from webhook.order import Reason
+from webhook.raynet.client import RaynetNotFound
+from webhook.wording import STATUS_NAMES, described, reason_text, status_name
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 METHODS = [("webhook/**.py", "python"), ("webhook/web/templates/**.html", "jinja2")]
@@ -63,3 +70,65 @@ def test_the_compiled_catalogue_is_current_and_used() -> None:
     )
     assert czech.amount(Decimal("12886.5"), "CZK") == "12\xa0886,50\xa0Kč"
     assert Texts("en").amount(Decimal("12886.5"), "CZK") == "CZK12,886.50"
+
+
+def failures_raised() -> Iterator[tuple[str, int, str, ast.expr | None]]:
+    """Every failure a case can end in, made anywhere in the code: the module, line, class,
+    and the expression of its message (the first argument)."""
+    shown_to_people = (PermanentError, TransientError)
+    said_elsewhere = (QueueUnavailable, ConfigError)  # a 503's JSON; an operator's CLI
+    for path in sorted((ROOT / "webhook").rglob("*.py")):
+        if path.stem in ("__main__", "wsgi"):  # these run the bridge when imported
+            continue
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        module = importlib.import_module(name)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            made = getattr(module, node.func.id, None)
+            if (
+                isinstance(made, type)
+                and issubclass(made, shown_to_people)
+                and not issubclass(made, said_elsewhere)
+            ):
+                yield name, node.lineno, made.__name__, node.args[0] if node.args else None
+
+
+def test_every_reason_a_case_can_end_in_is_a_translated_catalogue_message() -> None:
+    """A reason shown to people (the dashboard, e-mails, the button, the daily report) is
+    an N_("...") message with its values, translated (or another failure's message passed
+    on); never an f-string of English."""
+    translated = catalogue()
+    wrong = []
+    for module, line, kind, message in failures_raised():
+        if isinstance(message, ast.Attribute) and message.attr == "message":
+            continue  # passed on from the failure it wraps
+        literal = (
+            message.args[0].value
+            if isinstance(message, ast.Call)
+            and isinstance(message.func, ast.Name)
+            and message.func.id == "N_"
+            and isinstance(message.args[0], ast.Constant)
+            else None
+        )
+        if not isinstance(literal, str) or not translated.get(literal):
+            wrong.append(f"{module}:{line} {kind}")
+    assert wrong == []
+    assert len(list(failures_raised())) > 40  # the walk sees them
+
+
+def test_raynet_statuses_have_czech_names_and_reasons_read_as_czech() -> None:
+    czech = Texts("cs")
+    assert {status: status_name(czech.gettext, status) for status in STATUS_NAMES} == {
+        "B_ACTIVE": "otevřený",
+        "E_WIN": "vyhraný",
+        "F_LOST": "prohraný",
+        "G_STORNO": "stornovaný",
+    }
+    assert status_name(czech.gettext, "Z_NEW") == "Z_NEW"  # as RAYNET wrote it
+    lost = Reason("not_won", "the deal is not won (status %(status)s)", {"status": "F_LOST"})
+    assert reason_text(czech.gettext, "not_won", str(lost), lost) == (
+        "obchodní případ není vyhraný (stav prohraný)"
+    )
+    missing = RaynetNotFound(N_("%(request)s: not found in RAYNET"), request="GET company/9/")
+    assert described(czech.gettext, missing.reason) == "GET company/9/: v RAYNETu nenalezeno"

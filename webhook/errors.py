@@ -7,11 +7,26 @@ change something in RAYNET or in our configuration first.
 
 from __future__ import annotations
 
+from webhook.order import Reason
+
 
 class BridgeError(Exception):
-    """Base of every failure the bridge reports with a message meant for people."""
+    """Base of every failure the bridge reports with a message meant for people.
+
+    ``message`` is an English catalogue text, its ``%(name)s`` placeholders filled from
+    ``values``: ``str()`` is the English (logs, the JSON API), ``reason`` the same to be
+    shown in the reader's language (the dashboard, e-mails, the button)."""
 
     case_code: str | None = None  # the RAYNET case it happened to, once the pipeline knows
+
+    def __init__(self, message: str = "", **values: str | int) -> None:
+        super().__init__(message % values if values else message)
+        self.message = message
+        self.values = values
+
+    @property
+    def reason(self) -> Reason:
+        return Reason(type(self).__name__, self.message, self.values)
 
 
 class PermanentError(BridgeError):
@@ -21,8 +36,10 @@ class PermanentError(BridgeError):
 class TransientError(BridgeError):
     """May succeed later; ``retry_after`` is the earliest sensible retry in seconds."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str = "", retry_after: float | None = None, **values: str | int
+    ) -> None:
+        super().__init__(message, **values)
         self.retry_after = retry_after
 
 

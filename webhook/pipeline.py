@@ -18,6 +18,7 @@ from urllib.parse import quote
 from webhook.delivery.naming import file_name
 from webhook.delivery.target import Target
 from webhook.errors import BridgeError, InvalidOrder, PermanentError
+from webhook.i18n import N_
 from webhook.moneys3.builder import Document, ExportOptions, build_order_document, carries_case
 from webhook.moneys3.numbering import OrderNumbering, document_number
 from webhook.moneys3.review import Review, review
@@ -100,7 +101,9 @@ class Renderer:
 
     def order(self, case: BusinessCase, source: CaseSource) -> Order:
         if case.company_id is None:
-            raise InvalidOrder(f"business case {case.code} has no client; set one in RAYNET")
+            raise InvalidOrder(
+                N_("business case %(case)s has no client; set one in RAYNET"), case=case.code
+            )
         customer = source.company(case.company_id)
         code = self.options.home_currency
         if case.currency_id is not None:
@@ -211,8 +214,11 @@ def deliver(
         existing = target.read(name)
         if not carries_case(existing, case.code):
             raise DeliveryConflict(
-                f"{publication.location} already holds an order of another case; "
-                f"{case.code} was not exported"
+                N_(
+                    "%(location)s already holds an order of another case; %(case)s was not exported"
+                ),
+                location=publication.location,
+                case=case.code,
             )
         if generation is not None:
             existing_digest = hashlib.sha256(existing).hexdigest()

@@ -13,23 +13,56 @@ import unicodedata
 from collections.abc import Callable
 
 from webhook.i18n import N_
-from webhook.order import Caveat, Change
+from webhook.order import Caveat, Change, Reason
 from webhook.state.model import ImportOutcome, MoneyMessage, MoneyVerdict
 
 Gettext = Callable[..., str]
 Ngettext = Callable[..., str]
 BREAKS = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # Unicode categories: controls, breaks
 STATUS = re.compile(r"status (\S+?)\)")
+# RAYNET's status groups of a business case (the spec's filter on ``status``), by name.
+STATUS_NAMES = {
+    "B_ACTIVE": N_("open"),
+    "E_WIN": N_("won"),
+    "F_LOST": N_("lost"),
+    "G_STORNO": N_("cancelled"),
+}
 
 
-def reason_text(gettext: Gettext, reason_code: str | None, reason: str | None) -> str:
-    """The reason in the reader's language where the bridge knows it, else as recorded."""
+def status_name(gettext: Gettext, status: str) -> str:
+    """RAYNET's status as people call it; an unknown one as RAYNET wrote it."""
+    known = STATUS_NAMES.get(status)
+    return gettext(known) if known else status
+
+
+def reason_text(
+    gettext: Gettext, reason_code: str | None, reason: str | None, detail: Reason | None = None
+) -> str:
+    """The reason in the reader's language: its catalogue message when it has one (every
+    reason the bridge records now does), else as recorded (an older state file)."""
+    if detail is not None:
+        return described(gettext, detail)
     if reason_code == "not_won":
         found = STATUS.search(reason or "")
-        return gettext("the deal is not won (status %(status)s)", status=found[1] if found else "?")
+        status = status_name(gettext, found[1]) if found else "?"
+        return gettext("the deal is not won (status %(status)s)", status=status)
     if reason_code == "no_products":
         return gettext("the deal has no products")
     return reason or ""
+
+
+def described(gettext: Gettext, reason: Reason) -> str:
+    """A catalogue message with its values, each value that is itself a catalogue term
+    (\"IČO\", \"with VAT\") or a RAYNET status in the reader's language too."""
+    values = {
+        key: status_name(gettext, value)
+        if key == "status" and isinstance(value, str)
+        else gettext(value)
+        if isinstance(value, str) and value
+        else value
+        for key, value in reason.values.items()
+    }
+    return gettext(reason.message, **values) if values else gettext(reason.message)
 
 
 def advice(gettext: Gettext, reason_code: str | None) -> str:

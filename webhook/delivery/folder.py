@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from webhook.delivery.target import DeliveryUnavailable, Publication
+from webhook.i18n import N_
 
 TEMP_SUFFIX = ".tmp"
 STALE_TEMP_AGE = 3600.0
@@ -45,7 +46,9 @@ class FolderTarget:
                 temporary.unlink(missing_ok=True)
             _fsync_directory(self.directory)
         except OSError as error:
-            raise DeliveryUnavailable(f"cannot write {final}: {_describe(error)}") from None
+            raise DeliveryUnavailable(
+                N_("cannot write %(file)s: %(error)s"), file=str(final), error=_describe(error)
+            ) from None
         return Publication(location=str(final), created=True)
 
     def read(self, name: str) -> bytes:
@@ -63,7 +66,9 @@ class FolderTarget:
             free = shutil.disk_usage(self.directory).free
             if free < MIN_FREE_BYTES:
                 raise DeliveryUnavailable(
-                    f"export folder {self.directory} has only {free // 1024} KB free"
+                    N_("export folder %(folder)s has only %(free)s KB free"),
+                    folder=str(self.directory),
+                    free=free // 1024,
                 )
             temporary = self._write_temporary(probe, b"")
             linked = self.directory / probe
@@ -74,7 +79,9 @@ class FolderTarget:
                 temporary.unlink(missing_ok=True)
         except OSError as error:
             raise DeliveryUnavailable(
-                f"export folder {self.directory} is not usable: {_describe(error)}"
+                N_("export folder %(folder)s is not usable: %(error)s"),
+                folder=str(self.directory),
+                error=_describe(error),
             ) from None
 
     def remove_stale_temporaries(self, now: float | None = None) -> int:
@@ -101,12 +108,17 @@ class FolderTarget:
                 self.directory.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise DeliveryUnavailable(
-                    f"cannot create {self.directory}: {_describe(error)}"
+                    N_("cannot create %(folder)s: %(error)s"),
+                    folder=str(self.directory),
+                    error=_describe(error),
                 ) from None
         elif not self.directory.is_dir():
             raise DeliveryUnavailable(
-                f"EXPORT_TARGET {self.directory} does not exist (is the share mounted?); "
-                "the bridge creates only its own default ./exports"
+                N_(
+                    "EXPORT_TARGET %(folder)s does not exist (is the share mounted?); the bridge "
+                    "creates only its own default ./exports"
+                ),
+                folder=str(self.directory),
             )
 
     def _path(self, name: str) -> Path:

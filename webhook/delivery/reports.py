@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from webhook.delivery.target import DeliveryUnavailable
+from webhook.i18n import N_
 
 MOST_BYTES = 10 * 1024 * 1024  # a report of hundreds of orders is far smaller
 
@@ -50,7 +51,9 @@ class FolderReports:
             ]
         except OSError as error:
             raise DeliveryUnavailable(
-                f"MONEY_S3_REPORTS {self.folder} cannot be read: {error.strerror or error}"
+                N_("MONEY_S3_REPORTS %(folder)s cannot be read: %(error)s"),
+                folder=str(self.folder),
+                error=str(error.strerror or error),
             ) from None
         return found
 
@@ -59,5 +62,8 @@ class FolderReports:
             return (self.folder / name).read_bytes()
         except OSError as error:
             raise DeliveryUnavailable(
-                f"report {name} in {self.folder} cannot be read: {error.strerror or error}"
+                N_("report %(file)s in %(folder)s cannot be read: %(error)s"),
+                file=name,
+                folder=str(self.folder),
+                error=str(error.strerror or error),
             ) from None

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from webhook.delivery.reports import MOST_BYTES as REPORT_MOST_BYTES
 from webhook.delivery.reports import ReportFile
 from webhook.delivery.target import DeliveryUnavailable, Publication
+from webhook.i18n import N_
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -71,11 +72,22 @@ class S3Target:
                 return Publication(location=location, created=False)
             if status == 409:
                 raise DeliveryUnavailable(
-                    f"{location}: a concurrent write is in progress ({code}); retrying"
+                    N_("%(location)s: a concurrent write is in progress (%(code)s); retrying"),
+                    location=location,
+                    code=code,
                 ) from None
-            raise DeliveryUnavailable(f"cannot write {location}: {code} ({status})") from None
+            raise DeliveryUnavailable(
+                N_("cannot write %(location)s: %(code)s (%(status)s)"),
+                location=location,
+                code=code,
+                status=status,
+            ) from None
         except BotoCoreError as error:
-            raise DeliveryUnavailable(f"cannot reach S3 for {location}: {error}") from None
+            raise DeliveryUnavailable(
+                N_("cannot reach S3 for %(location)s: %(error)s"),
+                location=location,
+                error=str(error),
+            ) from None
         return Publication(location=location, created=True)
 
     def read(self, name: str) -> bytes:
@@ -85,9 +97,11 @@ class S3Target:
             status, code = _status_and_code(error)
             if status == 404 or code in ("NoSuchKey", "NotFound"):
                 raise FileNotFoundError(name) from None
-            raise DeliveryUnavailable(f"cannot read {name} from S3: {code}") from None
+            raise DeliveryUnavailable(
+                N_("cannot read %(file)s from S3: %(code)s"), file=name, code=code
+            ) from None
         except BotoCoreError as error:
-            raise DeliveryUnavailable(f"cannot reach S3: {error}") from None
+            raise DeliveryUnavailable(N_("cannot reach S3: %(error)s"), error=str(error)) from None
         body: bytes = response["Body"].read()
         return body
 
@@ -106,10 +120,13 @@ class S3Target:
         except ClientError as error:
             status, code = _status_and_code(error)
             raise DeliveryUnavailable(
-                f"bucket {self.bucket} is not usable: {code} ({status})"
+                N_("bucket %(bucket)s is not usable: %(code)s (%(status)s)"),
+                bucket=self.bucket,
+                code=code,
+                status=status,
             ) from None
         except BotoCoreError as error:
-            raise DeliveryUnavailable(f"cannot reach S3: {error}") from None
+            raise DeliveryUnavailable(N_("cannot reach S3: %(error)s"), error=str(error)) from None
 
 
 def _status_and_code(error: ClientError) -> tuple[int, str]:
@@ -139,7 +156,11 @@ class S3Reports:
                     if name.lower().endswith(".xml") and item["Size"] <= REPORT_MOST_BYTES:
                         found.append(ReportFile(name, str(item["ETag"])))
         except (BotoCoreError, ClientError) as error:
-            raise DeliveryUnavailable(f"MONEY_S3_REPORTS {self.description}: {error}") from None
+            raise DeliveryUnavailable(
+                N_("MONEY_S3_REPORTS %(where)s: %(error)s"),
+                where=self.description,
+                error=str(error),
+            ) from None
         return sorted(found, key=lambda report: report.name)
 
     def read(self, name: str) -> bytes:
@@ -147,4 +168,6 @@ class S3Reports:
             answer = self._client.get_object(Bucket=self.bucket, Key=self.prefix + name)
             return answer["Body"].read(REPORT_MOST_BYTES + 1)
         except (BotoCoreError, ClientError) as error:
-            raise DeliveryUnavailable(f"report {self.description}{name}: {error}") from None
+            raise DeliveryUnavailable(
+                N_("report %(file)s: %(error)s"), file=f"{self.description}{name}", error=str(error)
+            ) from None

@@ -65,10 +65,10 @@ CURRENCY_CODE = 4
 NAME = 255
 NOTE = 10_000
 BOOKKEEPING_CODES = (  # header element, limit, what it is (for a refusal)
-    ("DRada", 5, "number series (MONEY_S3_NUMBER_SERIES)"),
-    ("Stredisko", 10, "cost centre (MONEY_S3_COST_CENTRE)"),
-    ("Zakazka", 10, "job (MONEY_S3_JOB)"),
-    ("Cinnost", 10, "activity (MONEY_S3_ACTIVITY)"),
+    ("DRada", 5, N_("number series (MONEY_S3_NUMBER_SERIES)")),
+    ("Stredisko", 10, N_("cost centre (MONEY_S3_COST_CENTRE)")),
+    ("Zakazka", 10, N_("job (MONEY_S3_JOB)")),
+    ("Cinnost", 10, N_("activity (MONEY_S3_ACTIVITY)")),
 )
 FOUR_PLACES = Decimal("0.0001")
 SMALL_RATE = Decimal("0.1")  # below it, Kurs is given for 100 or 1,000 units
@@ -140,7 +140,7 @@ def build_order_document(order: Order, options: ExportOptions, now: dt.datetime)
     if order.salesperson:
         writer.line(obj, "Vystavil", order.salesperson, VYSTAVIL, N_("in the salesperson's name"))
     if order.bookkeeping.document_type:
-        code = identifier(order.bookkeeping.document_type, 10, "document type")
+        code = identifier(order.bookkeeping.document_type, 10, N_("document type"))
         _text(obj, "ZkratkaTyp", code)
     partner_document = _partner_document(order)
     if partner_document:
@@ -198,11 +198,11 @@ class _Writer:
         if address:
             _address(etree.SubElement(parent, "FaktAdresa"), address)
         if customer.reg_number:
-            _text(parent, "ICO", identifier(customer.reg_number, ICO, "IČO", squeeze=True))
+            _text(parent, "ICO", identifier(customer.reg_number, ICO, N_("IČO"), squeeze=True))
         if customer.vat_id:  # CZ: DIČ, SK: IČ DPH (__Firma.xsd): the VAT id either way
-            _text(parent, "DIC", identifier(customer.vat_id, DIC, "DIČ", squeeze=True))
+            _text(parent, "DIC", identifier(customer.vat_id, DIC, N_("DIČ"), squeeze=True))
         if customer.tax_id:  # "Pouze SK verze: DIČ"
-            _text(parent, "DICSK", identifier(customer.tax_id, DIC, "Slovak DIČ", squeeze=True))
+            _text(parent, "DICSK", identifier(customer.tax_id, DIC, N_("Slovak DIČ"), squeeze=True))
         phone = _split_phone(customer.phone) if customer.phone else None
         if phone:
             tel = etree.SubElement(parent, "Tel")
@@ -279,8 +279,11 @@ def _single_line(code: str) -> None:
     break or a control character cannot, and is not a code anyone meant."""
     if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in code.strip()):
         raise InvalidOrder(
-            f"business case code {code!r} contains control characters or line breaks; "
-            "fix it in RAYNET"
+            N_(
+                "business case code %(code)s contains control characters or line breaks; fix it "
+                "in RAYNET"
+            ),
+            code=repr(code),
         )
 
 
@@ -327,7 +330,9 @@ def _split_phone(raw: str) -> tuple[str | None, str] | None:
 def _currency(parent: etree._Element, order: Order, gross: Decimal, home_currency: str) -> None:
     valuty = etree.SubElement(parent, "Valuty")
     mena = etree.SubElement(valuty, "Mena")
-    etree.SubElement(mena, "Kod").text = identifier(order.currency, CURRENCY_CODE, "currency code")
+    etree.SubElement(mena, "Kod").text = identifier(
+        order.currency, CURRENCY_CODE, N_("currency code")
+    )
     rate = _rate_into(order, home_currency)
     units = rate_units(rate) if rate is not None else 1
     etree.SubElement(mena, "Mnozstvi").text = str(units)
@@ -374,7 +379,7 @@ class _ItemWriter:
         warehouse = options.warehouse
         self.warehouse = (
             Warehouse(
-                code=identifier(warehouse.code, KOD_SKLADU, "warehouse code"),
+                code=identifier(warehouse.code, KOD_SKLADU, N_("warehouse code")),
                 name=clip_line(storable(warehouse.name)[0], SKLAD_NAZEV),
             )
             if options.stock and warehouse is not None
@@ -412,7 +417,11 @@ class _ItemWriter:
         _text(item, "Sleva", "0")  # the price above is already the discounted one
         _text(item, "Poradi", str(position))
         _text(item, "CenaPoSleve", "1")
-        code = identifier(line.product_code, KATALOG, "product code") if line.product_code else None
+        code = (
+            identifier(line.product_code, KATALOG, N_("product code"))
+            if line.product_code
+            else None
+        )
         if self.stock and code:
             self._stock(item, line, name, unit, code)
         else:
@@ -438,7 +447,7 @@ class _ItemWriter:
             _text(card, "MJ", unit)
         _text(card, "Katalog", code)
         if self.bar_code:
-            _text(card, "BarCode", identifier(code, BAR_CODE, "product code as barcode"))
+            _text(card, "BarCode", identifier(code, BAR_CODE, N_("product code as barcode")))
         settings = etree.SubElement(card, "konfigurace")
         _text(settings, "SDPH_Nakup", _number(line.vat_rate))
         _text(settings, "SDPH_Prod", _number(line.vat_rate))

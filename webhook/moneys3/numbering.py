@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 
 from webhook.errors import InvalidOrder
+from webhook.i18n import N_
 from webhook.moneys3.text import in_charset
 
 DOKLAD_LENGTH = 10
@@ -41,8 +42,13 @@ def document_number(code: str, source_id: int, prefix: str = DEFAULT_PREFIX) -> 
     number = f"{prefix}{MARK}{source_id}"
     if len(number) > DOKLAD_LENGTH:
         raise InvalidOrder(
-            f"business case {code!r} cannot be numbered in Money S3: its code does not fit "
-            f"the {DOKLAD_LENGTH} characters of Doklad and neither does {number}; "
-            "shorten MONEY_S3_ORDER_PREFIX"
+            N_(
+                "business case %(case)s cannot be numbered in Money S3: its code does not fit the "
+                "%(length)s characters of Doklad and neither does %(number)s; shorten "
+                "MONEY_S3_ORDER_PREFIX"
+            ),
+            case=repr(code),
+            length=DOKLAD_LENGTH,
+            number=number,
         )
     return number

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from lxml import etree
 
 from webhook.errors import PermanentError
+from webhook.i18n import N_
 from webhook.moneys3.totals import CENT
 
 HUNDRED = Decimal(100)
@@ -74,10 +75,10 @@ def read_order(document: bytes) -> OrderPreview:
     try:
         root = etree.fromstring(document)
     except etree.XMLSyntaxError as error:
-        raise UnreadableOrder(f"not an XML document: {error}") from None
+        raise UnreadableOrder(N_("not an XML document: %(error)s"), error=str(error)) from None
     order = root.find("SeznamObjPrij/ObjPrij")
     if order is None:
-        raise UnreadableOrder("no received order (SeznamObjPrij/ObjPrij) in the document")
+        raise UnreadableOrder(N_("no received order (SeznamObjPrij/ObjPrij) in the document"))
     foreign = order.find("Valuty") is not None
     lines = tuple(
         _line(item, position, "Valuty" if foreign else "Cena")
@@ -113,7 +114,9 @@ def _number(item: etree._Element, tag: str) -> Decimal:
     try:
         return Decimal(text or "0")
     except InvalidOperation:
-        raise UnreadableOrder(f"{tag} is not a number: {text!r}") from None
+        raise UnreadableOrder(
+            N_("%(tag)s is not a number: %(text)s"), tag=tag, text=repr(text)
+        ) from None
 
 
 def _vat_rows(lines: tuple[PreviewLine, ...]) -> tuple[VatRow, ...]:

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from anyascii import anyascii
 
 from webhook.errors import InvalidOrder
+from webhook.i18n import N_
 
 CHARSET = "cp1250"
 NO_FORM = "?"
@@ -109,17 +110,29 @@ def identifier(value: str, limit: int, what: str, *, squeeze: bool = False) -> s
     text = _WHITESPACE.sub("", value) if squeeze else value.strip()
     if not text.isprintable():  # control characters, line or paragraph breaks
         raise InvalidOrder(
-            f"{what} {text!r} contains control characters or line breaks; fix it in RAYNET"
+            N_("%(what)s %(text)s contains control characters or line breaks; fix it in RAYNET"),
+            what=what,
+            text=repr(text),
         )
     if not in_charset(text):
         raise InvalidOrder(
-            f"{what} {text!r} contains characters Money S3 cannot store (it keeps text in "
-            "windows-1250); fix it in RAYNET (identifiers are never changed)"
+            N_(
+                "%(what)s %(text)s contains characters Money S3 cannot store (it keeps text in "
+                "windows-1250); fix it in RAYNET (identifiers are never changed)"
+            ),
+            what=what,
+            text=repr(text),
         )
     if len(text) > limit:
         raise InvalidOrder(
-            f"{what} {text!r} has {len(text)} characters, Money S3 allows {limit}; "
-            "fix it in RAYNET (identifiers are never shortened)"
+            N_(
+                "%(what)s %(text)s has %(length)s characters, Money S3 allows %(limit)s; fix it in "
+                "RAYNET (identifiers are never shortened)"
+            ),
+            what=what,
+            text=repr(text),
+            length=len(text),
+            limit=limit,
         )
     return text
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from webhook.errors import InvalidOrder
+from webhook.i18n import N_
 from webhook.order import HUNDRED, Order
 
 FOUR_PLACES = Decimal("0.0001")
@@ -43,18 +44,32 @@ def document_figures(order: Order) -> tuple[LineFigures, ...]:
     for position, line in enumerate(order.lines, start=1):
         if line.quantity <= 0:
             raise InvalidOrder(
-                f"item {position} ({line.name}): quantity {line.quantity}; an order line needs "
-                "a quantity above zero (a discount belongs in the item's discount); "
-                "fix it in RAYNET"
+                N_(
+                    "item %(position)s (%(item)s): quantity %(quantity)s; an order line needs a "
+                    "quantity above zero (a discount belongs in the item's discount); fix it in "
+                    "RAYNET"
+                ),
+                position=position,
+                item=line.name,
+                quantity=str(line.quantity),
             )
         if line.quantity != line.quantity.quantize(FOUR_PLACES):
             raise InvalidOrder(
-                f"item {position} ({line.name}): quantity {line.quantity} has more than "
-                "4 decimals, which Money S3 cannot store"
+                N_(
+                    "item %(position)s (%(item)s): quantity %(quantity)s has more than 4 decimals, "
+                    "which Money S3 cannot store"
+                ),
+                position=position,
+                item=line.name,
+                quantity=str(line.quantity),
             )
         price = line.discounted_unit_price.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
         if abs(line.quantity * price) >= MAX_AMOUNT or abs(line.unit_price) >= MAX_AMOUNT:
-            raise InvalidOrder(f"item {position} ({line.name}): amount too large for Money S3")
+            raise InvalidOrder(
+                N_("item %(position)s (%(item)s): amount too large for Money S3"),
+                position=position,
+                item=line.name,
+            )
         figures.append(LineFigures(line.quantity, price))
     return tuple(figures)
 
@@ -96,20 +111,33 @@ def check_totals(order: Order, figures: tuple[LineFigures, ...]) -> DocumentTota
     exact_grosses = [net * rate for net, rate in zip(exact_nets, rates, strict=True)]
     document_grosses = [net * rate for net, rate in zip(document_nets, rates, strict=True)]
     for label, theirs, exact, ours in (
-        ("without VAT", order.total_net, exact_nets, document_nets),
-        ("with VAT", order.total_gross, exact_grosses, document_grosses),
+        (N_("without VAT"), order.total_net, exact_nets, document_nets),
+        (N_("with VAT"), order.total_gross, exact_grosses, document_grosses),
     ):
         if not any(abs(c(exact) - theirs) <= TOLERANCE for c in CONVENTIONS):
             raise TotalsMismatch(
-                f"totals do not match for {order.code}: RAYNET's items make "
-                f"{_rounded_at_end(exact)} {order.currency} {label}, its total says {theirs}; "
-                "nothing was exported"
+                N_(
+                    "totals do not match for %(case)s: RAYNET's items make %(items)s %(currency)s "
+                    "%(label)s, its total says %(theirs)s; nothing was exported"
+                ),
+                case=order.code,
+                items=str(_rounded_at_end(exact)),
+                currency=order.currency,
+                label=label,
+                theirs=str(theirs),
             )
         if ours != exact and any(abs(c(ours) - c(exact)) > TOLERANCE for c in CONVENTIONS):
             raise TotalsMismatch(
-                f"totals do not match for {order.code}: in Money S3 the items would make "
-                f"{_rounded_at_end(ours)} {order.currency} {label} instead of "
-                f"{_rounded_at_end(exact)}{_rounding_hint(order)}; nothing was exported"
+                N_(
+                    "totals do not match for %(case)s: in Money S3 the items would make %(ours)s "
+                    "%(currency)s %(label)s instead of %(exact)s%(hint)s; nothing was exported"
+                ),
+                case=order.code,
+                ours=str(_rounded_at_end(ours)),
+                currency=order.currency,
+                label=label,
+                exact=str(_rounded_at_end(exact)),
+                hint=_rounding_hint(order),
             )
     return DocumentTotals(
         net=_rounded_at_end(document_nets), gross=_rounded_at_end(document_grosses)

@@ -16,6 +16,7 @@ from typing import Any
 from lxml import etree
 
 from webhook.errors import ConfigError, PermanentError
+from webhook.i18n import N_
 from webhook.wording import one_line
 
 ROOT_SCHEMA = "_Document.xsd"
@@ -37,11 +38,13 @@ class DocumentValidator:
         try:
             tree = etree.fromstring(document)
         except etree.XMLSyntaxError as error:
-            raise InvalidDocument(f"not well-formed XML: {error}") from None
+            raise InvalidDocument(N_("not well-formed XML: %(error)s"), error=str(error)) from None
         if not self._schema.validate(tree):
             log: Iterable[Any] = self._schema.error_log  # type: ignore[assignment]
             problems = "; ".join(f"line {e.line}: {e.message}" for e in itertools.islice(log, 3))
-            raise InvalidDocument(f"the order does not match the Money S3 schema: {problems}")
+            raise InvalidDocument(
+                N_("the order does not match the Money S3 schema: %(problems)s"), problems=problems
+            )
 
 
 class ReportValidator:

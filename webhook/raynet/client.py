@@ -38,6 +38,7 @@ from marshmallow import Schema, ValidationError
 from requests.adapters import HTTPAdapter
 
 from webhook.errors import PermanentError, TransientError
+from webhook.i18n import N_
 from webhook.order import Customer
 from webhook.raynet.schemas import (
     WON_STATUS,
@@ -238,7 +239,7 @@ class RaynetClient:
         if answer.status == 403:
             return False
         if answer.status == 401:  # about the request, not worth stopping every export for
-            raise RaynetAuthError(f"RAYNET refused GET {path} (401)")
+            raise RaynetAuthError(N_("RAYNET refused GET %(path)s (401)"), path=path)
         envelope = self._envelope("GET", path, self._success(answer, "GET", path))
         data = envelope["data"]
         return data is True or (data is None and envelope["success"])
@@ -281,7 +282,7 @@ class RaynetClient:
             "PUT", "webhook/", {"url": url, "secretToken": secret_token, "events": events}
         )
         if not isinstance(data, dict) or not data.get("uuid"):
-            raise RaynetBadResponse("PUT webhook/: no uuid in the answer")
+            raise RaynetBadResponse(N_("PUT webhook/: RAYNET's answer has no uuid"))
         return str(data["uuid"])
 
     def delete_webhook(self, uuid: str) -> None:
@@ -325,14 +326,24 @@ class RaynetClient:
             row = self.currencies().get(case.currency_id)
         if row is None:
             raise RaynetBadResponse(
-                f"currency {case.currency_symbol!r} (id {case.currency_id}) of business case "
-                f"{case.code} is not in RAYNET's currency list"
+                N_(
+                    "the currency %(symbol)s (id %(id)s) of business case %(case)s is not in "
+                    "RAYNET's currency list"
+                ),
+                symbol=case.currency_symbol or "?",
+                id=case.currency_id,
+                case=case.code,
             )
         code = row.iso_code
         if code is None:
             raise RaynetBadResponse(
-                f"RAYNET's currency {row.symbol!r} (id {row.id}) has the code {row.code!r}, "
-                "not an ISO 4217 code like EUR; correct it in RAYNET's currency list"
+                N_(
+                    "RAYNET's currency %(symbol)s (id %(id)s) has the code %(code)s, not an ISO "
+                    "4217 code like EUR; correct it in RAYNET's currency list"
+                ),
+                symbol=row.symbol or "?",
+                id=row.id,
+                code=row.code or "?",
             )
         return code
 
@@ -414,12 +425,19 @@ class RaynetClient:
             text = _error_text(answer)
             if any(word in text.casefold() for word in CREDENTIAL_WORDS):
                 raise self._refused(status, method, path)
-            raise RaynetPermissionDenied(f"RAYNET refused {method} {path} (403): {text}")
+            raise RaynetPermissionDenied(
+                N_("RAYNET refused %(request)s (403): %(text)s"),
+                request=f"{method} {path}",
+                text=text,
+            )
         if status == 404:
-            raise RaynetNotFound(f"{method} {path}: not found in RAYNET")
+            raise RaynetNotFound(N_("%(request)s: not found in RAYNET"), request=f"{method} {path}")
         if not 200 <= status < 300:
             raise RaynetBadResponse(
-                f"RAYNET answered {status} to {method} {path}: {_error_text(answer)}"
+                N_("RAYNET answered %(status)s to %(request)s: %(text)s"),
+                status=status,
+                request=f"{method} {path}",
+                text=_error_text(answer),
             )
         return answer.body
 
@@ -429,10 +447,14 @@ class RaynetClient:
             envelope: dict[str, Any] = EnvelopeSchema().load(body)
         except ValidationError as error:
             raise RaynetBadResponse(
-                f"{method} {path}: unexpected envelope {error.messages}"
+                N_("%(request)s: an answer not shaped as RAYNET documents it (%(problem)s)"),
+                request=f"{method} {path}",
+                problem=str(error.messages),
             ) from None
         if not envelope["success"]:
-            raise RaynetBadResponse(f"{method} {path}: RAYNET answered success=false")
+            raise RaynetBadResponse(
+                N_("%(request)s: RAYNET answered success=false"), request=f"{method} {path}"
+            )
         return envelope
 
     def _exchange(
@@ -443,9 +465,13 @@ class RaynetClient:
         is sent while the credentials latch is on, but a probe."""
         if not probing and self._latch.refused_since() is not None:
             raise RaynetAuthError(
-                f"RAYNET refused the credentials ({method} {path} not sent): check "
-                f"{CREDENTIAL_VARIABLES}; no requests are sent until they change, a replay, "
-                "or RAYNET takes them again"
+                N_(
+                    "RAYNET refused the credentials (%(request)s not sent): check "
+                    "%(variables)s; no requests are sent until they change, a replay, or RAYNET "
+                    "takes them again"
+                ),
+                request=f"{method} {path}",
+                variables=CREDENTIAL_VARIABLES,
             )
         url = self._base + path
         for attempt in range(self._max_rate_limit_retries + 1):
@@ -457,15 +483,23 @@ class RaynetClient:
             if quota_spent or last or wait > self._max_inline_wait:
                 why = "the day's API quota is spent" if quota_spent else "too many connections"
                 raise RaynetRateLimited(
-                    f"RAYNET rate limit ({why}; 429 on {method} {path}); retry in {wait:.0f} s",
+                    N_("RAYNET's rate limit (%(why)s; 429 on %(request)s); retry in %(wait)s s"),
                     retry_after=wait,
+                    why=why,
+                    request=f"{method} {path}",
+                    wait=f"{wait:.0f}",
                 )
             self._sleep(wait)
         status = answer.status
         if 300 <= status < 400:
             raise RaynetBadResponse(
-                f"RAYNET answered {status} to {method} {path} (a redirect to "
-                f"{answer.headers.get('Location', '?')!r}); is RAYNET_API_URL right?"
+                N_(
+                    "RAYNET answered %(status)s to %(request)s (a redirect to %(location)s); is "
+                    "RAYNET_API_URL right?"
+                ),
+                status=status,
+                request=f"{method} {path}",
+                location=answer.headers.get("Location", "?"),
             )
         if status == 401 and probing:
             return answer
@@ -477,16 +511,33 @@ class RaynetClient:
             exception, message = _application_exception(answer.body)
             if exception == PERMISSION_DENIED:
                 raise RaynetPermissionDenied(
-                    f"RAYNET refused {method} {path}: {message} (a right the API user "
-                    f"{self._credentials.username} lacks; grant it in RAYNET)"
+                    N_(
+                        "RAYNET refused %(request)s: %(said)s (a right the API user %(user)s "
+                        "lacks; grant it in RAYNET)"
+                    ),
+                    request=f"{method} {path}",
+                    said=message,
+                    user=self._credentials.username,
                 )
             if exception is not None:
-                raise RaynetRefused(f"RAYNET refused {method} {path}: {message} ({exception})")
-            raise RaynetUnavailable(f"RAYNET answered {status} to {method} {path}")
+                raise RaynetRefused(
+                    N_("RAYNET refused %(request)s: %(said)s (%(exception)s)"),
+                    request=f"{method} {path}",
+                    said=message,
+                    exception=exception,
+                )
+            raise RaynetUnavailable(
+                N_("RAYNET answered %(status)s to %(request)s"),
+                status=status,
+                request=f"{method} {path}",
+            )
         if 200 <= status < 300 and answer.body is None and answer.text.strip():
             raise RaynetUnavailable(
-                f"RAYNET answered {method} {path} with a page that is not JSON "
-                "(maintenance?); is RAYNET_API_URL right?"
+                N_(
+                    "RAYNET answered %(request)s with a page that is not JSON (maintenance?); is "
+                    "RAYNET_API_URL right?"
+                ),
+                request=f"{method} {path}",
             )
         return answer
 
@@ -494,8 +545,13 @@ class RaynetClient:
         """Wrong credentials: the latch goes on, so that nothing more is sent with them."""
         self._latch.refuse()
         return RaynetAuthError(
-            f"RAYNET refused the credentials ({status} on {method} {path}): check "
-            f"{CREDENTIAL_VARIABLES}; no further requests are sent until they change"
+            N_(
+                "RAYNET refused the credentials (%(status)s on %(request)s): check %(variables)s; "
+                "no further requests are sent until they change"
+            ),
+            status=status,
+            request=f"{method} {path}",
+            variables=CREDENTIAL_VARIABLES,
         )
 
     def _send(self, method: str, url: str, path: str, **kwargs: Any) -> _Answer:
@@ -521,10 +577,16 @@ class RaynetClient:
             status = response.status_code
             self._remember_rate_limit(response.headers)
         except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
-            raise RaynetUnavailable(f"RAYNET did not answer {method} {path} in time") from None
+            raise RaynetUnavailable(
+                N_("RAYNET did not answer %(request)s in time"), request=f"{method} {path}"
+            ) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             reason = type(error).__name__
-            raise RaynetUnavailable(f"cannot reach RAYNET for {method} {path}: {reason}") from None
+            raise RaynetUnavailable(
+                N_("cannot reach RAYNET for %(request)s: %(reason)s"),
+                request=f"{method} {path}",
+                reason=reason,
+            ) from None
         finally:
             if self._on_request is not None:
                 self._on_request(status, time.perf_counter() - started, self.rate_limit)
@@ -571,7 +633,11 @@ class RaynetClient:
         try:
             return schema.load(data)
         except ValidationError as error:
-            raise RaynetBadResponse(f"{what}: unexpected data {error.messages}") from None
+            raise RaynetBadResponse(
+                N_("%(what)s: data not shaped as RAYNET documents it (%(problem)s)"),
+                what=what,
+                problem=str(error.messages),
+            ) from None
 
 
 def _read_body(response: requests.Response, deadline: float, read_timeout: float) -> bytes:
@@ -592,14 +658,18 @@ def _read_body(response: requests.Response, deadline: float, read_timeout: float
             return b"".join(chunks)
         size += len(chunk)
         if size > MAX_BODY:
-            raise RaynetBadResponse(f"RAYNET's answer is larger than {MAX_BODY} bytes")
+            raise RaynetBadResponse(
+                N_("RAYNET's answer is larger than %(most)s bytes"), most=MAX_BODY
+            )
         chunks.append(chunk)
 
 
 def _lenient_rows(schema: Schema, rows: Any) -> Iterator[Any]:
     """Each row the schema can read; a row the bridge cannot read never spoils the others."""
     if not isinstance(rows, list):
-        raise RaynetBadResponse(f"expected a list, got {type(rows).__name__}")
+        raise RaynetBadResponse(
+            N_("RAYNET answered %(kind)s where a list was expected"), kind=type(rows).__name__
+        )
     for row in rows:
         try:
             yield schema.load(row)

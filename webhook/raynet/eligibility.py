@@ -14,7 +14,9 @@ from webhook.raynet.schemas import WON_STATUS, BusinessCase
 def skip_reason(case: BusinessCase) -> Reason | None:
     """None when the case is exportable, else the reason it is not."""
     if case.status != WON_STATUS:
-        return Reason("not_won", N_("not won (status %(status)s)"), {"status": case.status})
+        return Reason(
+            "not_won", N_("the deal is not won (status %(status)s)"), {"status": case.status}
+        )
     if not case.lines:
-        return Reason("no_products", N_("no products"))
+        return Reason("no_products", N_("the deal has no products"))
     return None

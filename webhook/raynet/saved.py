@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 
 from webhook.errors import PermanentError
+from webhook.i18n import N_
 from webhook.order import Customer
 from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CompanySchema
 
@@ -48,7 +49,10 @@ class SavedResponses:
             return WELL_KNOWN_SYMBOLS[text]
         if len(text) == 3 and text.isalpha():
             return text.upper()
-        raise PermanentError(f"unknown currency symbol {text!r}: pass --currency with its ISO code")
+        raise PermanentError(
+            N_("unknown currency symbol %(symbol)s: pass --currency with its ISO code"),
+            symbol=repr(text),
+        )
 
     def product_code(self, product_id: int) -> None:
         """Saved responses hold no product list: an item without its code stays without."""
@@ -67,11 +71,17 @@ def _load(schema: Schema, path: Path) -> Any:
     try:
         raw = json.loads(path.read_bytes(), parse_float=Decimal)
     except OSError as error:
-        raise UnreadableFile(f"{path}: {error.strerror}") from None
+        raise UnreadableFile(
+            N_("%(file)s: %(error)s"), file=str(path), error=str(error.strerror)
+        ) from None
     except ValueError as error:
-        raise UnreadableFile(f"{path}: not JSON ({error})") from None
+        raise UnreadableFile(
+            N_("%(file)s: not JSON (%(error)s)"), file=str(path), error=str(error)
+        ) from None
     data = raw.get("data", raw) if isinstance(raw, dict) else raw
     try:
         return schema.load(data)
     except ValidationError as error:
-        raise UnreadableFile(f"{path}: {error.messages}") from None
+        raise UnreadableFile(
+            N_("%(file)s: %(error)s"), file=str(path), error=str(error.messages)
+        ) from None

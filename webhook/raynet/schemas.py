@@ -18,6 +18,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
 from webhook.errors import InvalidOrder
+from webhook.i18n import N_
 from webhook.order import Address, Bookkeeping, CaseSummary, Customer, Order, OrderLine
 from webhook.raynet.mapping import BookkeepingMap, CaseFields
 
@@ -284,7 +285,10 @@ class BusinessCase:
         document number, the deal's note); ``product_codes`` are the codes of the products
         the items name without one."""
         if self.total_net is None or self.total_gross is None:
-            raise InvalidOrder(f"business case {self.code} has no totalAmount/totalAmountWithTax")
+            raise InvalidOrder(
+                N_("business case %(case)s has no totals (totalAmount, totalAmountWithTax)"),
+                case=self.code,
+            )
         lines = list(self.lines)
         for index, product_id in self.products_without_code:
             code = (product_codes or {}).get(product_id)

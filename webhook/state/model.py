@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from webhook.errors import PermanentError
+from webhook.i18n import N_
 from webhook.order import CaseSummary, Caveat, Change, DigestLine, OrderDigest, Reason
 
 Clock = Callable[[], float]  # seconds since the epoch; time.time in production
@@ -400,7 +401,11 @@ class OutboxItem:
     def delivered_file(self) -> tuple[str, str]:
         """The file this follows and where it is (a report follows none)."""
         if self.file_name is None or self.location is None:
-            raise PermanentError(f"{self.kind} of case {self.case_id}: no delivered file")
+            raise PermanentError(
+                N_("%(kind)s of case %(case)s: no delivered file"),
+                kind=self.kind.value,
+                case=self.case_id,
+            )
         return self.file_name, self.location
 
 

@@ -9,16 +9,7 @@ from webhook.state.ports import CaseRecords, JobQueue
 
 
 class ActionRefused(BridgeError):
-    """The case is not in a state where the action makes sense; the message says why.
-
-    ``message`` is the English catalogue text with ``%(name)s`` placeholders, so that the
-    dashboard can show it in the reader's language; ``str()`` is the English text.
-    """
-
-    def __init__(self, message: str, **values: object) -> None:
-        super().__init__(message % values)
-        self.message = message
-        self.values = values
+    """The case is not in a state where the action makes sense; the message says why."""
 
 
 def find_case(records: CaseRecords, case_id: int) -> TrackedCase:

@@ -258,5 +258,5 @@ def _exported_within(
             if record.exports_done > 1
             else gettext("Exported to Money S3 as %(file)s.", file=record.file_name)
         )
-    reason = reason_text(gettext, record.reason_code, record.reason).rstrip(".")
+    reason = reason_text(gettext, record.reason_code, record.reason, record.detail).rstrip(".")
     return False, gettext("Not exported: %(reason)s.", reason=reason)

@@ -10,6 +10,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from werkzeug.wrappers import Response as BaseResponse
 
 from webhook.errors import BridgeError
+from webhook.i18n import N_
 from webhook.moneys3.preview import OrderPreview, read_order
 from webhook.order import Change
 from webhook.state.model import (
@@ -40,6 +41,7 @@ from webhook.wording import (
 )
 
 PAGE_SIZE = 50
+SETTING_WORDS = (N_("not set"), N_("set (hidden)"), N_("off"))  # in the settings summary
 STATES = tuple(CaseState)
 
 
@@ -133,7 +135,7 @@ def verdict_hint(verdict: MoneyVerdict, doklad: str | None) -> str | None:
 
 @bp.app_template_global()
 def case_reason(case: TrackedCase) -> str:
-    return reason_text(gettext, case.reason_code, case.reason)
+    return reason_text(gettext, case.reason_code, case.reason, case.detail)
 
 
 @bp.app_template_global()
@@ -166,7 +168,10 @@ def index() -> str:
         states=STATES,
         counts=records.counts(),
         sync=sync_state(),
-        config=served.settings.summary(),
+        config=[
+            (name, gettext(value) if value in SETTING_WORDS else value)
+            for name, value in served.settings.summary()
+        ],
         now=time.time(),
     )
 

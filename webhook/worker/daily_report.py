@@ -107,7 +107,7 @@ class DailyReport:
         lines += ["", t.gettext("Cases not exported: %(count)s", count=len(skipped))]
         lines += [
             f"- {one_line(case.code or str(case.case_id))}: "
-            f"{reason_text(t.gettext, case.reason_code, case.reason)}"
+            f"{reason_text(t.gettext, case.reason_code, case.reason, case.detail)}"
             for case in skipped
         ]
         lines += ["", t.gettext("Cases that need attention: %(count)s", count=len(troubled))]
@@ -115,7 +115,7 @@ class DailyReport:
             state = t.gettext("failing") if case.state == CaseState.FAILED else t.gettext("dead")
             lines.append(
                 f"- {one_line(case.code or str(case.case_id))} ({state}): "
-                f"{one_line(case.reason or '')}"
+                f"{one_line(reason_text(t.gettext, case.reason_code, case.reason, case.detail))}"
             )
             lines.append(f"  {advice(t.gettext, case.reason_code)}")
         lines += self._after_delivery(t, end.timestamp())

@@ -104,9 +104,11 @@ class Worker:
         try:
             outcome = self.exporter.export(job.case_id, job.generation)
         except RaynetAuthError as error:  # the latch is on: retried as soon as it lifts
-            return Settlement.failed(str(error), "raynet_auth", self.clock(), _code(error))
+            return Settlement.failed(
+                str(error), "raynet_auth", self.clock(), _code(error), error.reason
+            )
         except PermanentError as error:
-            return Settlement.dead(str(error), type(error).__name__, _code(error))
+            return Settlement.dead(str(error), type(error).__name__, _code(error), error.reason)
         except TransientError as error:
             if isinstance(error, DeliveryUnavailable):
                 self.gate.look_at_target = True  # the chores check it before the next claim
@@ -140,7 +142,11 @@ class Worker:
         wait = backoff(job.attempts + 1, self.settings.backoff_base, self.settings.backoff_max)
         retry_at = self.clock() + max(wait, retry_after or 0.0)
         return Settlement.failed(
-            str(error) or type(error).__name__, reason_code, retry_at, _code(error)
+            str(error) or type(error).__name__,
+            reason_code,
+            retry_at,
+            _code(error),
+            error.reason if isinstance(error, BridgeError) else None,
         )
 
     def _count(self, settlement: Settlement, state: CaseState) -> None:

@@ -16,7 +16,7 @@ from email.message import EmailMessage
 
 from webhook.delivery.target import Target
 from webhook.errors import TransientError
-from webhook.i18n import Texts
+from webhook.i18n import N_, Texts
 from webhook.settings.environment import SmtpSettings
 from webhook.state.model import FollowUp, OutboxItem
 from webhook.wording import caveat_text, one_line
@@ -47,7 +47,11 @@ def send(settings: SmtpSettings, message: EmailMessage, timeout: float = 30.0) -
                 client.login(settings.username, settings.password or "")
             client.send_message(message)
     except (smtplib.SMTPException, OSError) as error:
-        raise MailUnavailable(f"e-mail to {message['To']} not sent: {_describe(error)}") from None
+        raise MailUnavailable(
+            N_("e-mail to %(to)s not sent: %(error)s"),
+            to=str(message["To"]),
+            error=_describe(error),
+        ) from None
 
 
 def _describe(error: Exception) -> str:

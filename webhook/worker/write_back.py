@@ -150,6 +150,6 @@ def paused_while_refused(handler: Handler) -> Handler:
         try:
             handler(item)
         except RaynetAuthError as error:
-            raise WriteBackPaused(str(error)) from None
+            raise WriteBackPaused(error.message, None, **error.values) from None
 
     return run
