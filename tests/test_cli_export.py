@@ -54,10 +54,46 @@ def test_export_to_stdout_in_the_stock_variant(raynet: RaynetStandIn) -> None:
     assert root.find(".//Polozka/Sklad") is None  # the import definition's warehouse
 
 
-def test_export_defaults_to_export_target(raynet: RaynetStandIn, tmp_path: Path) -> None:
-    env = {**raynet.environment(), "EXPORT_TARGET": share(tmp_path / "accountant")}
-    assert run(["export", "1234"], env).exit_code == 0
+def test_an_export_into_the_export_target_is_recorded_like_the_services(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    """The dashboard, the inbox, e-mail and write-back hear of it: it goes through the
+    state (a second one is the case's next file, as ``replay --again``)."""
+    env = {
+        **raynet.environment(),
+        "EXPORT_TARGET": share(tmp_path / "accountant"),
+        "STATE_DB": str(tmp_path / "state.db"),
+    }
+    first = run(["export", "1234"], env)
+    assert first.exit_code == 0, first.output
     assert (tmp_path / "accountant" / "OP-24-057.xml").is_file()
+    second = run(["export", "1234"], env)
+    assert second.exit_code == 0, second.output
+    harness = Harness(raynet, tmp_path, EXPORT_TARGET=share(tmp_path / "accountant"))
+    assert [e.file_name for e in harness.records.exports_of(1234)] == [
+        "OP-24-057.xml",
+        "OP-24-057+2.xml",
+    ]
+    assert [d.export.file_name for d in harness.records.deliveries(0)] == [
+        "OP-24-057+2.xml",
+        "OP-24-057.xml",
+    ]
+    kinds = {item.kind.value for item in harness.state.outbox.of_case(1234)}
+    assert {"raynet_ext_id", "raynet_post"} <= kinds  # the running worker does them
+
+
+def test_render_into_the_export_target_is_refused_and_swapped_files_are_named(
+    tmp_path: Path,
+) -> None:
+    env = {"EXPORT_TARGET": str(tmp_path)}
+    into = run(["render", str(CASE_FILE), str(COMPANY_FILE)], env)
+    assert into.exit_code == EXIT_CONFIG
+    assert "give --output DIR or '-'" in into.stderr
+    assert list(tmp_path.iterdir()) == []
+    swapped = run(["render", str(COMPANY_FILE), str(CASE_FILE), "-o", "-"], {})
+    assert swapped.exit_code == EXIT_FAILED
+    assert swapped.stderr.count("\n") == 1
+    assert "give the business case first, then its company" in swapped.stderr
 
 
 @pytest.mark.parametrize(
@@ -122,7 +158,7 @@ def test_render_refuses_unreadable_input(tmp_path: Path) -> None:
     result = run(["render", str(broken), str(COMPANY_FILE), "-o", "-"], {})
     assert result.exit_code == EXIT_FAILED
     assert result.stderr.startswith(f"error: {broken}: not JSON")
-    missing = run(["render", str(tmp_path / "nope.json"), str(COMPANY_FILE)], {})
+    missing = run(["render", str(tmp_path / "nope.json"), str(COMPANY_FILE), "-o", "-"], {})
     assert missing.exit_code == EXIT_FAILED
     assert "No such file" in missing.stderr
 

@@ -21,6 +21,7 @@ from webhook.ops.backfill import backfill
 from webhook.ops.check import check
 from webhook.ops.console import (
     EXIT_CONFIG,
+    EXIT_FAILED,
     EXIT_NOT_EXPORTABLE,
     chosen_settings,
     fail,
@@ -71,7 +72,8 @@ output_option = click.option(
     "-o",
     metavar="DIR|s3://BUCKET/PREFIX|-",
     default=None,
-    help="Where the file goes; '-' prints it. Default: EXPORT_TARGET (./exports).",
+    help="Where the file goes; '-' prints it. Default (export only): EXPORT_TARGET, recorded "
+    "like the service's files.",
 )
 stock_option = click.option(
     "--stock/--no-stock",
@@ -86,9 +88,42 @@ stock_option = click.option(
 @output_option
 @reports_errors
 def export(case_id: int, stock: bool | None, output: str | None) -> None:
-    """Export one business case from RAYNET, like Akce → Export → Money S3."""
+    """Export one business case from RAYNET, like Akce → Export → Money S3.
+
+    Into EXPORT_TARGET (the default) the case goes the service's way: recorded in the
+    state, e-mailed and written back like any other (another file of an exported case, as
+    ``replay --case ID --again``). Elsewhere, or to '-', the file is just written."""
     settings = chosen_settings()
+    if output is None or output == settings.export_target:
+        if stock is not None and stock != settings.stock:
+            fail("--stock differs from MONEY_S3_STOCK: give --output for a file aside", EXIT_CONFIG)
+        _export_recorded(case_id, settings)
+        return
     _export(case_id, build_raynet_client(settings), settings, stock, output)
+
+
+def _export_recorded(case_id: int, settings: Settings) -> None:
+    """The case through the state: queued (another file if it is exported), then exported
+    here at once where the queue allows (SQLite), or by the running worker (SQS)."""
+    state = open_state(settings)
+    record = state.records.case(case_id)
+    if record is not None and record.state == CaseState.EXPORTED:
+        reexport_case(state.queue, state.records, case_id)
+    else:
+        state.queue.enqueue(case_id)
+    worker = build_worker(settings, state).worker
+    if not worker.run_once(case_id=case_id):
+        say(f"case {case_id} queued: the worker exports it (python -m webhook status)")
+        return
+    done = state.records.case(case_id)
+    if done is None or done.state != CaseState.EXPORTED:
+        reason = done.reason if done else "unknown"
+        code = EXIT_NOT_EXPORTABLE if done and done.state == CaseState.SKIPPED else EXIT_FAILED
+        fail(f"case {case_id} not exported: {reason}", code)
+    say(
+        f"exported {done.code} to {done.location}; e-mail and write-back follow from the "
+        "running worker"
+    )
 
 
 @main.command()
@@ -105,8 +140,15 @@ def render(
     stock: bool | None,
     output: str | None,
 ) -> None:
-    """Export offline from saved API responses (businessCase and company JSON)."""
+    """Export offline from saved API responses (businessCase and company JSON), to --output
+    (the export target takes files only the service's way: use ``export`` there)."""
     settings = chosen_settings()
+    if output is None or output == settings.export_target:
+        fail(
+            "render writes beside the export target: give --output DIR or '-' (into "
+            "EXPORT_TARGET, use 'export ID' or 'replay --case ID --again')",
+            EXIT_CONFIG,
+        )
     source = SavedResponses(case_file, company_file, currency)
     _export(source.case_id, source, settings, stock, output)
 

@@ -30,7 +30,21 @@ class UnreadableFile(PermanentError):
 
 class SavedResponses:
     def __init__(self, case_file: Path, company_file: Path, currency: str | None = None) -> None:
-        self._case: BusinessCase = _load(BusinessCaseSchema(), case_file)
+        try:
+            self._case: BusinessCase = _load(BusinessCaseSchema(), case_file)
+        except UnreadableFile:
+            if _reads_as(CompanySchema(), case_file) and _reads_as(
+                BusinessCaseSchema(), company_file
+            ):
+                raise UnreadableFile(
+                    N_(
+                        "%(first)s is a company and %(second)s a business case: give the "
+                        "business case first, then its company"
+                    ),
+                    first=str(case_file),
+                    second=str(company_file),
+                ) from None
+            raise
         self._customer: Customer = _load(CompanySchema(), company_file)
         self._currency = currency
 
@@ -85,3 +99,11 @@ def _load(schema: Schema, path: Path) -> Any:
         raise UnreadableFile(
             N_("%(file)s: %(error)s"), file=str(path), error=str(error.messages)
         ) from None
+
+
+def _reads_as(schema: Schema, path: Path) -> bool:
+    try:
+        _load(schema, path)
+    except UnreadableFile:
+        return False
+    return True
