@@ -45,8 +45,8 @@ lint: $(VENV)/.dev
 test: lint translations  ## linters, type checks and the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: lint translations  ## the same without servers, moto or the browser: under a minute
-	$(BIN)/python -m pytest -m "not slow and not aws and not redis and not browser" $(PYTEST_ARGS)
+test-fast: $(VENV)/.dev translations  ## the quick loop: no servers, moto, Redis or browser, a tenth of the property examples; run `make lint` on its own
+	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -m "not slow and not aws and not redis and not browser" $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev translations  ## the benchmarks under bench/, each prints a table (ingest needs wrk)
 	$(BIN)/python -m bench.xml_build

@@ -108,3 +108,11 @@ def share(folder: Path) -> str:
     """An export folder that exists, as a mounted share does (the bridge creates none)."""
     folder.mkdir(parents=True, exist_ok=True)
     return str(folder)
+
+
+def examples(wanted: int) -> int:
+    """Hypothesis examples for a property: ``wanted`` (``make test``, CI), a tenth of it and
+    at least 10 with ``HYPOTHESIS_PROFILE=fast`` (``make test-fast``: the quick loop)."""
+    if os.environ.get("HYPOTHESIS_PROFILE") == "fast":
+        return max(10, wanted // 10)
+    return wanted

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from tests.support import xsd_dir
+from tests.support import examples, xsd_dir
 from tests.test_money_standin import at_fifteen_percent, order_file
 from webhook.moneys3.builder import ExportOptions, StockKey, Warehouse
 from webhook.moneys3.numbering import OrderNumbering
@@ -527,7 +527,7 @@ def test_deep_nesting_the_parser_allows_is_read_without_a_validator() -> None:
     assert (message.kind, message.code, message.description) == ("", "", "")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=400))
 def test_any_bytes_give_a_report_or_a_problem(document: bytes) -> None:
     for validator in (VALIDATOR, None):
@@ -762,7 +762,7 @@ def report_of(outcomes: list[Outcome], invoices: int) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(outcomes(), min_size=1, max_size=5), st.integers(0, 2), st.booleans())
 def test_generated_reports_read_back(generated: list[Outcome], invoices: int, bare: bool) -> None:
     document = valid(report_of(generated, invoices))
@@ -787,7 +787,7 @@ def test_generated_reports_read_back(generated: list[Outcome], invoices: int, ba
     assert read_report(document) == report
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.lists(outcomes(), min_size=1, max_size=3),
     st.data(),

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from tests.support import xsd_dir
+from tests.support import examples, xsd_dir
 from webhook.moneys3.builder import ExportOptions, Warehouse, build_order_document
 from webhook.moneys3.numbering import document_number
 from webhook.moneys3.review import FURTHER_RATES, VatRates, review
@@ -254,7 +254,7 @@ def totals_in(document: bytes) -> tuple[Decimal, Decimal]:
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -313,7 +313,7 @@ def test_every_realistic_case_exports_valid_and_adds_up(
             assert line.findtext("NesklPolozka/TypZarDoby") == "N"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     cases=st.lists(
         st.tuples(
@@ -347,7 +347,7 @@ def four_decimals(value: Decimal) -> bool:
 
 
 @settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import TOKEN, share, webhook_body
+from tests.support import TOKEN, examples, share, webhook_body
 from webhook.errors import ConfigError
 from webhook.settings.environment import Settings, load_settings
 from webhook.state.ports import CaseRecords
@@ -277,7 +277,9 @@ tokens = st.one_of(st.just(TOKEN), header_text.filter(lambda t: t != TOKEN))
 
 
 @settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(400),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     body=bodies,
