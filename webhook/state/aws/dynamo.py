@@ -262,38 +262,49 @@ class DynamoCaseRecords(CaseRecords):
         return found[:1000]
 
     def mark_imported(self, case_id: int, generation: int, by: str) -> bool:
-        exports = self.exports_of(case_id)
-        index = next((n for n, e in enumerate(exports) if e.generation == generation), None)
-        if index is None:
-            return False
-        try:
-            self._table.update_item(
-                Key={"pk": _case_key(case_id)},
-                UpdateExpression=f"SET exports[{index}].imported_at = :at, "
-                f"exports[{index}].imported_by = :by",
-                ConditionExpression=f"attribute_not_exists(exports[{index}].imported_at)",
-                ExpressionAttributeValues={":at": as_dynamo(self._clock()), ":by": by},
-            )
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return self._on_file(
+            case_id,
+            generation,
+            "SET exports[{i}].imported_at = :at, exports[{i}].imported_by = :by",
+            "attribute_not_exists(exports[{i}].imported_at)",
+            values={":at": as_dynamo(self._clock()), ":by": by},
+        )
 
     def unmark_imported(self, case_id: int, generation: int) -> bool:
+        return self._on_file(
+            case_id,
+            generation,
+            "REMOVE exports[{i}].imported_at, exports[{i}].imported_by",
+            "attribute_exists(exports[{i}].imported_at) AND exports[{i}].imported_by <> :money",
+            values={":money": MONEY_S3},
+        )
+
+    def _on_file(
+        self,
+        case_id: int,
+        generation: int,
+        update: str,
+        condition: str,
+        *,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        """A conditional update of one file of the case (``{i}`` in the expressions is its
+        place in the list); False when there is no such file or the condition fails."""
         exports = self.exports_of(case_id)
         index = next((n for n, e in enumerate(exports) if e.generation == generation), None)
         if index is None:
             return False
+        request: dict[str, Any] = {
+            "Key": {"pk": _case_key(case_id)},
+            "UpdateExpression": update.format(i=index),
+            "ConditionExpression": condition.format(i=index),
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
         try:
-            self._table.update_item(
-                Key={"pk": _case_key(case_id)},
-                UpdateExpression=f"REMOVE exports[{index}].imported_at, "
-                f"exports[{index}].imported_by",
-                ConditionExpression=f"attribute_exists(exports[{index}].imported_at) "
-                f"AND exports[{index}].imported_by <> :money",
-                ExpressionAttributeValues={":money": MONEY_S3},
-            )
+            self._table.update_item(**request)
         except ClientError as error:
             if condition_failed(error):
                 return False
@@ -351,37 +362,30 @@ class DynamoCaseRecords(CaseRecords):
         generation: int,
         change: Callable[[dict[str, Any]], dict[str, Any] | None],
     ) -> bool:
-        """Set what ``change`` says on one file of the case, unless the file changed since
-        it was read (then False, as when ``change`` has nothing to set)."""
-        item = self._item(case_id)
-        exports = (item or {}).get("exports") or []
-        index = next(
-            (n for n, export in enumerate(exports) if int(export["generation"]) == generation),
+        """Set what ``change`` says on one file of the case, unless the file's verdict
+        changed since it was read (then False, as when ``change`` has nothing to set)."""
+        exported = next(
+            (
+                export
+                for export in (self._item(case_id) or {}).get("exports") or []
+                if int(export["generation"]) == generation
+            ),
             None,
         )
-        if index is None:
+        values = None if exported is None else change(exported)
+        if exported is None or values is None:
             return False
-        values = change(exports[index])
-        if values is None:
-            return False
-        names = {f"#{key}": key for key in values}
-        data = {f":{key}": value for key, value in values.items()}
-        data[":before"] = exports[index].get("money") or ""
-        try:
-            self._table.update_item(
-                Key={"pk": _case_key(case_id)},
-                UpdateExpression="SET "
-                + ", ".join(f"exports[{index}].#{key} = :{key}" for key in values),
-                ConditionExpression=f"attribute_not_exists(exports[{index}].money) "
-                f"OR exports[{index}].money = :before",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=data,
-            )
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return self._on_file(
+            case_id,
+            generation,
+            "SET " + ", ".join(f"exports[{{i}}].#{key} = :{key}" for key in values),
+            "attribute_not_exists(exports[{i}].money) OR exports[{i}].money = :before",
+            values={
+                **{f":{key}": value for key, value in values.items()},
+                ":before": exported.get("money") or "",
+            },
+            names={f"#{key}": key for key in values},
+        )
 
     def record_changes(self, case_id: int, changes: CaseChanges) -> bool:
         item = self._item(case_id)
