@@ -1,0 +1,183 @@
+"""The accountant's daily pages in a real headless Chromium, in Czech and English, at desktop
+(1280 × 800) and phone (375 × 740) width: the inbox ("K importu") and its ticks, the ZIP of
+what is ticked and the undo of a mark; an order Money S3 refused and a deal changed since
+its export; Money's reports uploaded through the page; long escaped file names.
+
+Money S3 and RAYNET are the stand-ins (``webhook/moneys3/standin.py``,
+``webhook/raynet/standin.py``). Every screenshot goes to ``test-artifacts/``, named
+``<language>-<desktop|phone>-<what>.png``, for people to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize
+
+from tests import test_admin_browser as admin_browser
+from tests.servers import wait_until
+from tests.test_admin_browser import (
+    DESKTOP,
+    PHONE,
+    fits_the_width,
+    log_in,
+    screenshot,
+    send_webhook,
+    serving,
+)
+from webhook.delivery.naming import file_name
+from webhook.raynet.standin import RaynetStandIn
+
+pytestmark = admin_browser.pytestmark
+browser = admin_browser.browser  # the fixtures, shared
+environment = admin_browser.environment
+
+LONG_CODE = "OP/24/060 dlouhý název zakázky s mnoha slovy"
+LONG_NAME = file_name(LONG_CODE)  # OP~2F24~2F060~20~64~6C~6F~75~68~C3~BD...xml
+SIZES: dict[str, ViewportSize] = {"desktop": DESKTOP, "phone": PHONE}
+LOCALES = {"cs": "cs-CZ", "en": "en-US"}
+EVERY_WAY = [(language, size) for language in LOCALES for size in SIZES]
+
+
+@contextmanager
+def looking(
+    browser: Browser, url: str, language: str, size: str, who: str = "Jana Účetní"
+) -> Iterator[Page]:
+    """A logged-in page in ``language`` at ``size``, its context closed afterwards."""
+    context: BrowserContext = browser.new_context(
+        locale=LOCALES[language], viewport=SIZES[size], accept_downloads=True
+    )
+    try:
+        page = context.new_page()
+        log_in(page, url, name=who)
+        yield page
+    finally:
+        context.close()
+
+
+def ticked(page: Page) -> list[str]:
+    """The values of the inbox's ticked boxes (``case:generation``)."""
+    boxes = page.locator("table.inbox input[type=checkbox][name=file]")
+    return [box.get_attribute("value") or "" for box in boxes.all() if box.is_checked()]
+
+
+def line_count(element: Locator) -> int:
+    """How many lines the element's text takes on screen."""
+    return int(
+        element.evaluate(
+            """e => {
+                const range = document.createRange();
+                range.selectNodeContents(e);
+                const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                return tops.size;
+            }"""
+        )
+    )
+
+
+def within_the_first_screen(page: Page, element: Locator) -> bool:
+    """On screen without scrolling sideways, and within the first screen from the top."""
+    box = element.bounding_box()
+    size = page.viewport_size
+    assert box is not None
+    assert size is not None
+    return bool(box["x"] >= 0 and box["x"] + box["width"] <= size["width"]) and bool(
+        box["y"] + box["height"] <= size["height"]
+    )
+
+
+def export_three(raynet: RaynetStandIn, won_case: dict[str, Any], url: str) -> None:
+    """OP-24-057 (1234), OP-24-077 (77) and the long code (60) delivered and posted."""
+    raynet.add_case({**won_case, "id": 77, "code": "OP-24-077", "name": "Servis tiskáren"})
+    raynet.add_case(
+        {**won_case, "id": 60, "code": LONG_CODE, "name": "Rekonstrukce kanceláří ve třetím patře"}
+    )
+    for case_id in (1234, 77, 60):
+        send_webhook(url, case_id)
+    wait_until(lambda: len(raynet.posts) == 3, 30, "three exports written back to RAYNET")
+
+
+def test_the_inbox_ticks_nothing_zips_the_chosen_and_undoes_a_mark(
+    browser: Browser,
+    raynet: RaynetStandIn,
+    tmp_path: Path,
+    environment: dict[str, str],
+    won_case: dict[str, Any],
+) -> None:
+    exports = tmp_path / "exports"
+    with serving(environment, tmp_path / "serve.log") as url:
+        export_three(raynet, won_case, url)
+        with looking(browser, url, "cs", "desktop") as page:
+            page.get_by_role("link", name="K importu").click()
+            rows = page.locator("table.inbox tbody tr")
+            assert rows.count() == 3
+            assert ticked(page) == []  # nothing is chosen until someone chooses
+            long_row = page.locator("#file-60-1")
+            assert LONG_NAME in long_row.inner_text()
+            assert LONG_CODE in long_row.inner_text()  # the case code beside the name
+            screenshot(page, "cs-desktop-inbox-nothing-ticked")
+            for doklad in page.locator("td.doklad").all():
+                assert line_count(doklad) == 1, doklad.inner_text()
+
+            page.get_by_role("button", name="Vybrat vše").click()
+            assert sorted(ticked(page)) == ["1234:1", "60:1", "77:1"]
+            page.get_by_role("button", name="Zrušit výběr").click()
+            assert ticked(page) == []
+
+            page.locator("#file-77-1 input[type=checkbox]").check()
+            long_row.locator("input[type=checkbox]").check()
+            with page.expect_download() as download_info:
+                page.get_by_role("button", name="Stáhnout vybrané jako ZIP").click()
+            zipped = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
+            assert sorted(zipped.namelist()) == sorted(["OP-24-077.xml", LONG_NAME])
+            for name in zipped.namelist():
+                assert zipped.read(name) == (exports / name).read_bytes()
+            screenshot(page, "cs-desktop-inbox-two-ticked")
+
+            page.get_by_role("button", name="Zrušit výběr").click()
+            page.locator("#file-77-1 input[type=checkbox]").check()
+            page.get_by_role("button", name="Označit vybrané jako naimportované").click()
+            status = page.get_by_role("status")
+            assert "1 soubor označen jako naimportovaný." in status.inner_text()
+            assert page.locator("#file-77-1").count() == 0
+            assert rows.count() == 2
+            assert ticked(page) == []
+            assert (exports / "OP-24-077.xml").exists()  # nothing is deleted
+            screenshot(page, "cs-desktop-inbox-undo")
+
+            page.get_by_role("link", name="Naimportované objednávky").click()
+            imported = page.locator("table.inbox tbody")
+            assert imported.locator("tr").count() == 1
+            assert "Jana Účetní" in page.locator("#file-77-1").inner_text()
+            screenshot(page, "cs-desktop-inbox-imported")
+
+            page.go_back()
+            page.get_by_role("button", name="Vrátit zpět").click()
+            assert page.get_by_role("status").inner_text() == "1 soubor je zpět v seznamu."
+            assert rows.count() == 3
+            assert page.locator("#file-77-1").count() == 1
+            assert ticked(page) == []
+
+            page.goto(f"{url}/admin/cases/60")
+            assert LONG_NAME in page.locator("main").inner_text()
+            assert LONG_CODE in page.locator("h2").inner_text()
+            screenshot(page, "cs-desktop-case-long-name")
+
+        for language, size in EVERY_WAY:
+            with looking(browser, url, language, size) as page:
+                page.goto(f"{url}/admin/inbox")
+                screenshot(page, f"{language}-{size}-inbox-long-names")
+                assert fits_the_width(page), (language, size)
+                mark = page.locator("#chosen button[type=submit]:not([formaction])")
+                assert within_the_first_screen(page, mark), (language, size)
+                page.goto(f"{url}/admin/cases/60")
+                screenshot(page, f"{language}-{size}-case-long-name")
+                assert fits_the_width(page), (language, size)
+                page.goto(f"{url}/admin/")
+                screenshot(page, f"{language}-{size}-cases-long-name")
+                assert fits_the_width(page), (language, size)
