@@ -14,14 +14,18 @@ import io
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import requests
+from lxml import etree
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize
 
 from tests import test_admin_browser as admin_browser
 from tests.servers import wait_until
 from tests.test_admin_browser import (
+    ADMIN,
     DESKTOP,
     PHONE,
     fits_the_width,
@@ -31,6 +35,7 @@ from tests.test_admin_browser import (
     serving,
 )
 from webhook.delivery.naming import file_name
+from webhook.moneys3.standin import MoneyS3StandIn
 from webhook.raynet.standin import RaynetStandIn
 
 pytestmark = admin_browser.pytestmark
@@ -181,3 +186,130 @@ def test_the_inbox_ticks_nothing_zips_the_chosen_and_undoes_a_mark(
                 page.goto(f"{url}/admin/")
                 screenshot(page, f"{language}-{size}-cases-long-name")
                 assert fits_the_width(page), (language, size)
+
+
+def case_api(url: str, case_id: int) -> dict[str, Any]:
+    answer = requests.get(
+        f"{url}/admin/api/cases/{case_id}",
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def verdict(url: str, case_id: int) -> str | None:
+    exports = case_api(url, case_id)["exports"]
+    money = exports[-1]["money"] if exports else None
+    return str(money["outcome"]) if money else None
+
+
+def moneys_words(report: Path) -> list[str]:
+    """Every ErrorDescription in a report, as Money S3 wrote it."""
+    root = etree.fromstring(report.read_bytes())
+    return [str(text) for text in root.xpath("//ErrorInfo/ErrorDescription/text()")]
+
+
+def test_an_order_money_refused_and_a_deal_changed_since_say_what_to_do(
+    browser: Browser,
+    raynet: RaynetStandIn,
+    tmp_path: Path,
+    environment: dict[str, str],
+    won_case: dict[str, Any],
+) -> None:
+    """OP-24-057 carries a VAT rate the agenda lacks: Money S3 refuses it, and its report
+    is read from the report folder. OP-24-077 goes in, then its quantity changes in
+    RAYNET. Both pages say what happened and what to do; the list has a banner for each."""
+    reports = tmp_path / "money-reports"
+    reports.mkdir()
+    settings = {**environment, "MONEY_S3_REPORTS": str(reports), "MONEY_S3_REPORTS_EVERY": "5"}
+    items = [{**won_case["items"][0], "taxRate": 15, "discountPercent": 0}]
+    total = sum(Decimal(str(i["price"])) * Decimal(str(i["count"])) for i in items)
+    raynet.add_case(
+        {
+            **won_case,
+            "items": items,
+            "totalAmount": float(total),
+            "totalAmountWithTax": float(total * Decimal("1.15")),
+        }
+    )
+    raynet.add_case({**won_case, "id": 77, "code": "OP-24-077", "name": "Servis tiskáren"})
+    with serving(settings, tmp_path / "serve.log") as url:
+        for case_id in (1234, 77):
+            send_webhook(url, case_id)
+        wait_until(lambda: len(raynet.posts) == 2, 30, "two exports written back to RAYNET")
+        written = MoneyS3StandIn().import_folder(tmp_path / "exports", reports)
+        (refusal,) = [report for report in written if "OP-24-057" in report.name]
+        words = moneys_words(refusal)
+        assert words
+        assert "15" in words[0]
+        wait_until(lambda: verdict(url, 1234) == "refused", 30, "the refusal read")
+        wait_until(lambda: verdict(url, 77) == "imported", 30, "the import read")
+        changed = raynet.cases[77]
+        changed["items"][0]["count"] = 3
+        changed["totalAmount"], changed["totalAmountWithTax"] = 14700, 17787
+        send_webhook(url, 77)
+        wait_until(lambda: case_api(url, 77)["case"]["changes"] is not None, 30, "the change")
+
+        for language, size in EVERY_WAY:
+            with looking(browser, url, language, size) as page:
+                screenshot(page, f"{language}-{size}-cases-refused-and-changed")
+                assert fits_the_width(page), (language, size)
+                assert len(page.locator(".banner").all()) == 2
+                page.goto(f"{url}/admin/cases/1234")
+                screenshot(page, f"{language}-{size}-case-refused")
+                assert fits_the_width(page), (language, size)
+                said = page.locator("#money-s3 table.messages").inner_text()
+                for text in words:
+                    assert text in said  # verbatim, in either language
+                page.goto(f"{url}/admin/cases/77")
+                screenshot(page, f"{language}-{size}-case-changed")
+                assert fits_the_width(page), (language, size)
+
+        with looking(browser, url, "cs", "desktop") as page:
+            banners = page.locator(".banner")
+            assert banners.all_inner_texts() == [
+                "Money S3 nenaimportoval 1 objednávku: podívejte se proč a co dělat. Zobrazit →",
+                "1 obchodní případ se změnil po odeslání objednávky do Money S3. Zobrazit →",
+            ]
+            banners.first.get_by_role("link", name="Zobrazit →").click()
+            assert page.locator("h2").inner_text() == "Nenaimportováno do Money S3"
+            refused_row = page.locator("#file-1234-1")
+            assert "Money S3 odmítl" in refused_row.inner_text()
+            assert words[0] in refused_row.inner_text()
+            screenshot(page, "cs-desktop-inbox-refused")
+            refused_row.get_by_role("link", name="OP-24-057", exact=True).click()
+
+            section = page.locator("#money-s3")
+            assert section.locator("h3").inner_text() == "Money S3 odmítl"
+            assert section.locator(".advice").inner_text() == (
+                "Odstraňte příčinu v Money S3 nebo v RAYNETu a soubor naimportujte znovu, "
+                "případně obchodní případ na jeho stránce exportujte znovu."
+            )
+            section.get_by_role("button", name="Označit jako zkontrolované").click()
+            assert page.get_by_role("status").inner_text() == "Označeno jako zkontrolované."
+            assert "Zkontroloval(a) Jana Účetní" in page.locator("#money-s3").inner_text()
+            assert page.locator("#money-s3 button").count() == 0
+            screenshot(page, "cs-desktop-case-refused-seen")
+
+            page.goto(f"{url}/admin/")
+            assert page.locator(".banner").all_inner_texts() == [
+                "1 obchodní případ se změnil po odeslání objednávky do Money S3. Zobrazit →"
+            ]
+            page.get_by_role("link", name="Zobrazit →").click()
+            changed_row = page.locator("#file-77-1")
+            assert "1 změna" in changed_row.inner_text() or "změny" in changed_row.inner_text()
+            changed_row.get_by_role("link", name="OP-24-077", exact=True).click()
+            changes = page.locator("#changes")
+            assert changes.locator("h3").inner_text() == "Změněno po exportu"
+            listed = changes.locator("ul.changes li").all_inner_texts()
+            assert 'Monitor 24" Full HD: množství 2 → 3' in listed, listed
+            assert "Chcete-li odeslat objednávku v nynější podobě" in changes.inner_text()
+            assert "OP-24-077" in changes.locator(".advice").inner_text()
+            page.once("dialog", lambda dialog: dialog.accept())
+            page.get_by_role("button", name="Exportovat znovu").click()
+            assert page.get_by_role("status").inner_text() == (
+                "Případ 77 je zařazen k dalšímu exportu."
+            )
+            wait_until(lambda: len(case_api(url, 77)["exports"]) == 2, 30, "the second file")
