@@ -14,10 +14,12 @@ import io
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from lxml import etree
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize
@@ -49,17 +51,27 @@ LOCALES = {"cs": "cs-CZ", "en": "en-US"}
 EVERY_WAY = [(language, size) for language in LOCALES for size in SIZES]
 
 
+SESSIONS: dict[str, Any] = {}  # the dashboard's URL -> a logged-in browser's cookies
+
+
 @contextmanager
-def looking(
-    browser: Browser, url: str, language: str, size: str, who: str = "Jana Účetní"
-) -> Iterator[Page]:
-    """A logged-in page in ``language`` at ``size``, its context closed afterwards."""
+def looking(browser: Browser, url: str, language: str, size: str) -> Iterator[Page]:
+    """A page in ``language`` at ``size``, logged in as Jana Účetní: once per server, as
+    logging in is limited to 5 a minute; later pages share that session's cookie."""
     context: BrowserContext = browser.new_context(
-        locale=LOCALES[language], viewport=SIZES[size], accept_downloads=True
+        locale=LOCALES[language],
+        viewport=SIZES[size],
+        accept_downloads=True,
+        storage_state=SESSIONS.get(url),
     )
     try:
         page = context.new_page()
-        log_in(page, url, name=who)
+        if url in SESSIONS:
+            page.goto(f"{url}/admin/")
+        else:
+            log_in(page, url, name="Jana Účetní")
+            SESSIONS[url] = context.storage_state()
+        assert page.locator("input[name=token]").count() == 0, "not logged in"
         yield page
     finally:
         context.close()
@@ -313,3 +325,121 @@ def test_an_order_money_refused_and_a_deal_changed_since_say_what_to_do(
                 "Případ 77 je zařazen k dalšímu exportu."
             )
             wait_until(lambda: len(case_api(url, 77)["exports"]) == 2, 30, "the second file")
+
+
+@dataclass
+class Uploaded:
+    """What the accountant uploaded, and how the bridge named each report."""
+
+    url: str
+    files: list[Path]
+    unknown: str  # the Doklad no delivered file has
+
+
+@contextmanager
+def reports_uploaded(
+    browser: Browser,
+    raynet: RaynetStandIn,
+    tmp_path: Path,
+    environment: dict[str, str],
+    won_case: dict[str, Any],
+) -> Iterator[Uploaded]:
+    """OP-24-057 and the long code delivered; the accountant imports them by hand and
+    uploads Money's two reports, a report about an order no file here holds (Doklad
+    OP-24-999) and a file that is no XML at all, in one go through the page's file input."""
+    raynet.add_case({**won_case, "id": 60, "code": LONG_CODE, "name": "Rekonstrukce kanceláří"})
+    exports, downloads = tmp_path / "exports", tmp_path / "downloads"
+    with serving(environment, tmp_path / "serve.log") as url:
+        for case_id in (1234, 60):
+            send_webhook(url, case_id)
+        wait_until(lambda: len(raynet.posts) == 2, 30, "two exports written back to RAYNET")
+        money = MoneyS3StandIn()
+        files = money.import_folder(exports, downloads)
+        foreign = (exports / "OP-24-057.xml").read_bytes().replace(b"OP-24-057", b"OP-24-999")
+        files.append(downloads / "protokol-ciziho-dokladu.xml")
+        files[-1].write_bytes(money.import_document("OP-24-999.xml", foreign))
+        files.append(downloads / "poznamky.xml")
+        files[-1].write_bytes(b"Tohle neni protokol, jen poznamky.\n")
+        assert len(files) == 4
+        with looking(browser, url, "cs", "desktop") as page:
+            page.get_by_role("link", name="Protokoly Money S3").click()
+            assert "nahrajte protokoly sem" in page.locator("main").inner_text()
+            page.get_by_label("Nahrát protokol importu (XML, i více najednou)").set_input_files(
+                files
+            )
+            page.get_by_role("button", name="Nahrát protokoly").click()
+            said = page.get_by_role("status").all_inner_texts()
+            assert said[-1] == "Přečteny 3 protokoly.", said
+            assert any(text.startswith("poznamky.xml: ") for text in said), said
+            screenshot(page, "cs-desktop-reports-uploaded")
+        yield Uploaded(url, files, "OP-24-999")
+
+
+def test_reports_uploaded_several_at_once_are_read_and_listed(
+    browser: Browser,
+    raynet: RaynetStandIn,
+    tmp_path: Path,
+    environment: dict[str, str],
+    won_case: dict[str, Any],
+) -> None:
+    with reports_uploaded(browser, raynet, tmp_path, environment, won_case) as uploaded:
+        url = uploaded.url
+        assert verdict(url, 1234) == "imported"
+        assert verdict(url, 60) == "imported"
+        for language, size in EVERY_WAY:
+            with looking(browser, url, language, size) as page:
+                page.goto(f"{url}/admin/reports")
+                screenshot(page, f"{language}-{size}-reports")
+                assert fits_the_width(page), (language, size)
+                page.goto(f"{url}/admin/cases/60")
+                screenshot(page, f"{language}-{size}-case-imported-by-report")
+                assert fits_the_width(page), (language, size)
+
+        with looking(browser, url, "cs", "phone") as page:
+            page.goto(f"{url}/admin/reports")
+            rows = page.locator("table.reports tbody tr")
+            assert rows.count() == 4
+            listed = {row.locator("td.file").inner_text(): row.inner_text() for row in rows.all()}
+            problem = listed.pop("poznamky.xml")
+            assert "nepřečteno" in problem
+            (foreign,) = [text for name, text in listed.items() if "ciziho" in name]
+            assert "1 objednávka neodpovídá žádnému doručenému souboru (neznámý doklad):" in foreign
+            assert "OP-24-999 – naimportováno do Money S3" in foreign
+            assert sum("každá objednávka patří ke svému případu" in t for t in listed.values()) == 2
+            page.goto(f"{url}/admin/inbox")
+            assert page.locator("table.inbox tbody tr").inner_text() == (
+                "Není co importovat: každý doručený soubor je naimportovaný nebo označený jako "
+                "naimportovaný."
+            )  # both imported, by Money's word
+            page.get_by_role("link", name="Naimportované objednávky").click()
+            assert page.locator("#file-60-1").count() == 1
+            assert "Money S3" in page.locator("#file-60-1").inner_text()
+            screenshot(page, "cs-phone-inbox-imported-by-report")
+            assert fits_the_width(page)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs Python: a report's record names no cases, and an upload's name loses '~'",
+)
+def test_each_report_names_the_cases_beside_it_and_keeps_its_name(
+    browser: Browser,
+    raynet: RaynetStandIn,
+    tmp_path: Path,
+    environment: dict[str, str],
+    won_case: dict[str, Any],
+) -> None:
+    with (
+        reports_uploaded(browser, raynet, tmp_path, environment, won_case) as uploaded,
+        looking(browser, uploaded.url, "cs", "desktop") as page,
+    ):
+        page.goto(f"{uploaded.url}/admin/reports")
+        rows = page.locator("table.reports tbody tr")
+        names = [row.locator("td.file").inner_text() for row in rows.all()]
+        assert sorted(names) == sorted(path.name for path in uploaded.files)
+        for row in rows.all():
+            name = row.locator("td.file").inner_text()
+            if "OP~2F24" in name:
+                assert LONG_CODE in row.inner_text()
+            elif "OP-24-057" in name:
+                assert "OP-24-057" in row.locator("td").nth(3).inner_text()
