@@ -443,3 +443,56 @@ def test_each_report_names_the_cases_beside_it_and_keeps_its_name(
                 assert LONG_CODE in row.inner_text()
             elif "OP-24-057" in name:
                 assert "OP-24-057" in row.locator("td").nth(3).inner_text()
+
+
+def focused(page: Page) -> str:
+    """The focused element: its tag and name (``input name``, ``button``)."""
+    return str(
+        page.evaluate(
+            "(() => { const e = document.activeElement;"
+            " return [e.tagName.toLowerCase(), e.name || e.type].join(' '); })()"
+        )
+    )
+
+
+def test_the_login_reaches_the_name_and_a_pause_is_said_once(
+    browser: Browser, tmp_path: Path, environment: dict[str, str]
+) -> None:
+    """The name (who imported) is where the cursor starts, Tab goes on to the token and
+    the button; after a wrong token the name stays. Pausing exports says so once."""
+    paused = "Exporty jsou pozastavené; webhooky se dál ukládají."
+    with serving(environment, tmp_path / "serve.log") as url:
+        for size, viewport in SIZES.items():
+            context = browser.new_context(locale="cs-CZ", viewport=viewport)
+            page = context.new_page()
+            page.goto(f"{url}/admin/")
+            assert focused(page) == "input name"
+            screenshot(page, f"cs-{size}-login")
+            assert fits_the_width(page)
+            page.keyboard.type("Jana Účetní")
+            page.keyboard.press("Tab")
+            assert focused(page) == "input token"
+            page.keyboard.type("wrong-token-0123456789")
+            page.keyboard.press("Tab")
+            assert focused(page) == "button submit"
+            with page.expect_navigation():
+                page.keyboard.press("Enter")
+            assert page.get_by_role("alert").inner_text() == "To není správný přístupový token."
+            assert page.locator("input[name=name]").input_value() == "Jana Účetní"
+            assert focused(page) == "input token"
+            page.keyboard.type(ADMIN)
+            with page.expect_navigation():
+                page.keyboard.press("Enter")
+            assert page.locator("input[name=token]").count() == 0
+            context.close()
+
+        with looking(browser, url, "cs", "desktop") as page:
+            page.get_by_role("button", name="Pozastavit exporty").click()
+            assert page.locator(".banner").all_inner_texts() == [paused]
+            assert page.locator("body").inner_text().count(paused) == 1
+            assert page.get_by_role("status").count() == 0
+            assert "Exporty pozastavené" in page.locator(".sync").inner_text()
+            screenshot(page, "cs-desktop-paused")
+            page.get_by_role("button", name="Obnovit exporty").click()
+            assert page.get_by_role("status").inner_text() == "Exporty běží."
+            assert page.locator(".banner").count() == 0
