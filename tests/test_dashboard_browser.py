@@ -28,6 +28,7 @@ from tests import test_admin_browser as admin_browser
 from tests.servers import wait_until
 from tests.test_admin_browser import (
     ADMIN,
+    ARTIFACTS,
     DESKTOP,
     PHONE,
     fits_the_width,
@@ -49,6 +50,10 @@ LONG_NAME = file_name(LONG_CODE)  # OP~2F24~2F060~20~64~6C~6F~75~68~C3~BD...xml
 SIZES: dict[str, ViewportSize] = {"desktop": DESKTOP, "phone": PHONE}
 LOCALES = {"cs": "cs-CZ", "en": "en-US"}
 EVERY_WAY = [(language, size) for language in LOCALES for size in SIZES]
+CHOOSING = {  # the inbox's buttons: choose all, choose none, mark the chosen
+    "cs": ("Vybrat vše", "Zrušit výběr", "Označit vybrané jako naimportované"),
+    "en": ("Choose all", "Choose none", "Mark the chosen as imported"),
+}
 
 
 SESSIONS: dict[str, Any] = {}  # the dashboard's URL -> a logged-in browser's cookies
@@ -97,15 +102,14 @@ def line_count(element: Locator) -> int:
     )
 
 
-def within_the_first_screen(page: Page, element: Locator) -> bool:
-    """On screen without scrolling sideways, and within the first screen from the top."""
+def in_view(page: Page, element: Locator) -> bool:
+    """Within the screen as it is scrolled now: no scrolling sideways or down to reach it."""
     box = element.bounding_box()
     size = page.viewport_size
     assert box is not None
     assert size is not None
-    return bool(box["x"] >= 0 and box["x"] + box["width"] <= size["width"]) and bool(
-        box["y"] + box["height"] <= size["height"]
-    )
+    across = box["x"] >= 0 and box["x"] + box["width"] <= size["width"]
+    return bool(across and box["y"] >= 0 and box["y"] + box["height"] <= size["height"])
 
 
 def export_three(raynet: RaynetStandIn, won_case: dict[str, Any], url: str) -> None:
@@ -190,8 +194,17 @@ def test_the_inbox_ticks_nothing_zips_the_chosen_and_undoes_a_mark(
                 page.goto(f"{url}/admin/inbox")
                 screenshot(page, f"{language}-{size}-inbox-long-names")
                 assert fits_the_width(page), (language, size)
-                mark = page.locator("#chosen button[type=submit]:not([formaction])")
-                assert within_the_first_screen(page, mark), (language, size)
+                choose_all, choose_none, mark_chosen = CHOOSING[language]
+                mark = page.get_by_role("button", name=mark_chosen)
+                assert in_view(page, mark), (language, size)
+                assert ticked(page) == []
+                page.get_by_role("button", name=choose_all).click()
+                assert len(ticked(page)) == 3
+                page.get_by_role("button", name=choose_none).click()
+                assert ticked(page) == []
+                page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+                page.screenshot(path=str(ARTIFACTS / f"{language}-{size}-inbox-scrolled.png"))
+                assert in_view(page, mark), "the bar stays while scrolling"
                 page.goto(f"{url}/admin/cases/60")
                 screenshot(page, f"{language}-{size}-case-long-name")
                 assert fits_the_width(page), (language, size)
