@@ -201,6 +201,7 @@ def test_the_accountant_in_czech_imports_from_the_inbox_on_desktop_and_phone(
         assert (
             "obchodní případ není vyhraný (stav B_ACTIVE)" in page.locator("#case-78").inner_text()
         )
+        assert page.locator("#case-78 button").count() == 0  # no retry of a deal not won
         screenshot(page, "cs-desktop-cases")
 
         page.locator("#case-1234").get_by_role("link", name="OP-24-057", exact=True).click()
