@@ -233,7 +233,7 @@ def verdict(url: str, case_id: int) -> str | None:
 def moneys_words(report: Path) -> list[str]:
     """Every ErrorDescription in a report, as Money S3 wrote it."""
     root = etree.fromstring(report.read_bytes())
-    return [str(text) for text in root.xpath("//ErrorInfo/ErrorDescription/text()")]
+    return [info.findtext("ErrorDescription") or "" for info in root.iter("ErrorInfo")]
 
 
 def test_an_order_money_refused_and_a_deal_changed_since_say_what_to_do(
