@@ -201,6 +201,7 @@ def test_the_accountant_in_czech_imports_from_the_inbox_on_desktop_and_phone(
         assert (
             "obchodní případ není vyhraný (stav otevřený)" in page.locator("#case-78").inner_text()
         )
+        assert page.locator("#case-78 button").count() == 0  # no retry of a deal not won
         screenshot(page, "cs-desktop-cases")
 
         page.locator("#case-1234").get_by_role("link", name="OP-24-057", exact=True).click()
@@ -220,17 +221,19 @@ def test_the_accountant_in_czech_imports_from_the_inbox_on_desktop_and_phone(
         page.get_by_role("link", name="K importu").click()
         inbox = page.locator("table.inbox tbody")
         assert inbox.locator("tr").count() == 2
+        page.get_by_role("button", name="Vybrat vše").click()
         with page.expect_download() as download_info:
-            page.get_by_role("link", name="Stáhnout 2 soubory jako ZIP").click()
+            page.get_by_role("button", name="Stáhnout vybrané jako ZIP").click()
         archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
         assert sorted(archive.namelist()) == ["OP-24-057.xml", "OP-24-077.xml"]
         exported = tmp_path / "exports" / "OP-24-077.xml"
         assert archive.read("OP-24-077.xml") == exported.read_bytes()
         screenshot(page, "cs-desktop-inbox")
 
-        page.locator("#file-77-1 input[type=checkbox]").uncheck()
-        page.get_by_role("button", name="Označit vybrané soubory jako naimportované").click()
-        assert page.get_by_role("status").inner_text() == ("1 soubor označen jako naimportovaný.")
+        page.get_by_role("button", name="Zrušit výběr").click()
+        page.locator("#file-1234-1 input[type=checkbox]").check()
+        page.get_by_role("button", name="Označit vybrané jako naimportované").click()
+        assert "1 soubor označen jako naimportovaný." in page.get_by_role("status").inner_text()
         assert page.locator("table.inbox tbody tr").count() == 1
         assert page.locator("#file-77-1").count() == 1
         assert exported.exists()  # nothing is deleted from the target
