@@ -206,6 +206,7 @@ def test_a_deal_changed_after_its_export_is_found_and_told_once(harness: Harness
     harness.follow_ups.run_due()
     assert len(harness.raynet.posts[1234]) == posts + 1
     assert "množství 2 → 3" in harness.raynet.posts[1234][-1]["comment"]
+    assert "Celkem s DPH: 12\xa0886,5 → 17\xa0787" in harness.raynet.posts[1234][-1]["comment"]
     reads = len(harness.raynet.reads("businessCase/1234/"))
     harness.webhook()  # within CHANGE_CHECK_EVERY: no read now, one later
     harness.follow_ups.run_due()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from decimal import Decimal
 
 from webhook.i18n import N_
 from webhook.order import Caveat, Change, Reason
@@ -213,9 +214,26 @@ def verdict_advice(gettext: Gettext, verdict: MoneyVerdict, doklad: str | None) 
     )
 
 
-def change_text(gettext: Gettext, change: Change) -> str:
-    """One difference between the order delivered and the deal now: old → new."""
-    values = {"old": change.old or "–", "new": change.new or "–", "item": change.line or "?"}
+NUMERIC_CHANGES = {"quantity", "unit_price", "discount", "vat_rate", "total_gross"}
+
+
+def change_text(
+    gettext: Gettext, change: Change, number: Callable[[Decimal], str] | None = None
+) -> str:
+    """One difference between the order delivered and the deal now: old → new, numbers
+    written as the reader writes them (``12 886,5``) when ``number`` is given."""
+
+    def shown(value: str | None) -> str:
+        if value is None:
+            return "–"
+        if number is not None and change.what in NUMERIC_CHANGES:
+            try:
+                return number(Decimal(value))
+            except ArithmeticError:
+                return value
+        return value
+
+    values = {"old": shown(change.old), "new": shown(change.new), "item": change.line or "?"}
     texts = {
         "customer": gettext("Customer: %(old)s → %(new)s", **values),
         "reg_number": gettext("Customer's IČO: %(old)s → %(new)s", **values),

@@ -196,8 +196,9 @@ class MoneyVerdict:
 
 
 @dataclass(frozen=True)
-class UnknownEntry:
-    """An order in a report that no delivered file matches: listed, never guessed at."""
+class ReportEntry:
+    """An order of a report as the report page lists it: the case it was matched to (its
+    code), or, for one no delivered file matches, what the report names (never guessed)."""
 
     doklad: str | None
     partner_document: str | None
@@ -214,7 +215,8 @@ class ReportRecord:
     read_at: float
     problem: str | None  # why it says nothing usable; None when its entries were read
     entries: int
-    unknown: tuple[UnknownEntry, ...] = ()
+    unknown: tuple[ReportEntry, ...] = ()  # orders no delivered file matches
+    matched: tuple[ReportEntry, ...] = ()  # the others, with their case's code
 
 
 @dataclass(frozen=True)
@@ -542,16 +544,16 @@ def changes_from(stored: str | None) -> CaseChanges | None:
     )
 
 
-def unknown_json(unknown: Sequence[UnknownEntry]) -> str:
+def entries_json(entries: Sequence[ReportEntry]) -> str:
     return json.dumps(
-        [[u.doklad, u.partner_document, u.case_code, u.outcome.value] for u in unknown]
+        [[e.doklad, e.partner_document, e.case_code, e.outcome.value] for e in entries]
     )
 
 
-def unknown_from(stored: str | None) -> tuple[UnknownEntry, ...]:
+def entries_from(stored: str | None) -> tuple[ReportEntry, ...]:
     if not stored:
         return ()
     return tuple(
-        UnknownEntry(doklad, partner, code, ImportOutcome(outcome))
+        ReportEntry(doklad, partner, code, ImportOutcome(outcome))
         for doklad, partner, code, outcome in json.loads(stored)
     )

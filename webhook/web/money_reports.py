@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
-from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response as BaseResponse
 
 from webhook.delivery.reports import MOST_BYTES
@@ -50,7 +49,7 @@ def upload_reports() -> BaseResponse:
     problems = 0
     for upload in uploads:
         document = upload.read(MOST_BYTES + 1)
-        name = secure_filename(upload.filename or "") or "report.xml"
+        name = _shown_name(upload.filename or "")
         if len(document) > MOST_BYTES:
             flash(gettext("%(file)s is too large for a report.", file=name), "error")
             problems += 1
@@ -61,3 +60,10 @@ def upload_reports() -> BaseResponse:
             flash(gettext("%(file)s: %(problem)s", file=name, problem=record.problem), "error")
     flash(ngettext("%(num)s report read.", "%(num)s reports read.", len(uploads) - problems))
     return redirect(url_for("admin.reports"))
+
+
+def _shown_name(sent: str) -> str:
+    """The uploaded file's own name (the last part of a path a browser may send), kept as
+    the accountant knows it, '~' and all: it is only shown, never a path on this host."""
+    name = sent.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name[:200] or "report.xml"

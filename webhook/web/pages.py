@@ -29,7 +29,7 @@ from webhook.state.model import (
 from webhook.state.operations import ActionRefused, reexport_case, retry_case
 from webhook.state.ports import CaseRecords, JobQueue
 from webhook.web.admin import bp, refusal_text, who
-from webhook.web.language import gettext
+from webhook.web.language import gettext, texts
 from webhook.web.registry import bounded, instance
 from webhook.wording import (
     advice,
@@ -106,7 +106,12 @@ def happening_name(what: str) -> str:
 
 @bp.app_template_global()
 def history_detail(entry: HistoryEntry) -> str:
-    """A follow-up's name in the reader's language, with its error if it failed."""
+    """A follow-up's name in the reader's language, with its error if it failed; Money's
+    outcome in words."""
+    if entry.what == Happening.MONEY_REPORT and entry.detail:
+        outcome, _, report = entry.detail.partition(": ")
+        if outcome in set(ImportOutcome):
+            return f"{outcome_name(outcome)}: {report}"
     if entry.what not in (Happening.FOLLOW_UP_DONE, Happening.FOLLOW_UP_FAILED):
         return entry.detail or ""
     kind, _, error = (entry.detail or "").partition(": ")
@@ -125,7 +130,7 @@ def money_message(message: MoneyMessage) -> str:
 
 @bp.app_template_global()
 def change_line(change: Change) -> str:
-    return change_text(gettext, change)
+    return change_text(gettext, change, texts().number)
 
 
 @bp.app_template_global()

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from webhook.delivery.reports import ReportSource
 from webhook.errors import BridgeError
@@ -41,8 +41,8 @@ from webhook.state.model import (
     ImportOutcome,
     MoneyMessage,
     MoneyVerdict,
+    ReportEntry,
     ReportRecord,
-    UnknownEntry,
 )
 from webhook.state.ports import CaseRecords, Outbox
 
@@ -83,31 +83,39 @@ class MoneyReports:
         """Read one report, keep each order's verdict, and what it was; ``version`` None
         takes the content's digest (an upload)."""
         read = read_report(document, self.validator)
-        unknown = tuple(
-            UnknownEntry(entry.doklad, entry.partner_document, entry.case_code, _outcome(entry))
-            for entry in read.entries
-            if not self._keep(name, entry)
-        )
+        matched: list[ReportEntry] = []
+        unknown: list[ReportEntry] = []
+        for entry in read.entries:
+            code = self._keep(name, entry)
+            listed = ReportEntry(entry.doklad, entry.partner_document, code, _outcome(entry))
+            if code is None:
+                unknown.append(replace(listed, case_code=entry.case_code))
+            else:
+                matched.append(listed)
         record = ReportRecord(
             name=name,
             version=version or hashlib.sha256(document).hexdigest(),
             read_at=self.clock(),
             problem=read.problem,
             entries=len(read.entries),
-            unknown=unknown,
+            unknown=tuple(unknown),
+            matched=tuple(matched),
         )
         self.records.record_report(record)
-        _log(name, read, unknown)
+        _log(name, read, len(unknown))
         return record
 
-    def _keep(self, report: str, entry: ImportEntry) -> bool:
-        """Keep the verdict on the file the entry is about; False when no file is."""
+    def _keep(self, report: str, entry: ImportEntry) -> str | None:
+        """Keep the verdict on the file the entry is about: the code of its case, None when
+        no delivered file is the entry's."""
         delivery = self._delivery_of(entry)
         if delivery is None:
-            return False
+            return None
+        case = self.records.case(delivery.case_id)
+        code = (case.code if case else None) or str(delivery.case_id)
         outcome = _outcome(entry)
         if outcome is ImportOutcome.ALREADY_THERE and _in_money(delivery):
-            return True  # this very file was imported before (an import repeated): no news
+            return code  # this very file was imported before (an import repeated): no news
         verdict = MoneyVerdict(
             outcome=outcome,
             report=report,
@@ -121,7 +129,7 @@ class MoneyReports:
             for kind in AFTER_TAKEN if outcome.taken else AFTER_REFUSED:
                 if kind in self.follow_ups:
                     self.outbox.add(kind, delivery.case_id, delivery.generation)
-        return True
+        return code
 
     def _delivery_of(self, entry: ImportEntry) -> ExportRecord | None:
         """By ``Doklad`` (the key Money matched on), else by the case code in the order."""
@@ -142,10 +150,8 @@ def _outcome(entry: ImportEntry) -> ImportOutcome:
     return ImportOutcome(entry.result.value)
 
 
-def _log(name: str, read: ReadReport, unknown: tuple[UnknownEntry, ...]) -> None:
+def _log(name: str, read: ReadReport, unknown: int) -> None:
     if read.problem:
         log.warning("Money S3 report %s says nothing usable: %s", name, read.problem)
     else:
-        log.info(
-            "Money S3 report %s: %d order(s), %d unknown", name, len(read.entries), len(unknown)
-        )
+        log.info("Money S3 report %s: %d order(s), %d unknown", name, len(read.entries), unknown)

@@ -56,7 +56,7 @@ def news_text(t: Texts, item: OutboxItem) -> str | None:
             file=file_name,
         )
     ]
-    lines += [f"– {change_text(t.gettext, change)}" for change in found.changes]
+    lines += [f"– {change_text(t.gettext, change, t.number)}" for change in found.changes]
     lines.append(
         t.gettext(
             "Nothing was sent again: the accountant decides (edit the order in Money S3, or "

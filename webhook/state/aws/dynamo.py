@@ -48,10 +48,10 @@ from webhook.state.model import (
     changes_from,
     changes_json,
     digest_from,
+    entries_from,
+    entries_json,
     newly_changed,
     reason_from,
-    unknown_from,
-    unknown_json,
     verdict_from,
     verdict_json,
 )
@@ -414,7 +414,8 @@ class DynamoCaseRecords(CaseRecords):
                 "read_at": as_dynamo(report.read_at),
                 "problem": report.problem,
                 "entries": report.entries,
-                "unknown": unknown_json(report.unknown),
+                "unknown": entries_json(report.unknown),
+                "matched": entries_json(report.matched),
             }
         )
 
@@ -426,7 +427,8 @@ class DynamoCaseRecords(CaseRecords):
                 read_at=float(item["read_at"]),
                 problem=text(item, "problem"),
                 entries=int(item["entries"]),
-                unknown=unknown_from(text(item, "unknown")),
+                unknown=entries_from(text(item, "unknown")),
+                matched=entries_from(text(item, "matched")),
             )
             for item in self.scan("report#")
         ]

@@ -123,7 +123,8 @@ CREATE TABLE IF NOT EXISTS money_reports (
     read_at REAL NOT NULL,
     problem TEXT,
     entries INTEGER NOT NULL,
-    unknown TEXT
+    unknown TEXT,
+    matched TEXT
 );
 """
 # Indexes on columns an older file gains by MIGRATIONS: made after them.
@@ -136,6 +137,7 @@ CREATE INDEX IF NOT EXISTS cases_code ON cases (code);
 # them, files without the accountant's "imported". Version 4: no caveats on files, reasons
 # only in English. Version 5: no order digests, no Money S3 verdicts, no change checks.
 MIGRATIONS = {
+    "matched": "ALTER TABLE money_reports ADD COLUMN matched TEXT;",
     "money": (
         "ALTER TABLE exports ADD COLUMN digest TEXT; "
         "ALTER TABLE exports ADD COLUMN money TEXT; "
@@ -377,6 +379,7 @@ class StateDatabase:
         tables = {row["name"] for row in db.execute("SELECT name FROM sqlite_master")}
         columns = {row["name"] for row in db.execute("PRAGMA table_info(cases)")}
         export_columns = {row["name"] for row in db.execute("PRAGMA table_info(exports)")}
+        report_columns = {row["name"] for row in db.execute("PRAGMA table_info(money_reports)")}
         steps = [
             MIGRATIONS[name]
             for name, needed in (
@@ -386,6 +389,7 @@ class StateDatabase:
                 ("imports", "exports" in tables and "imported_at" not in export_columns),
                 ("caveats", "exports" in tables and "caveats" not in export_columns),
                 ("money", "exports" in tables and "money" not in export_columns),
+                ("matched", "money_reports" in tables and "matched" not in report_columns),
             )
             if needed
         ]

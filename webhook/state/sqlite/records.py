@@ -26,10 +26,10 @@ from webhook.state.model import (
     changes_from,
     changes_json,
     digest_from,
+    entries_from,
+    entries_json,
     newly_changed,
     reason_from,
-    unknown_from,
-    unknown_json,
     verdict_from,
     verdict_json,
 )
@@ -226,29 +226,37 @@ class SqliteCaseRecords(CaseRecords):
     def record_report(self, report: ReportRecord) -> None:
         with self._db.transaction() as db:
             db.execute(
-                "INSERT INTO money_reports (name, version, read_at, problem, entries, unknown) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "INSERT INTO money_reports (name, version, read_at, problem, entries, unknown, "
+                "matched) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
                 "version = excluded.version, read_at = excluded.read_at, "
                 "problem = excluded.problem, entries = excluded.entries, "
-                "unknown = excluded.unknown",
+                "unknown = excluded.unknown, matched = excluded.matched",
                 (
                     report.name,
                     report.version,
                     report.read_at,
                     report.problem,
                     report.entries,
-                    unknown_json(report.unknown),
+                    entries_json(report.unknown),
+                    entries_json(report.matched),
                 ),
             )
 
     def reports(self, limit: int = 50) -> list[ReportRecord]:
         rows = self._read(
-            "SELECT name, version, read_at, problem, entries, unknown FROM money_reports "
+            "SELECT name, version, read_at, problem, entries, unknown, matched FROM money_reports "
             "ORDER BY read_at DESC, name LIMIT ?",
             (limit,),
         ).fetchall()
         return [
-            ReportRecord(**{**dict(row), "unknown": unknown_from(row["unknown"])}) for row in rows
+            ReportRecord(
+                **{
+                    **dict(row),
+                    "unknown": entries_from(row["unknown"]),
+                    "matched": entries_from(row["matched"]),
+                }
+            )
+            for row in rows
         ]
 
     def unmark_imported(self, case_id: int, generation: int) -> bool:
