@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from lxml import etree
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize
