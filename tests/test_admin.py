@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import time
@@ -434,3 +435,25 @@ def test_an_uploaded_report_larger_than_a_webhook_shows_moneys_refusal_on_the_ca
     assert seen.status_code == 302
     assert "Zkontroloval(a) Jana" in client.get("/admin/cases/1234").get_data(as_text=True)
     assert "nenaimportoval 1" not in client.get("/admin/").get_data(as_text=True)
+
+
+def test_the_case_list_sorts_and_filters_by_day(
+    admin_app: Flask, harness: Harness, won_case: dict[str, Any]
+) -> None:
+    harness.raynet.add_case({**won_case, "id": 77, "code": "AA-01"})
+    harness.webhook(1234)
+    harness.drain()
+    harness.clock.advance(-3 * 86400)  # case 77 was last changed three days ago
+    harness.webhook(77)
+    harness.drain(case_id=77)
+    client, _ = logged_in(admin_app)
+    changed = client.get("/admin/").get_data(as_text=True)
+    assert changed.index("case-1234") < changed.index("case-77")
+    by_code = client.get("/admin/?order=code").get_data(as_text=True)
+    assert by_code.index("case-77") < by_code.index("case-1234")
+    assert 'value="code" selected' in by_code
+    today = dt.date.fromtimestamp(time.time()).isoformat()
+    recent = client.get(f"/admin/?since={today}").get_data(as_text=True)
+    assert "case-1234" in recent
+    assert "case-77" not in recent
+    assert client.get("/admin/?since=soon").status_code == 400

@@ -53,14 +53,25 @@ class WorkPolicy:
     change_check_every: float | None = None
 
 
+class CaseOrder(enum.StrEnum):
+    """How a list of cases is sorted; ties by case id, the newest first."""
+
+    CHANGED = "changed"  # most recently changed first
+    CREATED = "created"  # most recently first seen first
+    CODE = "code"  # by the case code, A to Z
+
+
 @dataclass(frozen=True)
 class CaseQuery:
-    """Which cases to list: most recently changed first; ``search`` matches code or id."""
+    """Which cases to list: ``search`` matches code, name, customer or id; ``since`` keeps
+    cases changed then or later."""
 
     state: CaseState | None = None
     search: str | None = None
     limit: int = 50
     offset: int = 0
+    order: CaseOrder = CaseOrder.CHANGED
+    since: float | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ files, follow-ups and history), and what an operator may do to a case."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ from webhook.moneys3.preview import OrderPreview, read_order
 from webhook.order import Change
 from webhook.state.model import (
     KNOWN_LOCATION,
+    CaseOrder,
     CaseQuery,
     CaseState,
     ExportRecord,
@@ -160,8 +162,19 @@ def index() -> str:
     search = request.args.get("q", "").strip() or None
     state = _state(request.args.get("state"))
     offset = bounded("offset", 0)
+    order = _order(request.args.get("order"))
+    since = _since(request.args.get("since"))
     records = served.state.records
-    cases = records.cases(CaseQuery(state, search, limit=PAGE_SIZE + 1, offset=offset))
+    cases = records.cases(
+        CaseQuery(
+            state,
+            search,
+            limit=PAGE_SIZE + 1,
+            offset=offset,
+            order=order,
+            since=since.timestamp() if since else None,
+        )
+    )
     return render_template(
         "admin/index.html",
         cases=cases[:PAGE_SIZE],
@@ -170,6 +183,9 @@ def index() -> str:
         page_size=PAGE_SIZE,
         search=search or "",
         state=state,
+        order=order,
+        orders=tuple(CaseOrder),
+        since=since.date().isoformat() if since else "",
         states=STATES,
         counts=records.counts(),
         sync=sync_state(),
@@ -267,6 +283,30 @@ def _act(action: Any, done: str) -> BaseResponse:
 
 def _state(value: str | None) -> CaseState | None:
     return CaseState(value) if value in STATES else None
+
+
+def _order(value: str | None) -> CaseOrder:
+    return CaseOrder(value) if value in set(CaseOrder) else CaseOrder.CHANGED
+
+
+def _since(value: str | None) -> dt.datetime | None:
+    """``?since=YYYY-MM-DD``: cases changed from that day (local midnight) on."""
+    if not value:
+        return None
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(value), dt.time()).astimezone()
+    except ValueError:
+        abort(400, gettext("since must be a date like 2026-11-01"))
+
+
+@bp.app_template_global()
+def order_name(order: str) -> str:
+    names = {
+        CaseOrder.CHANGED: gettext("last changed first"),
+        CaseOrder.CREATED: gettext("newest first"),
+        CaseOrder.CODE: gettext("by code"),
+    }
+    return names.get(CaseOrder(order), order)
 
 
 def queue_and_records() -> tuple[JobQueue, CaseRecords]:

@@ -34,6 +34,7 @@ from webhook.state.model import (
     MONEY_S3,
     CaseChanges,
     CaseEvent,
+    CaseOrder,
     CaseQuery,
     CaseState,
     Clock,
@@ -235,7 +236,14 @@ class DynamoCaseRecords(CaseRecords):
                 )
                 or str(r.case_id) == search
             ]
-        records.sort(key=lambda r: (r.updated_at, r.case_id), reverse=True)
+        if query.since is not None:
+            records = [r for r in records if r.updated_at >= query.since]
+        records.sort(key=lambda r: r.case_id, reverse=True)  # ties: the newest case first
+        if query.order is CaseOrder.CODE:
+            records.sort(key=lambda r: (r.code is None, (r.code or "").casefold()))
+        else:
+            changed = query.order is CaseOrder.CHANGED
+            records.sort(key=lambda r: r.updated_at if changed else r.created_at, reverse=True)
         return records[query.offset : query.offset + query.limit]
 
     def counts(self) -> dict[CaseState, int]:

@@ -11,6 +11,7 @@ from webhook.order import CaseSummary
 from webhook.state.model import (
     MONEY_S3,
     CaseChanges,
+    CaseOrder,
     CaseQuery,
     CaseState,
     Clock,
@@ -48,6 +49,11 @@ EXPORT_COLUMNS = (
 )
 HISTORY_RETENTION = 400 * 24 * 3600.0  # a year and a bit: last year's orders stay explained
 SELECT_CASES = f"SELECT {CASE_COLUMNS} FROM cases"  # noqa: S608 - constant columns
+ORDERS = {
+    CaseOrder.CHANGED: "updated_at DESC",
+    CaseOrder.CREATED: "created_at DESC",
+    CaseOrder.CODE: "code IS NULL, code COLLATE NOCASE",
+}
 HISTORY = "INSERT INTO history (case_id, at, what, detail) VALUES (?, ?, ?, ?)"
 
 
@@ -77,10 +83,13 @@ class SqliteCaseRecords(CaseRecords):
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             parameters["search"] = f"%{escaped}%"
             parameters["exact"] = search
+        if query.since is not None:
+            clauses.append("updated_at >= :since")
+            parameters["since"] = query.since
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             f"{SELECT_CASES} {where} "
-            "ORDER BY updated_at DESC, case_id DESC LIMIT :limit OFFSET :offset",
+            f"ORDER BY {ORDERS[query.order]}, case_id DESC LIMIT :limit OFFSET :offset",
             parameters,
         ).fetchall()
         return [_tracked(row) for row in rows]
