@@ -457,3 +457,20 @@ def test_the_case_list_sorts_and_filters_by_day(
     assert "case-1234" in recent
     assert "case-77" not in recent
     assert client.get("/admin/?since=soon").status_code == 400
+
+
+def test_a_file_is_marked_imported_from_its_case_page(admin_app: Flask, harness: Harness) -> None:
+    harness.webhook()
+    harness.drain()
+    client, csrf = logged_in(admin_app)
+    page = client.get("/admin/cases/1234").get_data(as_text=True)
+    assert "/admin/cases/1234/files/1/imported" in page
+    marked = client.post("/admin/cases/1234/files/1/imported", data={"csrf": csrf})
+    assert marked.status_code == 302
+    (export,) = harness.records.exports_of(1234)
+    assert export.imported_by == "Jana"
+    assert "/admin/cases/1234/files/1/imported" not in client.get("/admin/cases/1234").get_data(
+        as_text=True
+    )
+    forged = client.post("/admin/cases/1234/files/1/imported", data={})
+    assert forged.status_code == 400  # no CSRF token, no mark

@@ -244,6 +244,14 @@ def retry(case_id: int) -> BaseResponse:
     )
 
 
+@bp.post("/cases/<id:case_id>/files/<id:generation>/imported")
+def mark_file_imported(case_id: int, generation: int) -> BaseResponse:
+    """The accountant imported this one file by hand: marked from its case's page."""
+    marked = instance().state.records.mark_imported(case_id, generation, who())
+    flash(gettext("Marked as imported.") if marked else gettext("Already marked as imported."))
+    return redirect(url_for("admin.case_page", case_id=case_id))
+
+
 @bp.post("/cases/<id:case_id>/files/<id:generation>/acknowledged")
 def acknowledge_file(case_id: int, generation: int) -> BaseResponse:
     """Money's refusal or warnings seen: off the lists, kept on the case."""
