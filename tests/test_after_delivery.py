@@ -20,7 +20,7 @@ from webhook.moneys3.standin import MoneyS3StandIn
 from webhook.moneys3.validation import ReportValidator
 from webhook.order import Change, DigestLine, OrderDigest, order_changes
 from webhook.raynet.standin import RaynetStandIn
-from webhook.state.attention import attention, overdue_cutoff
+from webhook.state.attention import attention, overdue_cutoff, to_import
 from webhook.state.model import CaseEvent, FollowUp, ImportOutcome
 from webhook.wiring import build_money_reports
 from webhook.worker.chores import REPORTS_FLAG
@@ -41,6 +41,7 @@ def reports(harness: Harness) -> MoneyReports:
         harness.state.outbox,
         NEWS,
         source=FolderReports(harness.exports.parent / "reports"),
+        target=harness.service.chores.target,
         validator=ReportValidator(xsd_dir()),
         clock=harness.clock,
     )
@@ -168,7 +169,7 @@ def test_the_folder_lists_only_reports_directly_in_it(tmp_path: Path) -> None:
     (tmp_path / "c.txt").write_bytes(b"c")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "d.xml").write_bytes(b"<d/>")
-    assert [r.name for r in FolderReports(tmp_path).listing()] == ["B.XML", "a.xml"]
+    assert sorted(r.name for r in FolderReports(tmp_path).listing()) == ["B.XML", "a.xml"]
     with pytest.raises(DeliveryUnavailable):
         FolderReports(tmp_path / "missing").listing()
 
@@ -176,7 +177,7 @@ def test_the_folder_lists_only_reports_directly_in_it(tmp_path: Path) -> None:
 def test_an_upload_is_read_like_a_report_from_the_folder(harness: Harness, tmp_path: Path) -> None:
     exported(harness)
     written = MoneyS3StandIn().import_folder(harness.exports, tmp_path / "downloads")
-    uploads = build_money_reports(harness.settings, harness.state)
+    uploads = build_money_reports(harness.settings, harness.state, harness.service.chores.target)
     record = uploads.take("protokol.xml", None, written[0].read_bytes())
     assert (record.problem, record.entries, record.unknown) == (None, 1, ())
     verdict = harness.records.exports_of(1234)[0].money
@@ -259,3 +260,125 @@ def test_overdue_counts_working_days_only() -> None:
     tuesday_noon = dt.datetime(2026, 12, 8, 12, 0).timestamp()
     assert overdue_cutoff(monday_noon, 2) < friday_noon  # Friday and Monday: one working day
     assert overdue_cutoff(tuesday_noon, 2) == friday_noon
+
+
+# --- found by the review: which file, which order, a bad name ---------------------------
+
+
+def test_a_report_of_a_replaced_file_is_matched_by_its_lines_not_to_the_newest(
+    harness: Harness, reports: MoneyReports
+) -> None:
+    """A re-export after a change: the accountant's list shows only the new file, and a
+    report of the old one (picked from the share) is matched to the old one by the order
+    Money imported, so the new file is still to be imported and the change still shown."""
+    exported(harness)
+    harness.raynet.cases[1234]["items"][0]["count"] = 3
+    harness.raynet.cases[1234]["totalAmount"] = 14700
+    harness.raynet.cases[1234]["totalAmountWithTax"] = 17787
+    harness.queue.request_reexport(1234)
+    assert harness.drain() == "exported"
+    assert [d.export.file_name for d in to_import(harness.records)] == ["OP-24-057+2.xml"]
+    old = (harness.exports / "OP-24-057.xml").read_bytes()
+    folder = harness.exports.parent / "reports"
+    folder.mkdir(exist_ok=True)
+    (folder / "a.xml").write_bytes(MoneyS3StandIn().import_document("OP-24-057.xml", old))
+    reports.poll()
+    first, second = harness.records.exports_of(1234)
+    assert first.money is not None
+    assert first.money.outcome is ImportOutcome.IMPORTED
+    assert second.money is None
+    assert [d.export.file_name for d in to_import(harness.records)] == ["OP-24-057+2.xml"]
+
+
+def test_reports_are_read_oldest_first_and_a_word_in_money_is_never_taken_back(
+    harness: Harness, reports: MoneyReports, won_case: dict[str, Any], tmp_path: Path
+) -> None:
+    """report_9 (refused) was written before report_10 (imported after the fix), though
+    it sorts after it by name; and an older refusal read later changes nothing."""
+    item = {**won_case["items"][0], "taxRate": 15, "discountPercent": 0}
+    harness.raynet.add_case(
+        {**won_case, "items": [item], "totalAmount": 9000, "totalAmountWithTax": 10350}
+    )
+    exported(harness)
+    document = (harness.exports / "OP-24-057.xml").read_bytes()
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    money = MoneyS3StandIn()
+    refused = money.import_document("OP-24-057.xml", document)
+    money.agenda.vat_rates.add(Decimal(15))  # the rate added in Money, the file imported again
+    (folder / "report_10.xml").write_bytes(money.import_document("OP-24-057.xml", document))
+    (folder / "report_9.xml").write_bytes(refused)
+    os.utime(folder / "report_9.xml", (1_700_000_000, 1_700_000_000))
+    assert reports.poll() == 2
+    (export,) = harness.records.exports_of(1234)
+    assert export.money is not None
+    assert export.money.outcome is ImportOutcome.IMPORTED
+    assert export.imported_at is not None
+    (folder / "late.xml").write_bytes(refused)  # the old refusal, read once more and later
+    reports.poll()
+    (export,) = harness.records.exports_of(1234)
+    assert export.money is not None
+    assert export.money.outcome is ImportOutcome.IMPORTED
+    assert export.imported_at is not None
+
+
+def test_a_report_whose_name_is_no_utf8_does_not_stop_the_others(
+    harness: Harness, reports: MoneyReports, tmp_path: Path
+) -> None:
+    """A Czech name from a share mounted without iocharset=utf8 (windows-1250 bytes)."""
+    exported(harness)
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    odd = os.path.join(os.fsencode(folder), "Protokol_Objednávky".encode("cp1250") + b".xml")
+    with open(odd, "wb") as file:
+        file.write(b"<x/>")
+    document = (harness.exports / "OP-24-057.xml").read_bytes()
+    (folder / "z-report.xml").write_bytes(MoneyS3StandIn().import_document("f.xml", document))
+    assert reports.poll() == 2
+    assert harness.records.exports_of(1234)[0].money is not None
+    assert any("Objedn" in report.name for report in harness.records.reports())
+
+
+def test_a_deal_that_cannot_be_an_order_any_more_counts_as_changed_and_a_new_change_is_told(
+    harness: Harness,
+) -> None:
+    exported(harness)
+    harness.follow_ups.run_due()
+    posts = len(harness.raynet.posts[1234])
+    harness.raynet.cases[1234]["company"] = None  # its client removed after the export
+    harness.webhook()
+    harness.follow_ups.run_due()
+    case = harness.records.case(1234)
+    assert case is not None
+    assert case.changes is not None
+    assert [change.what for change in case.changes.changes] == ["no_longer_exportable"]
+    harness.follow_ups.run_due()
+    assert len(harness.raynet.posts[1234]) == posts + 1
+    harness.raynet.cases[1234]["company"] = {"id": 881, "name": "Stavební firma Novák s.r.o."}
+    harness.raynet.cases[1234]["items"][0]["count"] = 3
+    harness.raynet.cases[1234]["totalAmount"] = 14700
+    harness.raynet.cases[1234]["totalAmountWithTax"] = 17787
+    harness.clock.advance(601)
+    harness.webhook()
+    harness.follow_ups.run_due()
+    harness.follow_ups.run_due()
+    assert len(harness.raynet.posts[1234]) == posts + 2  # another difference, told again
+
+
+def test_an_old_unimported_file_stays_overdue_past_a_thousand_newer_ones(
+    harness: Harness, won_case: dict[str, Any]
+) -> None:
+    harness.clock.advance(-30 * 86400)
+    exported(harness)
+    harness.clock.advance(30 * 86400)
+    for number in range(1, 1002):
+        harness.raynet.add_case({**won_case, "id": 10_000 + number, "code": f"N-{number}"})
+    state = harness.state
+    for number in range(1, 1002):
+        state.queue.record_event(CaseEvent(f"n{number}", 10_000 + number, "record.updated"))
+    while harness.worker.run_once():
+        pass
+    for number in range(1, 1002):
+        harness.records.mark_imported(10_000 + number, 1, "Jana")
+    overdue = attention(harness.records, harness.clock(), 2).overdue
+    assert [d.export.file_name for d in overdue] == ["OP-24-057.xml"]

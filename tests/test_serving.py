@@ -3,8 +3,10 @@ paths, a second copy on the same port. Real processes on loopback."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -16,9 +18,12 @@ from typing import Any
 
 import pytest
 import requests
+from lxml import etree
 
 from tests.servers import ROOT, Process, Service, free_port, listening, run_bridge, wait_until
 from tests.support import TOKEN, webhook_body
+from tests.test_money_standin import order_file
+from webhook.moneys3.standin import MoneyS3StandIn
 from webhook.raynet.standin import RaynetStandIn
 from webhook.web.gunicorn_worker import RequestRefused, request_end
 
@@ -279,3 +284,40 @@ def test_presses_while_raynet_is_slow_leave_threads_for_webhooks(
         time.sleep(1.0)  # the presses hold whatever threads they can get
         assert running.post(webhook_body()).status_code == 202  # requests' timeout: 10 s
         assert [answer.result() for answer in presses] == [200] * 40
+
+
+@pytest.mark.slow
+def test_a_report_upload_over_a_webhooks_limit_reaches_the_page(
+    service: Any, won_case: dict[str, Any], company: dict[str, Any]
+) -> None:
+    """The served bridge's own worker lets the report page take 64 MB (a webhook 1 MB): a
+    2 MB report of many orders is read, not refused with a raw 413."""
+    admin = "admin-token-0123456789abcdef"
+    running: Service = service("--no-worker", ADMIN_TOKEN=admin)
+    web = requests.Session()
+    login = web.post(
+        f"{running.url}/admin/login", data={"token": admin, "name": "Jana"}, timeout=10
+    )
+    assert login.ok
+    csrf = re.search(r'name="csrf" value="([^"]+)"', web.get(f"{running.url}/admin/reports").text)
+    assert csrf is not None
+    report = etree.fromstring(
+        MoneyS3StandIn().import_document("f.xml", order_file(won_case, company))
+    )
+    listing = report.find("SeznamObjPrij")
+    assert listing is not None
+    one = listing[0]
+    for _ in range(800):
+        listing.append(copy.deepcopy(one))
+    document = etree.tostring(report, xml_declaration=True, encoding="UTF-8")
+    assert len(document) > 2 * 1024 * 1024
+    answer = web.post(
+        f"{running.url}/admin/reports",
+        data={"csrf": csrf[1]},
+        files=[("report", ("protokol.xml", document, "text/xml"))],
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert answer.status_code == 302, answer.text[:200]
+    assert "protokol.xml" in web.get(f"{running.url}/admin/reports").text
+    assert running.post(b"x" * (1024 * 1024 + 10)).status_code == 413  # a webhook still not

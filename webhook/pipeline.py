@@ -193,7 +193,11 @@ class Exporter:
         reason = skip_reason(case)
         if reason is not None:  # lost, or its products removed, since
             return (Change("no_longer_exportable", reason.code, str(reason)),)
-        return order_changes(delivered, OrderDigest.of(self.renderer.order(case, self.source)))
+        try:
+            order = self.renderer.order(case, self.source)
+        except PermanentError as error:  # its client removed, its totals broken, ...
+            return (Change("no_longer_exportable", error.reason.code, str(error)),)
+        return order_changes(delivered, OrderDigest.of(order))
 
 
 def deliver(

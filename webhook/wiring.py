@@ -197,7 +197,7 @@ def build_worker(
         else None,
         webhook_url=settings.webhook_url(),
         webhook_token=settings.webhook_token,
-        money_reports=build_money_reports(settings, state, clock)
+        money_reports=build_money_reports(settings, state, destination, clock)
         if settings.money_reports
         else None,
         money_reports_every=settings.money_reports_every,
@@ -265,7 +265,9 @@ def build_report_source(where: str) -> ReportSource:
     return FolderReports(Path(parsed.path if parsed.scheme == "file" else where))
 
 
-def build_money_reports(settings: Settings, state: State, clock: Clock = time.time) -> MoneyReports:
+def build_money_reports(
+    settings: Settings, state: State, target: Target, clock: Clock = time.time
+) -> MoneyReports:
     """Reads Money S3's import reports: from MONEY_S3_REPORTS, or uploaded. The news it
     asks for are those this instance sends (write-back, e-mail)."""
     news = []
@@ -278,6 +280,7 @@ def build_money_reports(settings: Settings, state: State, clock: Clock = time.ti
         state.outbox,
         news,
         source=build_report_source(settings.money_reports) if settings.money_reports else None,
+        target=target,
         validator=ReportValidator(settings.xsd_dir) if settings.xsd_dir else None,
         clock=clock,
         instance=settings.instance,
@@ -300,5 +303,5 @@ def build_instance(settings: Settings) -> Instance:
             instance=settings.instance,
         )  # fmt: skip
     return Instance(
-        settings, state, target, gate, raynet, button, build_money_reports(settings, state)
+        settings, state, target, gate, raynet, button, build_money_reports(settings, state, target)
     )

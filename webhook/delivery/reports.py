@@ -23,13 +23,14 @@ MOST_BYTES = 10 * 1024 * 1024  # a report of hundreds of orders is far smaller
 class ReportFile:
     name: str
     version: str  # changes when the file does: size and time, or the S3 ETag
+    written_at: float  # when Money wrote it (the file's time): reports are read in this order
 
 
 class ReportSource(Protocol):
     description: str
 
     def listing(self) -> list[ReportFile]:
-        """The ``.xml`` files there now (not in sub-folders), by name."""
+        """The ``.xml`` files there now (not in sub-folders), oldest first."""
 
     def read(self, name: str) -> bytes:
         """A report's bytes (``DeliveryUnavailable`` when it cannot be read now)."""
@@ -43,8 +44,8 @@ class FolderReports:
     def listing(self) -> list[ReportFile]:
         try:
             found = [
-                ReportFile(path.name, f"{stat.st_size}:{stat.st_mtime_ns}")
-                for path in sorted(self.folder.iterdir())
+                ReportFile(path.name, f"{stat.st_size}:{stat.st_mtime_ns}", stat.st_mtime)
+                for path in self.folder.iterdir()
                 if path.suffix.lower() == ".xml"
                 and path.is_file()
                 and (stat := path.stat()).st_size <= MOST_BYTES
@@ -55,7 +56,7 @@ class FolderReports:
                 folder=str(self.folder),
                 error=str(error.strerror or error),
             ) from None
-        return found
+        return sorted(found, key=lambda report: (report.written_at, report.name))
 
     def read(self, name: str) -> bytes:
         try:

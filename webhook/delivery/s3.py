@@ -154,14 +154,15 @@ class S3Reports:
                 for item in page.get("Contents", []):
                     name = item["Key"][len(self.prefix) :]
                     if name.lower().endswith(".xml") and item["Size"] <= REPORT_MOST_BYTES:
-                        found.append(ReportFile(name, str(item["ETag"])))
+                        written = item["LastModified"].timestamp()
+                        found.append(ReportFile(name, str(item["ETag"]), written))
         except (BotoCoreError, ClientError) as error:
             raise DeliveryUnavailable(
                 N_("MONEY_S3_REPORTS %(where)s: %(error)s"),
                 where=self.description,
                 error=str(error),
             ) from None
-        return sorted(found, key=lambda report: report.name)
+        return sorted(found, key=lambda report: (report.written_at, report.name))
 
     def read(self, name: str) -> bytes:
         try:

@@ -19,10 +19,11 @@ an outcome it does not recognise is ``REFUSED`` with Money's own words, never a 
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from lxml import etree
@@ -77,6 +78,8 @@ class ImportEntry:
     case_code: str | None  # the RAYNET case named in the first line of Data/ObjPrij/Poznamka
     result: ImportResult
     messages: tuple[MoneyMessage, ...]  # every ErrorInfo of the entry and below, in order
+    # The order as imported (Data), as a MoneyData document: to tell which file it was.
+    order: bytes | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,7 @@ def _entry(order: etree._Element) -> ImportEntry | None:
         case_code=_case_code(data),
         result=result,
         messages=tuple(_messages(order, "ObjPrij")),
+        order=_as_document(data),
     )
 
 
@@ -295,6 +299,18 @@ def _case_code(data: etree._Element | None) -> str | None:
     if not lines or not lines[0].startswith(CASE_HEADING):
         return None
     return lines[0].removeprefix(CASE_HEADING).strip() or None
+
+
+def _as_document(data: etree._Element | None) -> bytes | None:
+    """The imported order as an order file has it (``MoneyData/SeznamObjPrij/ObjPrij``),
+    so that it can be read and compared like one: which of a case's files was imported."""
+    if data is None:
+        return None
+    document = etree.Element("MoneyData")
+    listed = etree.SubElement(document, "SeznamObjPrij")
+    order = etree.SubElement(listed, "ObjPrij")
+    order.extend(copy.deepcopy(child) for child in data if isinstance(child.tag, str))
+    return etree.tostring(document, encoding="utf-8")
 
 
 def _data(order: etree._Element) -> etree._Element | None:

@@ -2,8 +2,9 @@
 orders Money S3 refused or skipped, imports with warnings nobody has looked at, deals
 changed since their order was sent, and files nobody imported in time.
 
-Only each case's latest file counts (an earlier one was replaced by a re-export), and only
-the last ``LOOK_BACK_DAYS`` of deliveries.
+Only each case's latest file counts (an earlier one was replaced by a re-export): every
+file not imported, however old, and of the imported ones those of the last
+``LOOK_BACK_DAYS``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from webhook.state.model import Delivery, ImportOutcome
 from webhook.state.ports import CaseRecords
 
-LOOK_BACK_DAYS = 60
+LOOK_BACK_DAYS = 60  # for files imported (with warnings) or changed since
 DAY = 24 * 3600.0
+MOST = 100_000  # deliveries read for it: every one, for years of orders
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ class Attention:
 
 def attention(records: CaseRecords, now: float, overdue_days: int) -> Attention:
     latest: dict[int, Delivery] = {}
-    for delivery in records.deliveries(now - LOOK_BACK_DAYS * DAY, imported=True):
+    found = records.deliveries(now - LOOK_BACK_DAYS * DAY, imported=True, most=MOST)
+    found += records.deliveries(0.0, imported=False, most=MOST)  # unimported, however old
+    for delivery in found:
         known = latest.get(delivery.export.case_id)
         if known is None or known.export.generation < delivery.export.generation:
             latest[delivery.export.case_id] = delivery
@@ -71,6 +75,22 @@ def attention(records: CaseRecords, now: float, overdue_days: int) -> Attention:
             and d.export.exported_at < due_by
         ),
     )
+
+
+def to_import(records: CaseRecords, since: float = 0.0) -> list[Delivery]:
+    """The accountant's list: every file delivered since ``since`` and not imported, newest
+    first, however old; without a file a newer one of its case replaced (it is not to be
+    imported: Money would take the older order, and every file carries the same Doklad)."""
+    delivered = records.deliveries(since, imported=True, most=MOST)
+    latest: dict[int, int] = {}
+    for delivery in delivered:
+        case_id, generation = delivery.export.case_id, delivery.export.generation
+        latest[case_id] = max(latest.get(case_id, 0), generation)
+    return [
+        d
+        for d in delivered
+        if d.export.imported_at is None and d.export.generation == latest[d.export.case_id]
+    ]
 
 
 def overdue_cutoff(now: float, working_days: int) -> float:

@@ -87,9 +87,11 @@ class CaseRecords(Protocol):
     def events_stored(self) -> int | None:
         """Webhook event ids kept for de-duplication; None where the queue keeps them."""
 
-    def deliveries(self, since: float, *, imported: bool = False) -> list[Delivery]:
-        """Files delivered since ``since``, newest first; with ``imported`` also those the
-        accountant marked as imported."""
+    def deliveries(
+        self, since: float, *, imported: bool = False, most: int = 1000
+    ) -> list[Delivery]:
+        """Files delivered since ``since``, newest first, ``most`` of them; with ``imported``
+        also those imported (marked, or by Money's report)."""
 
     def mark_imported(self, case_id: int, generation: int, by: str) -> bool:
         """Record who imported a file into Money S3, and when; False if already marked."""
@@ -109,9 +111,9 @@ class CaseRecords(Protocol):
 
     # --- what Money S3 said, and what changed since ---------------------------------------
 
-    def find_delivery(self, doklad: str | None, code: str | None) -> ExportRecord | None:
-        """The latest file of the case whose order carries ``doklad`` in Money S3, else of
-        the case whose code is ``code``."""
+    def files_of_order(self, doklad: str | None, code: str | None) -> list[ExportRecord]:
+        """Every file of the case whose order carries ``doklad`` in Money S3, else of the
+        case whose code is ``code``, oldest first; none when no case does."""
 
     def record_verdict(self, case_id: int, generation: int, verdict: MoneyVerdict) -> bool:
         """Keep Money S3's word on a file (an import also marks it imported); False when

@@ -24,6 +24,7 @@ from gunicorn.workers.gthread import _DEFER, ThreadWorker
 REQUEST_SECONDS = 10.0  # from a request's first byte to its last
 MAX_HEAD = 32 * 1024
 MAX_BODY = 1024 * 1024  # webhooks are far smaller; the app enforces WEBHOOK_MAX_BODY
+UPLOADS = {b"/admin/reports": 64 * 1024 * 1024}  # Money S3's reports, uploaded (admin.py)
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large"}
 
 
@@ -113,11 +114,12 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         pending: bytearray = conn.__dict__.setdefault("pending", bytearray())
         if conn.initialized:  # a kept-alive connection: bytes read ahead come first
             pending[:0] = conn.parser.unreader.take_buffered()
-        closed = _receive(conn.sock, pending, MAX_HEAD + MAX_BODY)
+        most = _body_limit(pending)
+        closed = _receive(conn.sock, pending, MAX_HEAD + most)
         if not pending:
             return False if closed else _DEFER
         started = conn.__dict__.setdefault("started", time.monotonic())
-        if request_end(pending, MAX_HEAD, MAX_BODY) is None:
+        if request_end(pending, MAX_HEAD, _body_limit(pending)) is None:
             if closed:
                 return False
             if time.monotonic() - started > REQUEST_SECONDS:
@@ -148,6 +150,14 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             if started is not None:
                 _refuse(conn.sock, 408)
             conn.close()
+
+
+def _body_limit(pending: bytearray) -> int:
+    """MAX_BODY, or more for the one page that takes uploads (its path on the first line)."""
+    line = bytes(pending[: pending.find(b"\r\n")]) if b"\r\n" in pending else b""
+    parts = line.split(b" ")
+    path = parts[1].split(b"?")[0] if len(parts) > 1 else b""
+    return UPLOADS.get(path, MAX_BODY)
 
 
 def _receive(sock: socket.socket, pending: bytearray, most: int) -> bool:

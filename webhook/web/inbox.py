@@ -22,7 +22,7 @@ from flask import Response, abort, flash, jsonify, redirect, render_template, re
 from werkzeug.wrappers import Response as BaseResponse
 
 from webhook.raynet.schemas import MAX_ID
-from webhook.state.attention import attention
+from webhook.state.attention import attention, to_import
 from webhook.state.model import KNOWN_LOCATION, Delivery
 from webhook.web.admin import bp, who
 from webhook.web.language import gettext, ngettext
@@ -59,10 +59,11 @@ def _listed(view: str, since: dt.datetime | None) -> list[Delivery]:
     if view in NEEDING_A_LOOK:
         found = attention(records, time.time(), served.settings.import_overdue_days)
         return list(reversed(getattr(found, view)))
-    delivered = records.deliveries(since.timestamp() if since else 0.0, imported=view == "imported")
+    start = since.timestamp() if since else 0.0
     if view == "imported":
+        delivered = records.deliveries(start, imported=True)
         return [d for d in delivered if d.export.imported_at is not None]
-    return delivered
+    return to_import(records, start)
 
 
 @bp.route("/inbox/orders.zip", methods=["GET", "POST"])
@@ -148,8 +149,12 @@ def acknowledge() -> BaseResponse:
 @bp.get("/api/deliveries")
 def api_deliveries() -> Response:
     since = _since()
-    deliveries = instance().state.records.deliveries(
-        since.timestamp() if since else 0.0, imported=request.args.get("imported") == "1"
+    start = since.timestamp() if since else 0.0
+    records = instance().state.records
+    deliveries = (
+        records.deliveries(start, imported=True)
+        if request.args.get("imported") == "1"
+        else to_import(records, start)
     )
     return jsonify(deliveries=[asdict(delivery) for delivery in deliveries])
 

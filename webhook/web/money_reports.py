@@ -17,6 +17,7 @@ from webhook.web.registry import instance
 from webhook.worker.chores import REPORTS_FLAG
 
 MOST_FILES = 50
+MOST_SAID = 5  # problems said in the flash after an upload
 
 
 @bp.get("/reports")
@@ -57,7 +58,9 @@ def upload_reports() -> BaseResponse:
         record = served.reports.take(name, None, document)
         if record.problem:
             problems += 1
-            flash(gettext("%(file)s: %(problem)s", file=name, problem=record.problem), "error")
+            if problems <= MOST_SAID:  # the rest are on the page; a cookie holds only so much
+                said = record.problem[:200]
+                flash(gettext("%(file)s: %(problem)s", file=name, problem=said), "error")
     flash(ngettext("%(num)s report read.", "%(num)s reports read.", len(uploads) - problems))
     return redirect(url_for("admin.reports"))
 

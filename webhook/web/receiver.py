@@ -2,8 +2,9 @@
 
 No RAYNET or S3 call happens here; the worker does the work. A case whose ``extIds`` name
 a file of ours is recorded as exported (it costs no work at all, whatever the state file
-knew). Answers: 401 wrong token; 429 after WRONG_TOKENS wrong tokens from one address in
-10 minutes, unheard (no token is compared) until they are over; 413 too large; 400 a
+knew). Answers: 401 wrong token; 429 to a wrong token after WRONG_TOKENS of them from one
+address in 10 minutes (the right token is always heard: RAYNET behind the same address
+as a guesser, a NAT or a proxy, is never turned away); 413 too large; 400 a
 ``Content-Length`` that is not a count; 200 ``ignored`` (other entities, deletions, and an
 authenticated body that is not RAYNET's event: RAYNET would retry a 4xx for days and then
 delete the webhook, so it is kept for a look on the dashboard instead); 200 ``duplicate``
@@ -35,8 +36,9 @@ from webhook.wiring import Instance
 
 TOKEN_HEADER = "X-RAYNETCRM-Token"  # noqa: S105 - a header name, not a secret
 UNREADABLE = "unreadable"
-# Guessing tokens: 20 wrong ones from an address, then it is not heard for the rest of the
-# 10 minutes. RAYNET itself is never turned away while its token is right.
+# Guessing tokens: 20 wrong ones from an address, then its wrong ones get 429 for the rest of
+# the 10 minutes (guessing a 16+ character token is hopeless anyway; this keeps the logs
+# and the storage quiet). The right token is always heard.
 WRONG_TOKENS = Refusals("webhook-wrong-token", most=20, seconds=600)
 log = logging.getLogger(__name__)
 bp = Blueprint("receiver", __name__)
@@ -96,12 +98,12 @@ def _authentic_event(served: Instance) -> WebhookEvent | None:
     """The event in the request, if the token is right; None for an authenticated body that
     is not RAYNET's event shape (kept for a look)."""
     settings = served.settings
-    address = request.remote_addr or "unknown"
-    wait = WRONG_TOKENS.wait(address)
-    if wait is not None:
-        message = f"too many wrong {TOKEN_HEADER} from this address; try again in {wait} s"
-        raise _Refusal(429, error="too_many_wrong_tokens", message=message, retryAfter=wait)
-    if not _token_ok(settings):
+    if not _token_ok(settings):  # compared first: the right token is always heard
+        address = request.remote_addr or "unknown"
+        wait = WRONG_TOKENS.wait(address)
+        if wait is not None:
+            message = f"too many wrong {TOKEN_HEADER} from this address; try again in {wait} s"
+            raise _Refusal(429, error="too_many_wrong_tokens", message=message, retryAfter=wait)
         with suppress(SharedStoreUnavailable):  # logged; the token is refused all the same
             WRONG_TOKENS.count(address)
         raise _Refusal(401, error="unauthorized", message=f"missing or wrong {TOKEN_HEADER}")

@@ -56,6 +56,6 @@ class ChangeCheck:
             latest.file_name,
             len(changes),
         )
-        for kind in AFTER_CHANGE:
+        for kind in AFTER_CHANGE:  # told again when it changed otherwise since
             if kind in self.follow_ups:
-                self.outbox.add(kind, item.case_id, latest.generation)
+                self.outbox.rearm(kind, item.case_id, latest.generation, 0.0)

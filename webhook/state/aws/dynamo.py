@@ -256,7 +256,9 @@ class DynamoCaseRecords(CaseRecords):
     def exports_of(self, case_id: int) -> list[ExportRecord]:
         return exports_in(self._item(case_id) or {"case_id": case_id})
 
-    def deliveries(self, since: float, *, imported: bool = False) -> list[Delivery]:
+    def deliveries(
+        self, since: float, *, imported: bool = False, most: int = 1000
+    ) -> list[Delivery]:
         """A scan, like ``cases``."""
         found = [
             Delivery(
@@ -267,7 +269,7 @@ class DynamoCaseRecords(CaseRecords):
             if export.exported_at >= since and (imported or export.imported_at is None)
         ]
         found.sort(key=lambda d: (d.export.exported_at, d.export.case_id), reverse=True)
-        return found[:1000]
+        return found[:most]
 
     def mark_imported(self, case_id: int, generation: int, by: str) -> bool:
         return self._on_file(
@@ -283,8 +285,10 @@ class DynamoCaseRecords(CaseRecords):
             case_id,
             generation,
             "REMOVE exports[{i}].imported_at, exports[{i}].imported_by",
-            "attribute_exists(exports[{i}].imported_at) AND exports[{i}].imported_by <> :money",
-            values={":money": MONEY_S3},
+            "attribute_exists(exports[{i}].imported_at) AND exports[{i}].imported_by <> :money "
+            "AND (attribute_not_exists(exports[{i}].money) "
+            "OR NOT contains(exports[{i}].money, :taken))",  # Money's report says it is in
+            values={":money": MONEY_S3, ":taken": '"outcome": "imported'},
         )
 
     def _on_file(
@@ -329,24 +333,24 @@ class DynamoCaseRecords(CaseRecords):
 
     # --- what Money S3 said, and what changed since ---------------------------------------
 
-    def find_delivery(self, doklad: str | None, code: str | None) -> ExportRecord | None:
+    def files_of_order(self, doklad: str | None, code: str | None) -> list[ExportRecord]:
         for attribute, value in (("doklad", doklad), ("code", code)):
             if not value:
                 continue
-            for item in self.scan("case#", matching=(attribute, value)):
-                exports = exports_in(item)
-                if exports:
-                    return max(exports, key=lambda export: export.generation)
-        return None
+            found = [
+                exports
+                for item in self.scan("case#", matching=(attribute, value))
+                if (exports := exports_in(item))
+            ]
+            if found:
+                return max(found, key=lambda exports: exports[0].case_id)
+        return []
 
     def record_verdict(self, case_id: int, generation: int, verdict: MoneyVerdict) -> bool:
         def verdict_on(export: dict[str, Any]) -> dict[str, Any] | None:
             before = verdict_from(text(export, "money"))
-            if before is not None and (before.report, before.outcome) == (
-                verdict.report,
-                verdict.outcome,
-            ):
-                return None
+            if before is not None and before.outcome == verdict.outcome:
+                return None  # the same word again (a report read twice, or renamed)
             changed = {"money": verdict_json(verdict)}
             if verdict.outcome.taken and not export.get("imported_at"):
                 changed |= {"imported_at": as_dynamo(self._clock()), "imported_by": MONEY_S3}

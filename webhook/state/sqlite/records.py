@@ -117,15 +117,17 @@ class SqliteCaseRecords(CaseRecords):
         ).fetchall()
         return [HistoryEntry(row[0], Happening(row[1]), row[2]) for row in rows]
 
-    def deliveries(self, since: float, *, imported: bool = False) -> list[Delivery]:
+    def deliveries(
+        self, since: float, *, imported: bool = False, most: int = 1000
+    ) -> list[Delivery]:
         """Files delivered since ``since``, newest first; without those marked imported."""
         rows = self._read(
             f"SELECT {EXPORT_COLUMNS}, c.code, c.changes, "  # noqa: S608 - constant columns
             + ", ".join(f"c.{column}" for column in SUMMARY_COLUMNS)
             + " FROM exports e JOIN cases c ON c.case_id = e.case_id "
             "WHERE e.exported_at >= :since AND (:imported OR e.imported_at IS NULL) "
-            "ORDER BY e.exported_at DESC, e.case_id DESC LIMIT 1000",
-            {"since": since, "imported": imported},
+            "ORDER BY e.exported_at DESC, e.case_id DESC LIMIT :most",
+            {"since": since, "imported": imported, "most": most},
         ).fetchall()
         return [
             Delivery(
@@ -155,18 +157,18 @@ class SqliteCaseRecords(CaseRecords):
 
     # --- what Money S3 said, and what changed since ---------------------------------------
 
-    def find_delivery(self, doklad: str | None, code: str | None) -> ExportRecord | None:
+    def files_of_order(self, doklad: str | None, code: str | None) -> list[ExportRecord]:
         for column, value in (("doklad", doklad), ("code", code)):
             if not value:
                 continue
             row = self._read(
-                f"SELECT {EXPORT_COLUMNS} FROM exports e JOIN cases c ON c.case_id = e.case_id "  # noqa: S608 - constant columns
-                f"WHERE c.{column} = ? ORDER BY e.generation DESC LIMIT 1",
+                f"SELECT case_id FROM cases WHERE {column} = ? AND exports_done > 0 "  # noqa: S608 - constant columns
+                "ORDER BY case_id DESC LIMIT 1",
                 (value,),
             ).fetchone()
             if row is not None:
-                return _export(dict(row))
-        return None
+                return self.exports_of(row["case_id"])
+        return []
 
     def record_verdict(self, case_id: int, generation: int, verdict: MoneyVerdict) -> bool:
         now = self._clock()
@@ -174,10 +176,11 @@ class SqliteCaseRecords(CaseRecords):
         with self._db.transaction() as db:
             changed = db.execute(
                 "UPDATE exports SET money = :money, "
-                "imported_at = CASE WHEN :taken THEN COALESCE(imported_at, :now) END, "
-                "imported_by = CASE WHEN :taken THEN COALESCE(imported_by, :by) END "
+                "imported_at = CASE WHEN :taken THEN COALESCE(imported_at, :now) "
+                "ELSE imported_at END, "
+                "imported_by = CASE WHEN :taken THEN COALESCE(imported_by, :by) "
+                "ELSE imported_by END "
                 "WHERE case_id = :case AND generation = :generation AND (money IS NULL "
-                "OR json_extract(money, '$.report') != :report "
                 "OR json_extract(money, '$.outcome') != :outcome)",
                 {
                     "money": verdict_json(verdict),
@@ -186,7 +189,6 @@ class SqliteCaseRecords(CaseRecords):
                     "by": MONEY_S3,
                     "case": case_id,
                     "generation": generation,
-                    "report": verdict.report,
                     "outcome": verdict.outcome.value,
                 },
             ).rowcount
@@ -274,7 +276,8 @@ class SqliteCaseRecords(CaseRecords):
                 db.execute(
                     "UPDATE exports SET imported_at = NULL, imported_by = NULL "
                     "WHERE case_id = ? AND generation = ? AND imported_at IS NOT NULL "
-                    "AND imported_by != ?",
+                    "AND imported_by != ? AND (money IS NULL OR json_extract(money, "
+                    "'$.outcome') NOT IN ('imported', 'imported_with_warnings'))",
                     (case_id, generation, MONEY_S3),
                 ).rowcount
             )
