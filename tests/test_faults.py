@@ -50,6 +50,17 @@ def ready(running: Service) -> requests.Response:
     return requests.get(f"{running.url}/readyz", timeout=10)
 
 
+def target_named(running: Service, words: str) -> Callable[[], bool]:
+    """Whether readyz is 503 with ``words`` in its export target check: the worker's first
+    look at the target comes a moment after the service answers."""
+
+    def named() -> bool:
+        check = ready(running)
+        return check.status_code == 503 and words in check.json()["checks"]["export_target"]
+
+    return named
+
+
 @pytest.mark.slow
 def test_a_deleted_state_file_is_503_not_a_202_into_nothing(
     service: Any, env: dict[str, str]
@@ -177,9 +188,7 @@ def test_a_full_export_folder_pauses_exports_instead_of_killing_cases(
     service: Any, small_disk: Path
 ) -> None:
     running: Service = service(EXPORT_TARGET=str(small_disk))
-    check = ready(running)
-    assert check.status_code == 503
-    assert "KB free" in check.json()["checks"]["export_target"]
+    wait_until(target_named(running, "KB free"), 15, "readyz to name the full export folder")
     assert running.post(webhook_body()).status_code == 202
     time.sleep(2)
     assert list(small_disk.iterdir()) == []
@@ -201,7 +210,7 @@ def test_an_unmounted_share_is_never_created_on_the_local_disk(
     assert running.post(webhook_body()).status_code == 202
     time.sleep(2)
     assert not missing.exists()
-    assert "does not exist" in ready(running).json()["checks"]["export_target"]
+    wait_until(target_named(running, "does not exist"), 15, "readyz to name the missing share")
 
 
 @pytest.mark.slow
