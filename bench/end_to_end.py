@@ -33,9 +33,12 @@ import copy
 import os
 import secrets
 import statistics
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,11 +51,19 @@ from bench import aws_trace
 from bench.aws_trace import Call, CasePath
 from bench.processes import CpuWindow, bridge, stop, wait_for_port
 from bench.report import LoadWatch, Sampler, Spread, percentile, publish
-from tests.servers import Process, create_aws_resources, free_port, moto_server
+from tests.servers import (
+    Process,
+    create_aws_resources,
+    free_port,
+    listening,
+    moto_server,
+    wait_until,
+)
 from webhook.ops.demo import sample_case, sample_company
 from webhook.raynet.client import RaynetClient, RaynetCredentials
 from webhook.raynet.standin import RaynetStandIn
 
+DRAIN_SECONDS = 30.0  # for the follow-ups after the last file
 SATURATED = 0.8  # of one core: an emulator this busy is what the latency measures
 FIRST_CASE = 10_000  # case ids are FIRST_CASE + 1, + 2, ...
 
@@ -82,6 +93,8 @@ class Run:
     calls: list[Call] = field(default_factory=list)  # traced, inside that window
     paths: list[CasePath] = field(default_factory=list)
     refused: int = 0  # webhooks answered 503 (the state could not take them), then re-sent
+    drained: bool = True  # the follow-ups were done within DRAIN_SECONDS of the last file
+    posting: float = 0.0  # seconds from the first webhook until the last was answered
 
     @property
     def files(self) -> int:
@@ -92,7 +105,30 @@ class Run:
         return self.cpu.get(process, 0.0) / self.wall if self.wall else 0.0
 
 
-def aws_environment(folder: Path) -> tuple[dict[str, str], dict[str, Process], Any, str]:
+SERIAL_MOTO = (
+    "import sys; from werkzeug.serving import run_simple; "
+    "from moto.moto_server.werkzeug_app import "
+    "DomainDispatcherApplication, MotoRequestHandler, create_backend_app; "
+    "run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), "
+    "threaded=False, request_handler=MotoRequestHandler)"
+)
+
+
+def emulator(service: str, port: int, folder: Path, dynamodb: str) -> Process:
+    """A moto server for ``service``. ``moto-serial`` runs DynamoDB's one request at a time:
+    moto's TransactWriteItems deep-copies the whole table while other threads write to it,
+    and answers 500 ("dictionary changed size during iteration") now and then."""
+    log = folder / f"moto-{service}.log"
+    if service != "dynamodb" or dynamodb == "moto":
+        return moto_server(port, log)
+    server = Process([sys.executable, "-c", SERIAL_MOTO, str(port)], {"MOTO_PORT": str(port)}, log)
+    wait_until(lambda: listening(port), 20, "moto server")
+    return server
+
+
+def aws_environment(
+    folder: Path, dynamodb: str = "moto"
+) -> tuple[dict[str, str], dict[str, Process], Any, str]:
     """The queue, its dead-letter queue, the table and the bucket, each service on a moto
     server of its own (as AWS has an endpoint per service): one moto process is
     single-threaded in effect, and with all three it was the ceiling of the sustained rate."""
@@ -105,7 +141,7 @@ def aws_environment(folder: Path) -> tuple[dict[str, str], dict[str, Process], A
     servers = {}
     for service in ("sqs", "dynamodb", "s3"):
         port = free_port()
-        servers[service] = moto_server(port, folder / f"moto-{service}.log")
+        servers[service] = emulator(service, port, folder, dynamodb)
         env[f"AWS_ENDPOINT_URL_{service.upper()}"] = f"http://127.0.0.1:{port}"
     os.environ.update(env)  # boto3 in this process reaches the same endpoints
     made = create_aws_resources(boto3.Session(), max_receives=5)
@@ -167,6 +203,12 @@ class Arrivals:
         for name in self._present():
             self.arrived.setdefault(name, now)
 
+    def wait(self, files: int, timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while len(self.arrived) < files and time.perf_counter() < deadline:
+            self.collect()
+            time.sleep(0.005)
+
     def latencies(self) -> list[float]:
         return [self.arrived[n] - self.posted[n] for n in self.posted if n in self.arrived]
 
@@ -215,11 +257,25 @@ def outbox_empty(table: str) -> Callable[[], bool]:
     return empty
 
 
-def wait_for(conditions: Sequence[Callable[[], bool]], timeout: float) -> None:
+def wait_for(conditions: Sequence[Callable[[], bool]], timeout: float) -> bool:
+    """Whether all ``conditions`` came true within ``timeout`` seconds."""
     deadline = time.perf_counter() + timeout
     for condition in conditions:
-        while not condition() and time.perf_counter() < deadline:
+        while not condition():
+            if time.perf_counter() > deadline:
+                return False
             time.sleep(0.05)
+    return True
+
+
+def by_process(cpu: CpuWindow) -> dict[str, float]:
+    """CPU seconds in the window by process, the bridge's by role."""
+    used: dict[str, float] = {}
+    for pid, seconds in cpu.used.items():
+        name = cpu.names.get(pid, "")
+        label = name if name in cpu.named else process_label(name)
+        used[label] = used.get(label, 0.0) + seconds
+    return used
 
 
 def process_label(command: str) -> str:
@@ -232,37 +288,34 @@ def process_label(command: str) -> str:
     return "bridge: other"
 
 
-def post_all(
-    url: str,
-    token: str,
-    cases: int,
-    rate: float,
-    *,
-    arrivals: Arrivals,
-    posted_at: dict[int, float],
-) -> int:
-    """Post the cases' webhooks at ``rate`` a second; how many were refused with 503 (the
-    state could not take them) and sent again, as RAYNET would."""
-    session = requests.Session()
-    refused = 0
-    started = time.perf_counter()
-    for number in range(1, cases + 1):
-        due = started + (number - 1) / rate
-        while (now := time.perf_counter()) < due:
-            arrivals.collect()
-            time.sleep(min(0.005, due - now))
+class Poster:
+    """Webhooks posted on schedule, each from a thread of a pool: a receiver that answers
+    slowly must not slow the schedule down (nor stop the looking for files meanwhile). A
+    webhook refused with 503 (the state could not take it) is sent again, as RAYNET would."""
+
+    def __init__(self, url: str, token: str, threads: int = 16) -> None:
+        self._url, self._token = url, token
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="poster")
+        self._sent: list[Future[int]] = []
+
+    def post(self, case_id: int) -> None:
         body = {
             "eventId": secrets.token_hex(16),
             "type": "record.updated",
-            "data": {"entityName": "BusinessCase", "entityId": FIRST_CASE + number},
+            "data": {"entityName": "BusinessCase", "entityId": case_id},
         }
-        arrivals.posted[f"OP-26-{number:04d}.xml"] = time.perf_counter()
-        posted_at[FIRST_CASE + number] = time.time()
+        self._sent.append(self._pool.submit(self._deliver, body))
+
+    def _deliver(self, body: dict[str, Any]) -> int:
+        session = getattr(self._local, "session", None) or requests.Session()
+        self._local.session = session
+        refused = 0
         for _ in range(50):
             answer = session.post(
-                f"{url}/webhooks/raynet",
+                f"{self._url}/webhooks/raynet",
                 json=body,
-                headers={"X-RAYNETCRM-Token": token},
+                headers={"X-RAYNETCRM-Token": self._token},
                 timeout=10,
             )
             if answer.status_code != 503:
@@ -270,11 +323,51 @@ def post_all(
             refused += 1
             time.sleep(0.1)
         answer.raise_for_status()
-    return refused
+        return refused
+
+    def done(self) -> bool:
+        return all(sent.done() for sent in self._sent)
+
+    def refused(self) -> int:
+        """How many answers were 503; raises what a delivery raised."""
+        self._pool.shutdown()
+        return sum(sent.result() for sent in self._sent)
+
+
+def post_all(
+    poster: Poster,
+    cases: int,
+    rate: float,
+    *,
+    arrivals: Arrivals,
+    posted_at: dict[int, float],
+) -> float:
+    """Post the cases' webhooks at ``rate`` a second; the seconds it took until the last
+    was answered."""
+    started = time.perf_counter()
+    for number in range(1, cases + 1):
+        due = started + (number - 1) / rate
+        while (now := time.perf_counter()) < due:
+            arrivals.collect()
+            time.sleep(min(0.005, due - now))
+        arrivals.posted[f"OP-26-{number:04d}.xml"] = time.perf_counter()
+        posted_at[FIRST_CASE + number] = time.time()
+        poster.post(FIRST_CASE + number)
+    while not poster.done():
+        arrivals.collect()
+        time.sleep(0.005)
+    return time.perf_counter() - started
 
 
 def measure(
-    mode: str, api: RaynetStandIn, cases: int, rate: float, folder: Path, *, trace: bool = True
+    mode: str,
+    api: RaynetStandIn,
+    cases: int,
+    rate: float,
+    folder: Path,
+    *,
+    trace: bool = True,
+    dynamodb: str = "moto",
 ) -> Run:
     """Post ``cases`` webhooks at ``rate`` a second; when does each file appear, and what
     did it cost?"""
@@ -294,7 +387,7 @@ def measure(
     depth: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     traces = folder / "trace"
     if mode == "sqs":
-        aws_env, moto, s3, queue_url = aws_environment(folder)
+        aws_env, moto, s3, queue_url = aws_environment(folder, dynamodb)
         env.update(aws_env)
         depth = Sampler(queue_depth(queue_url), 0.5)
         traces.mkdir()
@@ -303,6 +396,7 @@ def measure(
 
     arrivals = Arrivals(exports, s3)
     posted_at: dict[int, float] = {}  # case: time.time() of its first POST
+    drained = True
     port = free_port()
     service = bridge(["serve", "--port", str(port)], env, folder / f"serve-{mode}.log")
     named = {f"emulator: moto {name}": server.popen.pid for name, server in moto.items()}
@@ -314,44 +408,37 @@ def measure(
         with depth as watch:
             cpu.start()
             started_at = time.time()
-            refused = post_all(
-                f"http://127.0.0.1:{port}",
-                token,
-                cases,
-                rate,
-                arrivals=arrivals,
-                posted_at=posted_at,
-            )
-            deadline = time.perf_counter() + 120
-            while len(arrivals.arrived) < cases and time.perf_counter() < deadline:
-                arrivals.collect()
-                time.sleep(0.005)
-            drained = [written_back(api, since, len(arrivals.arrived))]
+            poster = Poster(f"http://127.0.0.1:{port}", token)
+            posting = post_all(poster, cases, rate, arrivals=arrivals, posted_at=posted_at)
+            arrivals.wait(cases, 120)
+            cpu.stop()  # the load window: the first webhook to the last file
+            ended_at, loaded = time.time(), (dict(cpu.used), cpu.wall)
+            done = [written_back(api, since, len(arrivals.arrived))]
             if mode == "sqs":
-                drained.append(outbox_empty(env["BENCH_TABLE"]))
-            wait_for(drained, 60)
-            cpu.stop()
-            ended_at = time.time()
+                done.append(outbox_empty(env["BENCH_TABLE"]))
+            if wait_for(done, DRAIN_SECONDS):  # and until the follow-ups are done
+                cpu.stop()
+                ended_at = time.time()
+            else:
+                cpu.used, cpu.wall = loaded
+                drained = False
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     finally:
         stop(service)
         for server in moto.values():
             server.stop()
-    used: dict[str, float] = {}
-    for pid, seconds in cpu.used.items():
-        name = cpu.names.get(pid, "")
-        label = name if name in cpu.named else process_label(name)
-        used[label] = used.get(label, 0.0) + seconds
     calls = aws_trace.within(aws_trace.load(traces), started_at, ended_at) if mode == "sqs" else []
     return Run(
         arrivals.latencies(),
         aws_figures(metrics) if mode == "sqs" else {},
         [int(n) for n in watch.samples] if isinstance(watch, Sampler) else [],
-        cpu=used,
+        cpu=by_process(cpu),
         wall=cpu.wall,
         calls=calls,
         paths=aws_trace.case_paths(calls, posted_at) if calls else [],
-        refused=refused,
+        refused=poster.refused(),
+        drained=drained,
+        posting=posting,
     )
 
 
@@ -373,14 +460,21 @@ def busiest_emulator(runs: Sequence[Run]) -> tuple[str, Spread] | None:
 
 
 def sustained_rate(
-    api: RaynetStandIn, rates: list[float], cases: int, runs: int, folder: Path
+    api: RaynetStandIn,
+    rates: list[float],
+    cases: int,
+    runs: int,
+    folder: Path,
+    *,
+    dynamodb: str = "moto",
 ) -> list[list[object]]:
     """Raise the rate until the median p50 of ``runs`` runs passes 1 s (or a file is
     missing): the last rate below it is what the SQS mode keeps up with."""
     rows: list[list[object]] = []
     for number, rate in enumerate(rates):
         measured = [
-            measure("sqs", api, cases, rate, folder / f"rate-{number}-{n}") for n in range(runs)
+            measure("sqs", api, cases, rate, folder / f"rate-{number}-{n}", dynamodb=dynamodb)
+            for n in range(runs)
         ]
         p50 = Spread(tuple(_percentile_ms(run, 0.5) for run in measured))
         kept_up = p50.median < 1000 and all(len(run.latencies) == cases for run in measured)
@@ -526,7 +620,7 @@ def _quarters(calls: list[Call]) -> str:
     return f"{first:.0f} / {last:.0f}"
 
 
-def main() -> None:
+def options() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--rate", type=float, default=10.0, help="webhooks per second")
@@ -543,7 +637,18 @@ def main() -> None:
         help="trace the bridge's AWS and RAYNET requests in SQS mode (--no-trace: to see "
         "what tracing costs the bridge's CPU)",
     )
-    arguments = parser.parse_args()
+    parser.add_argument(
+        "--dynamodb",
+        choices=["moto", "moto-serial"],
+        default="moto",
+        help="DynamoDB's emulator: moto's threaded server, or moto one request at a time "
+        "(no 500s from its transactions racing each other)",
+    )
+    return parser
+
+
+def main() -> None:
+    arguments = options().parse_args()
     rows: list[list[object]] = []
     aws_rows: list[list[object]] = []
     aws_notes: dict[str, Any] = {}
@@ -570,6 +675,7 @@ def main() -> None:
                     arguments.rate,
                     Path(folder) / f"{mode}-{n}",
                     trace=arguments.trace,
+                    dynamodb=arguments.dynamodb,
                 )
                 for n in range(arguments.runs)
             ]
@@ -600,9 +706,25 @@ def main() -> None:
                 notes["webhooks refused with 503 and sent again (per run)"] = ", ".join(
                     str(r.refused) for r in runs
                 )
+                notes["webhooks answered per second (per run)"] = ", ".join(
+                    f"{arguments.cases / r.posting:.1f}" for r in runs
+                )
+                notes["AWS requests that failed (per run)"] = ", ".join(
+                    str(sum(1 for c in r.calls if not c.ok)) for r in runs
+                )
+                notes["follow-ups all done within 30 s of the last file (per run)"] = ", ".join(
+                    "yes" if r.drained else "no: the window ends at the last file" for r in runs
+                )
         if arguments.mode != "sqlite" and arguments.rates:
             rates = [float(r) for r in arguments.rates.split(",")]
-            sustained = sustained_rate(api, rates, 300, arguments.runs, Path(folder) / "sustained")
+            sustained = sustained_rate(
+                api,
+                rates,
+                300,
+                arguments.runs,
+                Path(folder) / "sustained",
+                dynamodb=arguments.dynamodb,
+            )
         load_text = load.text()
     publish(
         "end_to_end",
@@ -621,7 +743,8 @@ def main() -> None:
         {
             "floor": "two RAYNET reads (case + company) at "
             f"{arguments.latency * 1000:g} ms each, measured in this run",
-            "sqs mode": "a moto server per service (SQS, DynamoDB, S3) on loopback",
+            "sqs mode": "a moto server per service (SQS, DynamoDB, S3) on loopback; DynamoDB: "
+            + arguments.dynamodb,
             "write-back": "on (RAYNET_WRITE_BACK=1): each run ends when every file's external "
             "id and post are in RAYNET",
             "load": load_text,
@@ -635,7 +758,8 @@ def main() -> None:
         ["mode", "process", "CPU ms per case", "% of a core"],
         cpu,
         {
-            "window": "from the first webhook until the last file's follow-ups were done",
+            "window": "from the first webhook until the last file's follow-ups were done "
+            "(or, when they were not within 30 s, until the last file)",
             "flagged": "; ".join(flags) or "none",
             "load": load_text,
         },
