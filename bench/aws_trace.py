@@ -297,47 +297,76 @@ def covered(intervals: Iterable[tuple[float, float]], low: float, high: float) -
 
 @dataclass(frozen=True)
 class CasePath:
-    """One case, from the webhook's POST to the end of its PutObject (seconds)."""
+    """One case, from the webhook's POST to the end of its PutObject, in three stretches
+    (seconds): in the receiver until its SendMessage ended; in the queue until the
+    ReceiveMessage that brought it ended (waiting for an export thread to be free: they
+    take a batch only when idle); in the worker until its PutObject ended."""
 
     case_id: int
     latency: float
-    aws: float  # waiting on AWS requests made for this case on that path
-    raynet: float  # waiting on RAYNET
-    outside_aws: float  # latency - aws
-    own: float  # outside both: the bridge's own code, its queues and threads
+    receiver: float
+    receiver_aws: float
+    queued: float
+    worker: float
+    worker_aws: float
+    worker_raynet: float
+
+    @property
+    def aws(self) -> float:
+        """Waiting on AWS, in the receiver and the worker."""
+        return self.receiver_aws + self.worker_aws
+
+    @property
+    def outside_aws(self) -> float:
+        """In the receiver and the worker, outside AWS calls (RAYNET's included)."""
+        return self.receiver + self.worker - self.aws
+
+    @property
+    def own(self) -> float:
+        """In the receiver and the worker, outside AWS and RAYNET calls: the bridge's own
+        code, and its hand-overs between threads."""
+        return self.outside_aws - self.worker_raynet
 
 
 def case_paths(calls: Sequence[Call], posted: dict[int, float]) -> list[CasePath]:
     """Each posted case's path, from the traced requests: ``posted`` is when each case's
     webhook was posted (``time.time()``)."""
     delivered: dict[int, float] = {}
+    sent: dict[int, float] = {}
+    received: dict[int, list[float]] = {}
+    mine: dict[int, list[Call]] = {}
     for call in calls:
-        if call.service == "S3" and call.op == "PutObject" and call.ok and call.cases:
-            case = call.cases[0]
-            delivered[case] = min(delivered.get(case, call.t1), call.t1)
-    on_path: dict[int, list[Call]] = {}
-    for call in calls:
-        if call.role in ("receiver", "export"):
-            for case in call.cases:
-                on_path.setdefault(case, []).append(call)
+        if not call.ok or call.role not in ("receiver", "export"):
+            continue
+        for case in call.cases:
+            mine.setdefault(case, []).append(call)
+            if call.op == "PutObject":
+                delivered[case] = min(delivered.get(case, call.t1), call.t1)
+            elif call.op == "SendMessage":
+                sent[case] = min(sent.get(case, call.t1), call.t1)
+            elif call.op == "ReceiveMessage":
+                received.setdefault(case, []).append(call.t1)
     paths = []
     for case, start in posted.items():
-        end = delivered.get(case)
-        if end is None:
+        end, queued_at = delivered.get(case), sent.get(case)
+        if end is None or queued_at is None:
             continue
-        mine = on_path.get(case, [])
-        aws = [(c.t0, c.t1) for c in mine if c.service != "RAYNET"]
-        raynet = [(c.t0, c.t1) for c in mine if c.service == "RAYNET"]
-        latency = end - start
-        aws_seconds = covered(aws, start, end)
+        taken = min((t for t in received.get(case, []) if queued_at <= t <= end), default=None)
+        if taken is None:
+            continue
+        aws = [(c.t0, c.t1) for c in mine[case] if c.service != "RAYNET"]
+        raynet = [(c.t0, c.t1) for c in mine[case] if c.service == "RAYNET"]
+        worker_aws = covered(aws, taken, end)
         paths.append(
             CasePath(
-                case,
-                latency,
-                aws_seconds,
-                covered(raynet, start, end),
-                latency - aws_seconds,
-                latency - covered(aws + raynet, start, end),
+                case_id=case,
+                latency=end - start,
+                receiver=queued_at - start,
+                receiver_aws=covered(aws, start, queued_at),
+                queued=taken - queued_at,
+                worker=end - taken,
+                worker_aws=worker_aws,
+                worker_raynet=covered(aws + raynet, taken, end) - worker_aws,
             )
         )
     return paths

@@ -49,7 +49,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench import aws_trace
 from bench.aws_trace import Call, CasePath
-from bench.processes import CpuWindow, bridge, stop, wait_for_port
+from bench.processes import CpuTimeline, bridge, stop, wait_for_port
 from bench.report import LoadWatch, Sampler, Spread, percentile, publish
 from tests.servers import (
     Process,
@@ -89,6 +89,7 @@ class Run:
     aws: dict[str, tuple[float, float]] = field(default_factory=dict)  # requests, seconds
     depth: list[int] = field(default_factory=list)  # messages in the queue, every 0.5 s
     cpu: dict[str, float] = field(default_factory=dict)  # process: CPU seconds in the run
+    peaks: dict[str, float] = field(default_factory=dict)  # process: most of a core, 2 s
     wall: float = 0.0  # seconds from the first webhook until the follow-ups were done
     calls: list[Call] = field(default_factory=list)  # traced, inside that window
     paths: list[CasePath] = field(default_factory=list)
@@ -268,14 +269,12 @@ def wait_for(conditions: Sequence[Callable[[], bool]], timeout: float) -> bool:
     return True
 
 
-def by_process(cpu: CpuWindow) -> dict[str, float]:
-    """CPU seconds in the window by process, the bridge's by role."""
-    used: dict[str, float] = {}
-    for pid, seconds in cpu.used.items():
-        name = cpu.names.get(pid, "")
-        label = name if name in cpu.named else process_label(name)
-        used[label] = used.get(label, 0.0) + seconds
-    return used
+def by_process(timeline: CpuTimeline) -> dict[int, str]:
+    """Each watched process's label: its name, or the bridge's part it plays."""
+    return {
+        pid: name if name in timeline.named else process_label(name)
+        for pid, name in timeline.names.items()
+    }
 
 
 def process_label(command: str) -> str:
@@ -396,44 +395,49 @@ def measure(
 
     arrivals = Arrivals(exports, s3)
     posted_at: dict[int, float] = {}  # case: time.time() of its first POST
-    drained = True
     port = free_port()
     service = bridge(["serve", "--port", str(port)], env, folder / f"serve-{mode}.log")
     named = {f"emulator: moto {name}": server.popen.pid for name, server in moto.items()}
     named["benchmark (poster, RAYNET stand-in)"] = os.getpid()
-    cpu = CpuWindow(named, trees=[service.pid])
+    timeline = CpuTimeline(named, trees=[service.pid])
     try:
         wait_for_port(port)
         since = len(api.requests)
-        with depth as watch:
-            cpu.start()
-            started_at = time.time()
+        with depth as watch, timeline:
+            started_at, offset = time.time(), time.time() - time.perf_counter()
             poster = Poster(f"http://127.0.0.1:{port}", token)
             posting = post_all(poster, cases, rate, arrivals=arrivals, posted_at=posted_at)
             arrivals.wait(cases, 120)
-            cpu.stop()  # the load window: the first webhook to the last file
-            ended_at, loaded = time.time(), (dict(cpu.used), cpu.wall)
+            # The window: the first webhook to the last file, and on until the follow-ups
+            # are done (when they are, within DRAIN_SECONDS).
+            ended_at = max(arrivals.arrived.values(), default=time.perf_counter()) + offset
             done = [written_back(api, since, len(arrivals.arrived))]
             if mode == "sqs":
                 done.append(outbox_empty(env["BENCH_TABLE"]))
-            if wait_for(done, DRAIN_SECONDS):  # and until the follow-ups are done
-                cpu.stop()
+            drained = wait_for(done, DRAIN_SECONDS)
+            if drained:
                 ended_at = time.time()
-            else:
-                cpu.used, cpu.wall = loaded
-                drained = False
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     finally:
         stop(service)
         for server in moto.values():
             server.stop()
     calls = aws_trace.within(aws_trace.load(traces), started_at, ended_at) if mode == "sqs" else []
+    used, wall = timeline.window(started_at, ended_at)
+    labels = by_process(timeline)
+    pids: dict[str, list[int]] = {}
+    for pid, label in labels.items():
+        pids.setdefault(label, []).append(pid)
+    cpu: dict[str, float] = {}
+    for pid, seconds in used.items():
+        cpu[labels[pid]] = cpu.get(labels[pid], 0.0) + seconds
     return Run(
         arrivals.latencies(),
         aws_figures(metrics) if mode == "sqs" else {},
         [int(n) for n in watch.samples] if isinstance(watch, Sampler) else [],
-        cpu=by_process(cpu),
-        wall=cpu.wall,
+        cpu=cpu,
+        peaks={label: timeline.peak(mine, started_at, ended_at) for label, mine in pids.items()},
+        wall=wall,
         calls=calls,
         paths=aws_trace.case_paths(calls, posted_at) if calls else [],
         refused=poster.refused(),
@@ -512,13 +516,16 @@ def cpu_rows(mode: str, runs: Sequence[Run]) -> tuple[list[list[object]], list[s
     for name in sorted({name for run in runs for name in run.cpu}):
         per_case = Spread(tuple(run.cpu.get(name, 0.0) * 1000 / max(run.files, 1) for run in runs))
         share = Spread(tuple(run.share(name) * 100 for run in runs))
-        rows.append([mode, name, per_case.text(1), share.text()])
+        peak = Spread(tuple(run.peaks.get(name, 0.0) * 100 for run in runs))
+        rows.append([mode, name, per_case.text(1), share.text(), peak.text()])
         if name.startswith("emulator") and share.median >= SATURATED * 100:
             flags.append(
                 f"{name.removeprefix('emulator: ')} at {share.median:.0f} % of a core: "
                 "the figure measures the emulator"
             )
-    rows.append([mode, "bridge: all", Spread(tuple(bridge_cpu_ms(r) for r in runs)).text(1), "-"])
+    rows.append(
+        [mode, "bridge: all", Spread(tuple(bridge_cpu_ms(r) for r in runs)).text(1), "-", "-"]
+    )
     return rows, flags
 
 
@@ -526,10 +533,14 @@ def path_rows(runs: Sequence[Run]) -> list[list[object]]:
     """Each case's path, POST to PutObject: medians per run, then their spread."""
     parts: list[tuple[str, Callable[[CasePath], float]]] = [
         ("POST to PutObject (traced latency)", lambda p: p.latency),
-        ("waiting on AWS", lambda p: p.aws),
-        ("waiting on RAYNET", lambda p: p.raynet),
-        ("outside AWS calls", lambda p: p.outside_aws),
-        ("outside AWS and RAYNET: the bridge's own", lambda p: p.own),
+        ("in the receiver (POST to SendMessage)", lambda p: p.receiver),
+        ("  of which waiting on AWS", lambda p: p.receiver_aws),
+        ("in the queue, for a free export thread", lambda p: p.queued),
+        ("in the worker (ReceiveMessage to PutObject)", lambda p: p.worker),
+        ("  of which waiting on AWS", lambda p: p.worker_aws),
+        ("  of which waiting on RAYNET", lambda p: p.worker_raynet),
+        ("receiver + worker outside AWS calls", lambda p: p.outside_aws),
+        ("  and outside RAYNET calls: the bridge's own", lambda p: p.own),
     ]
     rows: list[list[object]] = []
     for name, part in parts:
@@ -755,7 +766,7 @@ def main() -> None:
     )
     publish(
         "end_to_end_cpu",
-        ["mode", "process", "CPU ms per case", "% of a core"],
+        ["mode", "process", "CPU ms per case", "% of a core", "peak % (2 s)"],
         cpu,
         {
             "window": "from the first webhook until the last file's follow-ups were done "

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from tests.servers import free_port
 from webhook.ops.serve import PACKAGE_ROOT, ServeOptions, gunicorn_command
 
 __all__ = [
-    "CpuWindow",
+    "CpuTimeline",
     "bridge",
     "command_line",
     "cpu_seconds",
@@ -113,39 +114,65 @@ def command_line(pid: int) -> str:
         return ""
 
 
-class CpuWindow:
-    """CPU each process used between ``start()`` and ``stop()``, and the wall time between:
-    ``share(pid)`` is the fraction of one core it kept busy. Processes under a root are
-    looked up at both ends (one born meanwhile counts from zero)."""
+class CpuTimeline:
+    """The CPU seconds each watched process has used, every ``every`` seconds while the
+    ``with`` block runs (in a thread): named processes, and every process under each of
+    ``trees`` (looked for again now and then: one born meanwhile counts from zero). A
+    window is chosen afterwards (``window``): from the first webhook to the last file, say,
+    whenever that turned out to be."""
 
-    def __init__(self, pids: Mapping[str, int] | None = None, trees: Sequence[int] = ()) -> None:
-        self.named = dict(pids or {})  # name: pid
-        self._trees = list(trees)
-        self._before: dict[int, float] = {}
-        self.used: dict[int, float] = {}  # pid: CPU seconds in the window
-        self.names: dict[int, str] = {}
-        self.wall = 0.0
-        self._started = 0.0
+    def __init__(
+        self, named: Mapping[str, int], trees: Sequence[int] = (), every: float = 0.5
+    ) -> None:
+        self.named = dict(named)  # name: pid
+        self.names: dict[int, str] = {pid: name for name, pid in self.named.items()}
+        self.samples: list[tuple[float, dict[int, float]]] = []  # time.time(), pid: CPU s
+        self._trees, self._every = list(trees), every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def _pids(self) -> dict[int, str]:
-        found = {pid: name for name, pid in self.named.items()}
-        for root in self._trees:
-            for pid in descendants(root):
-                found.setdefault(pid, command_line(pid))
-        return found
+    def __enter__(self) -> CpuTimeline:
+        self._sample(look=True)
+        self._thread.start()
+        return self
 
-    def start(self) -> None:
-        self.names = self._pids()
-        self._before = {pid: cpu_seconds(pid) or 0.0 for pid in self.names}
-        self._started = time.perf_counter()
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample(look=False)
 
-    def stop(self) -> None:
-        self.wall = time.perf_counter() - self._started
-        self.names |= self._pids()
-        for pid in self.names:
-            now = cpu_seconds(pid)
-            if now is not None:
-                self.used[pid] = now - self._before.get(pid, 0.0)
+    def _watch(self) -> None:
+        count = 0
+        while not self._stop.wait(self._every):
+            count += 1
+            self._sample(look=count % 4 == 0)
 
-    def share(self, pid: int) -> float:
-        return self.used.get(pid, 0.0) / self.wall if self.wall else 0.0
+    def _sample(self, look: bool) -> None:
+        if look:
+            for root in self._trees:
+                for pid in descendants(root):
+                    if pid not in self.names:
+                        self.names[pid] = command_line(pid)
+        used = {pid: cpu for pid in list(self.names) if (cpu := cpu_seconds(pid)) is not None}
+        self.samples.append((time.time(), used))
+
+    def window(self, start: float, end: float) -> tuple[dict[int, float], float]:
+        """CPU seconds per process between the samples nearest ``start`` and ``end``
+        (``time.time()``), and the seconds between those samples."""
+        first = min(self.samples, key=lambda sample: abs(sample[0] - start))
+        last = min(self.samples, key=lambda sample: abs(sample[0] - end))
+        used = {pid: cpu - first[1].get(pid, 0.0) for pid, cpu in last[1].items()}
+        return used, last[0] - first[0]
+
+    def peak(self, pids: Sequence[int], start: float, end: float, span: float = 2.0) -> float:
+        """The highest share of a core ``pids`` kept together over ``span`` seconds within
+        the window."""
+        inside = [sample for sample in self.samples if start <= sample[0] <= end]
+        best = 0.0
+        for index, (at, used) in enumerate(inside):
+            later = next((s for s in inside[index + 1 :] if s[0] - at >= span), None)
+            if later is None:
+                break
+            spent = sum(later[1].get(pid, 0.0) - used.get(pid, 0.0) for pid in pids)
+            best = max(best, spent / (later[0] - at))
+        return best
