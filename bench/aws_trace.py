@@ -297,13 +297,15 @@ def covered(intervals: Iterable[tuple[float, float]], low: float, high: float) -
 
 @dataclass(frozen=True)
 class CasePath:
-    """One case, from the webhook's POST to the end of its PutObject, in three stretches
-    (seconds): in the receiver until its SendMessage ended; in the queue until the
+    """One case, from the webhook's first POST to the end of its PutObject, in stretches
+    (seconds): refused with 503 until the POST the receiver took began; in the receiver
+    until its SendMessage ended; in the queue until the
     ReceiveMessage that brought it ended (waiting for an export thread to be free: they
     take a batch only when idle); in the worker until its PutObject ended."""
 
     case_id: int
     latency: float
+    refused: float  # until the POST the receiver took began (503s: RAYNET sends again)
     receiver: float
     receiver_aws: float
     queued: float
@@ -328,18 +330,23 @@ class CasePath:
         return self.outside_aws - self.worker_raynet
 
 
-def case_paths(calls: Sequence[Call], posted: dict[int, float]) -> list[CasePath]:
+def case_paths(
+    calls: Sequence[Call], posted: dict[int, float], accepted: dict[int, float]
+) -> list[CasePath]:
     """Each posted case's path, from the traced requests: ``posted`` is when each case's
-    webhook was posted (``time.time()``)."""
+    webhook was first posted, ``accepted`` when the POST that was not refused began
+    (``time.time()``); the receiver's stretch starts there."""
     delivered: dict[int, float] = {}
     sent: dict[int, float] = {}
     received: dict[int, list[float]] = {}
     mine: dict[int, list[Call]] = {}
     for call in calls:
-        if not call.ok or call.role not in ("receiver", "export"):
+        if call.role not in ("receiver", "export"):
             continue
         for case in call.cases:
-            mine.setdefault(case, []).append(call)
+            mine.setdefault(case, []).append(call)  # a failed request was waited on too
+            if not call.ok:
+                continue
             if call.op == "PutObject":
                 delivered[case] = min(delivered.get(case, call.t1), call.t1)
             elif call.op == "SendMessage":
@@ -357,12 +364,14 @@ def case_paths(calls: Sequence[Call], posted: dict[int, float]) -> list[CasePath
         aws = [(c.t0, c.t1) for c in mine[case] if c.service != "RAYNET"]
         raynet = [(c.t0, c.t1) for c in mine[case] if c.service == "RAYNET"]
         worker_aws = covered(aws, taken, end)
+        began = max(start, accepted.get(case, start))
         paths.append(
             CasePath(
                 case_id=case,
                 latency=end - start,
-                receiver=queued_at - start,
-                receiver_aws=covered(aws, start, queued_at),
+                refused=began - start,
+                receiver=queued_at - began,
+                receiver_aws=covered(aws, began, queued_at),
                 queued=taken - queued_at,
                 worker=end - taken,
                 worker_aws=worker_aws,
