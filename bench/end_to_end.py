@@ -534,10 +534,17 @@ def cpu_rows(mode: str, runs: Sequence[Run]) -> tuple[list[list[object]], list[s
         share = Spread(tuple(run.share(name) * 100 for run in runs))
         peak = Spread(tuple(run.peaks.get(name, 0.0) * 100 for run in runs))
         rows.append([mode, name, per_case.text(1), share.text(), peak.text()])
-        if name.startswith("emulator") and share.median >= SATURATED * 100:
+        if not name.startswith("emulator"):
+            continue
+        emulator = name.removeprefix("emulator: ")
+        if share.median >= SATURATED * 100:
             flags.append(
-                f"{name.removeprefix('emulator: ')} at {share.median:.0f} % of a core: "
-                "the figure measures the emulator"
+                f"{emulator} at {share.median:.0f} % of a core: the figure measures the emulator"
+            )
+        elif peak.median >= SATURATED * 100:
+            flags.append(
+                f"{emulator} at {share.median:.0f} % of a core, {peak.median:.0f} % in its "
+                "busiest 2 s: saturated at times, the tail measures the emulator"
             )
     rows.append(
         [mode, "bridge: all", Spread(tuple(bridge_cpu_ms(r) for r in runs)).text(1), "-", "-"]
@@ -638,6 +645,17 @@ def per_case(runs: Sequence[Run]) -> tuple[list[list[object]], dict[str, Any]]:
         f"{op} {count / exported:.2f}" for op, count in sorted(by_endpoint.items())
     )
     return rows, notes
+
+
+def failed_ops(runs: Sequence[Run]) -> str:
+    """`` (TransactWriteItems 80, ...)``: which requests failed, over all runs."""
+    found: dict[str, int] = {}
+    for run in runs:
+        for call in run.calls:
+            if not call.ok:
+                found[call.op] = found.get(call.op, 0) + 1
+    listed = ", ".join(f"{op} {count}" for op, count in sorted(found.items()))
+    return f" ({listed})" if listed else ""
 
 
 def _mean(values: Any) -> float:
@@ -746,7 +764,7 @@ def main() -> None:
                 )
                 notes["AWS requests that failed (per run)"] = ", ".join(
                     str(sum(1 for c in r.calls if not c.ok)) for r in runs
-                )
+                ) + failed_ops(runs)
                 notes["every file's follow-ups done (per run)"] = ", ".join(
                     "yes" if r.drained else f"NO, not within {DRAIN_SECONDS:g} s" for r in runs
                 )
