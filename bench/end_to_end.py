@@ -796,8 +796,14 @@ def main() -> None:
         {
             "floor": "two RAYNET reads (case + company) at "
             f"{arguments.latency * 1000:g} ms each, measured in this run",
-            "sqs mode": "a moto server per service (SQS, DynamoDB, S3) on loopback; DynamoDB: "
-            + arguments.dynamodb,
+            **(
+                {
+                    "sqs mode": "a moto server per service (SQS, DynamoDB, S3) on loopback; "
+                    f"DynamoDB: {arguments.dynamodb}"
+                }
+                if arguments.mode != "sqlite"
+                else {}
+            ),
             "write-back": "on (RAYNET_WRITE_BACK=1): each run ends when every file's external "
             "id and post are in RAYNET",
             "load": load_text,
