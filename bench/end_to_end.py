@@ -21,8 +21,13 @@ p50 passes 1 s, and prints the highest rate it sustained.
 Goals: p50 under 1 s in both modes at 10 webhooks/s, p99 under 3 s in SQS mode; SQS mode
 sustaining 30 cases/s or more with p50 under 1 s.
 
+DynamoDB's emulator is moto, whose TransactWriteItems copies the whole table (its cost grows
+with the run) and now and then fails while another request writes (``bench/README.md``);
+``--dynamodb moto-serial`` serves it one request at a time, without those failures.
+
     python -m bench.end_to_end [--cases 200] [--rate 10] [--runs 3] [--mode both]
                                [--rates 10,15,20,25,30,40] [--latency 0.05]
+                               [--dynamodb moto|moto-serial] [--no-trace]
 """
 
 from __future__ import annotations
