@@ -8,11 +8,21 @@ post in RAYNET, and the webhooks RAYNET sends for those writes are delivered bac
 bridge, as RAYNET would. Baseline, from the same stream: a bridge that fetches the case for
 every business-case event and the company for every event of a won case.
 
+The cases are as RAYNET's API documentation shows them: an item from the price list names
+its product without the product's code, so the exporter reads it (``GET product/{id}/``,
+for Money S3's ``Katalog``); each case has one or two such items from a catalogue of
+``--products`` products, and one item without a price-list item. The accountant's mapping
+takes ``Zakazka`` from a custom field by the name users see (``MONEY_S3_JOB={custom:...}``),
+so the exporter reads the custom-field configuration (``GET customField/config/``). Every
+RAYNET request is counted by endpoint, per exported case and per business-case event; a
+product read once per process (and per cache period), not once per case, is what a cache
+gives: the benchmark says whether it does.
+
 Goals: at most 1 read per business-case event on average (0.45 with write-back, whose own
 webhooks must cost nothing), exactly 2 writes per delivered file, 0 calls for other
 entities and for cases already exported.
 
-    python -m bench.api_calls [--events 1000] [--seed 7]
+    python -m bench.api_calls [--events 1000] [--seed 7] [--products 12]
 """
 
 from __future__ import annotations
@@ -21,24 +31,29 @@ import argparse
 import copy
 import random
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
 
+from bench.aws_trace import endpoint
 from bench.report import publish
 from webhook.ops.demo import sample_case, sample_company
 from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import load_settings
 from webhook.web import create_app
 from webhook.web.registry import EXTENSION
+from webhook.wiring import build_worker
+from webhook.worker.loop import InstanceWorker
 
 OTHER_ENTITIES = ("Company", "Person", "Task", "Meeting", "Offer", "Email", "PhoneCall")
 CASES = 60
 DAILY_LIMIT = 24_000
 EVENTS_PER_DAY = 86_400  # RAYNET sends at most one event a second per webhook
 TOKEN = "bench-token-0123"
+JOB_FIELD = {"label": "Číslo zakázky", "name": "Cislo_zaka_7c1d2", "dataType": "STRING"}
+FIRST_PRODUCT = 500
 
 
 @dataclass
@@ -59,18 +74,48 @@ class Run:
     case_reads: int = 0
     company_reads: int = 0
     currency_lists: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)  # "GET product/{id}/": requests
+    products_read: int = 0  # distinct products
+    product_items: int = 0  # items naming a product without its code, in the files
+    won_event_products: int = 0  # the same, summed over every event of a won case
 
 
-def run(events: int, seed: int, write_back: bool) -> Run:
+def product_items(case: dict[str, Any]) -> int:
+    return sum(1 for item in case["items"] if item.get("priceListItem"))
+
+
+def product_case(template: dict[str, Any], number: int, rnd: random.Random, products: int) -> Any:
+    """Case ``number`` as RAYNET's documentation shows one: its price-list items name their
+    product without its code. The template's product item (2 pieces) becomes one item of
+    2 or two of 1 (the totals stay), each naming a product of the catalogue."""
+    case = copy.deepcopy(template)
+    case.update(id=number, code=f"OP-26-{number:04d}", status="B_ACTIVE")
+    case["customFields"] = {JOB_FIELD["name"]: f"Z-{number:04d}"}
+    item = next(i for i in case["items"] if i.get("priceListItem"))
+    chosen = rnd.sample(range(FIRST_PRODUCT, FIRST_PRODUCT + products), 2)
+    split = item["count"] == 2 and rnd.random() < 0.5
+    items = [copy.deepcopy(item) for _ in range(2 if split else 1)]
+    for copied, product in zip(items, chosen, strict=False):
+        copied["priceListItem"]["product"] = {"id": product, "name": f"Výrobek {product}"}
+        if split:
+            copied["count"] = 1
+    index = case["items"].index(item)
+    case["items"][index : index + 1] = items
+    return case
+
+
+def run(events: int, seed: int, write_back: bool, products: int = 12) -> Run:
     rnd = random.Random(seed)
     template = sample_case()
     figures = Run()
     with RaynetStandIn() as api, tempfile.TemporaryDirectory() as folder:
         api.add_company(sample_company())
+        api.custom_fields = [JOB_FIELD]
+        for product in range(FIRST_PRODUCT, FIRST_PRODUCT + products):
+            api.add_product({"id": product, "code": f"V-{product}", "name": f"Výrobek {product}"})
+        shapes = random.Random(seed + 1)  # the cases' items, apart from the stream
         for number in range(1, CASES + 1):
-            case = copy.deepcopy(template)
-            case.update(id=number, code=f"OP-26-{number:04d}", status="B_ACTIVE")
-            api.add_case(case)
+            api.add_case(product_case(template, number, shapes, products))
         settings = load_settings(
             {
                 **api.environment(),
@@ -78,11 +123,13 @@ def run(events: int, seed: int, write_back: bool) -> Run:
                 "STATE_DB": str(Path(folder) / "state.db"),
                 "EXPORT_TARGET": str(Path(folder)),
                 "RAYNET_WRITE_BACK": "1" if write_back else "0",
+                "MONEY_S3_JOB": "{custom:" + JOB_FIELD["label"] + "}",
             }
         )
         app = create_app(settings)
         served = app.extensions[EXTENSION][""]
-        worker, records, client = served.worker, served.state.records, app.test_client()
+        service = build_worker(settings, served.state)  # as the worker process builds it
+        worker, records, client = service.worker, served.state.records, app.test_client()
         won: set[int] = set()
         for number in range(events):
             if rnd.random() < 0.8:
@@ -95,7 +142,9 @@ def run(events: int, seed: int, write_back: bool) -> Run:
                 if case_id not in won and rnd.random() < 0.05:
                     won.add(case_id)
                     api.cases[case_id]["status"] = "E_WIN"
-                figures.won_case_events += case_id in won
+                if case_id in won:
+                    figures.won_case_events += 1
+                    figures.won_event_products += product_items(api.cases[case_id])
             record = records.case(case_id) if entity == "BusinessCase" else None
             exported_before = record is not None and record.state == "exported"
             before = len(api.requests)
@@ -108,21 +157,30 @@ def run(events: int, seed: int, write_back: bool) -> Run:
                 figures.for_others += spent
             elif exported_before:
                 figures.after_export += spent
-            worker.run_due_follow_ups()
+            run_follow_ups(service)
             figures.own_webhooks += deliver_own_webhooks(api, client, worker, figures)
         figures.won = len(won)
         figures.files = sum(1 for _ in Path(folder).glob("*.xml"))
-        for call in api.requests:
-            if call.method == "GET":
-                figures.reads += 1
-            else:
-                figures.writes += 1
-        figures.case_reads = sum(
-            1 for c in api.calls("businessCase/") if c.method == "GET" and c.path.count("/") == 2
-        )
-        figures.company_reads = len(api.calls("company/"))
-        figures.currency_lists = len(api.calls("currency/"))
+        tally(api, figures, won)
     return figures
+
+
+def tally(api: RaynetStandIn, figures: Run, won: set[int]) -> None:
+    """What the stand-in received, by kind and by endpoint."""
+    for call in api.requests:
+        if call.method == "GET":
+            figures.reads += 1
+        else:
+            figures.writes += 1
+        name = f"{call.method} {endpoint(call.path)}"
+        figures.by_endpoint[name] = figures.by_endpoint.get(name, 0) + 1
+    figures.case_reads = sum(
+        1 for c in api.calls("businessCase/") if c.method == "GET" and c.path.count("/") == 2
+    )
+    figures.company_reads = len(api.calls("company/"))
+    figures.currency_lists = len(api.calls("currency/"))
+    figures.products_read = len({c.path for c in api.calls("product/") if c.method == "GET"})
+    figures.product_items = sum(product_items(api.cases[case_id]) for case_id in won)
 
 
 def post(
@@ -139,6 +197,13 @@ def post(
     )
 
 
+def run_follow_ups(service: InstanceWorker) -> None:
+    """Every due follow-up (write-back), as the worker process's rounds would."""
+    follow_ups = service.follow_ups
+    while follow_ups.run_one(list(follow_ups.handlers)):
+        pass
+
+
 def deliver_own_webhooks(api: RaynetStandIn, client: FlaskClient, worker: Any, figures: Run) -> int:
     """RAYNET's webhooks for our own writes, delivered; what they cost is counted."""
     sent, api.sent_webhooks = list(api.sent_webhooks), []
@@ -151,18 +216,105 @@ def deliver_own_webhooks(api: RaynetStandIn, client: FlaskClient, worker: Any, f
     return len(sent)
 
 
+def cache_check(cases: int, products: int, seed: int) -> dict[str, int]:
+    """``cases`` won cases exported one after the other by one worker (one process, well
+    within an hour): how often the exporter read each of the lists it can keep."""
+    shapes = random.Random(seed)
+    with RaynetStandIn() as api, tempfile.TemporaryDirectory() as folder:
+        api.add_company(sample_company())
+        api.custom_fields = [JOB_FIELD]
+        for product in range(FIRST_PRODUCT, FIRST_PRODUCT + products):
+            api.add_product({"id": product, "code": f"V-{product}", "name": f"Výrobek {product}"})
+        for number in range(1, cases + 1):
+            case = product_case(sample_case(), number, shapes, products)
+            case["status"] = "E_WIN"
+            api.add_case(case)
+        settings = load_settings(
+            {
+                **api.environment(),
+                "WEBHOOK_TOKEN": TOKEN,
+                "STATE_DB": str(Path(folder) / "state.db"),
+                "EXPORT_TARGET": str(Path(folder)),
+                "RAYNET_WRITE_BACK": "0",
+                "MONEY_S3_JOB": "{custom:" + JOB_FIELD["label"] + "}",
+            }
+        )
+        app = create_app(settings)
+        worker = build_worker(settings, app.extensions[EXTENSION][""].state).worker
+        client = app.test_client()
+        for number in range(1, cases + 1):
+            post(client, f"cache-{number}", "BusinessCase", number, None)
+            while worker.run_once():
+                pass
+        product_reads = [c.path for c in api.calls("product/") if c.method == "GET"]
+        return {
+            "files": sum(1 for _ in Path(folder).glob("*.xml")),
+            "items naming a product without its code": sum(
+                product_items(api.cases[n]) for n in range(1, cases + 1)
+            ),
+            "distinct products named": len(
+                {
+                    item["priceListItem"]["product"]["id"]
+                    for n in range(1, cases + 1)
+                    for item in api.cases[n]["items"]
+                    if item.get("priceListItem")
+                }
+            ),
+            "product reads": len(product_reads),
+            "distinct products read": len(set(product_reads)),
+            "custom-field configuration reads": len(api.calls("customField/config/")),
+            "currency list reads": len(api.calls("currency/")),
+        }
+
+
+def verdict(without: Run, with_write_back: Run, *, cached: bool) -> str:
+    """Each goal, met or not."""
+    per_event = with_write_back.reads / max(with_write_back.case_events, 1)
+    checks = [
+        (f"{per_event:.3f} reads per case event with write-back", per_event <= 0.45),
+        (
+            f"{without.reads / max(without.case_events, 1):.3f} without",
+            without.reads <= without.case_events,
+        ),
+        (
+            f"{with_write_back.writes / max(with_write_back.files, 1):.2f} writes per file",
+            with_write_back.writes == 2 * with_write_back.files,
+        ),
+        (
+            "0 calls for own webhooks, other entities, exported cases",
+            with_write_back.for_own_webhooks
+            + without.for_others
+            + with_write_back.for_others
+            + without.after_export
+            + with_write_back.after_export
+            == 0,
+        ),
+        ("products cached per process", cached),
+    ]
+    return "; ".join(f"{text}: {'met' if ok else 'NOT met'}" for text, ok in checks)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--products", type=int, default=12, help="the catalogue's size")
+    parser.add_argument(
+        "--cache-cases", type=int, default=40, help="won cases exported for the cache check"
+    )
     arguments = parser.parse_args()
-    without = run(arguments.events, arguments.seed, write_back=False)
-    with_write_back = run(arguments.events, arguments.seed, write_back=True)
+    without = run(arguments.events, arguments.seed, write_back=False, products=arguments.products)
+    with_write_back = run(
+        arguments.events, arguments.seed, write_back=True, products=arguments.products
+    )
     assert (without.case_events, without.files) == (
         with_write_back.case_events,
         with_write_back.files,
     )
-    naive = without.case_events + without.won_case_events
+    # A naive bridge reads, for every event of a won case, the company, each product and
+    # the custom-field configuration too.
+    naive_won = without.won_case_events * 2 + without.won_event_products
+    naive = without.case_events + naive_won
     rows: list[list[object]] = []
     for design, figures in (("write-back off", without), ("write-back on", with_write_back)):
         calls = figures.reads + figures.writes
@@ -170,12 +322,16 @@ def main() -> None:
             [
                 design,
                 figures.reads,
-                round(figures.reads / max(figures.case_events, 1), 3),
+                f"{figures.reads / max(figures.case_events, 1):.3f}",
+                f"{calls / max(figures.case_events, 1):.3f}",
+                f"{calls / max(figures.files, 1):.2f}",
                 figures.writes,
-                round(figures.writes / max(figures.files, 1), 2),
+                f"{figures.writes / max(figures.files, 1):.2f}",
                 figures.for_own_webhooks,
                 figures.case_reads,
                 figures.company_reads,
+                figures.by_endpoint.get("GET product/{id}/", 0),
+                figures.by_endpoint.get("GET customField/config/", 0),
                 figures.currency_lists,
                 round(calls * EVENTS_PER_DAY / arguments.events),
             ]
@@ -184,27 +340,37 @@ def main() -> None:
         [
             "naive baseline",
             naive,
-            round(naive / max(without.case_events, 1), 3),
+            f"{naive / max(without.case_events, 1):.3f}",
+            f"{naive / max(without.case_events, 1):.3f}",
+            f"{naive / max(without.files, 1):.2f}",
             0,
-            0,
+            "0",
             0,
             without.case_events,
+            without.won_case_events,
+            without.won_event_products,
             without.won_case_events,
             0,
             round(naive * EVENTS_PER_DAY / arguments.events),
         ]
     )
+    cache = cache_check(arguments.cache_cases, arguments.products, arguments.seed)
+    cached = cache["product reads"] <= cache["distinct products named"]
     publish(
         "api_calls",
         [
             "design",
             "reads",
             "reads per case event",
+            "requests per case event",
+            "requests per file",
             "writes",
             "writes per file",
             "calls for own webhooks",
             "case reads",
             "company reads",
+            "product reads",
+            "custom-field config reads",
             "currency lists",
             "a day at 1 event/s",
         ],
@@ -212,7 +378,9 @@ def main() -> None:
         {
             "webhooks": f"{arguments.events}: {without.other_events} other entities, "
             f"{without.case_events} business-case events, {without.won} cases won, "
-            f"{without.won_case_events} events of won cases, {without.files} files",
+            f"{without.won_case_events} events of won cases, {without.files} files "
+            f"with {without.product_items} items naming a product without its code "
+            f"(catalogue of {arguments.products})",
             "RAYNET's webhooks for our writes": with_write_back.own_webhooks,
             "calls for other entities": without.for_others + with_write_back.for_others,
             "calls for cases already exported": without.after_export + with_write_back.after_export,
@@ -220,7 +388,38 @@ def main() -> None:
             "daily limit": DAILY_LIMIT,
             "repeats": "none needed: the stream is seeded (--seed), so every run counts the same",
             "goal": "<= 0.45 reads per business-case event with write-back (<= 1 without), "
-            "2 writes per file, 0 calls for own webhooks, other entities, exported cases",
+            "2 writes per file, 0 calls for own webhooks, other entities, exported cases; "
+            "a product read at most once per process and cache period",
+            "met": verdict(without, with_write_back, cached=cached),
+        },
+    )
+    endpoints = sorted(set(without.by_endpoint) | set(with_write_back.by_endpoint))
+    publish(
+        "api_calls_endpoints",
+        ["RAYNET endpoint", "write-back off", "per file", "write-back on", "per file"],
+        [
+            [
+                name,
+                without.by_endpoint.get(name, 0),
+                f"{without.by_endpoint.get(name, 0) / max(without.files, 1):.2f}",
+                with_write_back.by_endpoint.get(name, 0),
+                f"{with_write_back.by_endpoint.get(name, 0) / max(with_write_back.files, 1):.2f}",
+            ]
+            for name in endpoints
+        ],
+        {"stream": f"the same {arguments.events} webhooks, {without.files} files"},
+    )
+    publish(
+        "api_calls_cache",
+        ["one worker process, won cases exported in a row", "count"],
+        [[key, value] for key, value in cache.items()],
+        {
+            "products cached per process": f"{'yes' if cached else 'NO'}: "
+            f"{cache['product reads']} product reads for "
+            f"{cache['distinct products named']} distinct products in {cache['files']} files "
+            f"({cache['product reads'] / max(cache['files'], 1):.2f} per file)",
+            "custom-field configuration": f"{cache['custom-field configuration reads']} read(s) "
+            f"for {cache['files']} files (kept an hour)",
         },
     )
 
