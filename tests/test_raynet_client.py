@@ -13,6 +13,7 @@ from lxml import etree
 
 from tests.harness import Harness
 from webhook.raynet.client import (
+    PRODUCT_CODE_SECONDS,
     RaynetAuthError,
     RaynetBadResponse,
     RaynetClient,
@@ -341,6 +342,22 @@ def test_a_product_code_missing_from_the_case_is_read_from_the_product(
     assert "<Katalog>MON-24</Katalog>" in content
     assert len(raynet.reads("product/77/")) == 1
     assert "product 77: code read from GET product/77/" in caplog.text
+
+
+def test_a_product_code_is_read_once_per_ten_minutes(raynet: RaynetStandIn) -> None:
+    """A busy catalogue costs a read per product, not per item; a code changed in RAYNET
+    reaches orders once PRODUCT_CODE_SECONDS have passed."""
+    raynet.add_product({"id": 77, "code": "MON-24", "name": 'Monitor 24"'})
+    now = [1_900_000_000.0]
+    client = client_for(raynet, clock=lambda: now[0])
+    assert [client.product_code(77) for _ in range(3)] == ["MON-24"] * 3
+    assert len(raynet.reads("product/77/")) == 1
+    raynet.products[77]["code"] = "MON-24B"
+    now[0] += PRODUCT_CODE_SECONDS - 1
+    assert client.product_code(77) == "MON-24"
+    now[0] += 1
+    assert client.product_code(77) == "MON-24B"
+    assert len(raynet.reads("product/77/")) == 2
 
 
 @pytest.mark.parametrize(("base", "kurs"), [("CZK", "24.725"), ("EUR", None), (None, None)])

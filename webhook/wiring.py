@@ -129,11 +129,15 @@ def build_renderer(settings: Settings, stock: bool | None = None) -> Renderer:
 
 
 def build_raynet_client(
-    settings: Settings, deadline: float = 30.0, credentials: CredentialsStop | None = None
+    settings: Settings,
+    deadline: float = 30.0,
+    credentials: CredentialsStop | None = None,
+    clock: Clock = time.time,
 ) -> RaynetClient:
     return RaynetClient(
         settings.require_raynet(),
         deadline=deadline,
+        clock=clock,
         on_request=record_raynet_request,
         latch=credentials,
     )
@@ -170,7 +174,7 @@ def build_worker(
 ) -> InstanceWorker:
     """One instance's worker: exports, chores and follow-ups."""
     gate = build_gate(settings, state, clock)
-    client = client or build_raynet_client(settings, credentials=gate.credentials)
+    client = client or build_raynet_client(settings, credentials=gate.credentials, clock=clock)
     destination = target or build_target(settings)
     exporter = Exporter(client, build_renderer(settings), destination)
     worker = Worker(
@@ -287,12 +291,12 @@ def build_money_reports(
     )
 
 
-def build_instance(settings: Settings) -> Instance:
+def build_instance(settings: Settings, clock: Clock = time.time) -> Instance:
     """One instance's state and target, and what its Export button needs. The button's
     RAYNET client answers within 3 s: the button must answer RAYNET within 10."""
-    state = open_state(settings, web=True)
+    state = open_state(settings, clock, web=True)
     target = build_target(settings)
-    gate = build_gate(settings, state)
+    gate = build_gate(settings, state, clock)
     raynet = None
     button = None
     if settings.raynet:
@@ -303,5 +307,11 @@ def build_instance(settings: Settings) -> Instance:
             instance=settings.instance,
         )  # fmt: skip
     return Instance(
-        settings, state, target, gate, raynet, button, build_money_reports(settings, state, target)
+        settings,
+        state,
+        target,
+        gate,
+        raynet,
+        button,
+        build_money_reports(settings, state, target, clock),
     )

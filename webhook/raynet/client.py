@@ -68,6 +68,10 @@ CREDENTIAL_WORDS = ("credential", "api key", "apikey", "authenticat", "unauthori
 MAX_BODY = 32 * 1024 * 1024  # a business case with thousands of items is far below this
 CURRENCY_LIST_SECONDS = 3600.0  # currencies are rarely added; a miss reloads at once
 CUSTOM_FIELDS_SECONDS = 3600.0  # the custom field configuration, likewise
+# A product's code (Money S3's Katalog) is read for each case that names the product without
+# it; kept 10 minutes, so that a busy catalogue costs a read per product, not per item, and
+# a code changed in RAYNET reaches orders within that time.
+PRODUCT_CODE_SECONDS = 600.0
 log = logging.getLogger(__name__)
 
 
@@ -212,6 +216,7 @@ class RaynetClient:
         self._currencies_until = 0.0
         self._custom_fields: dict[str, str] | None = None
         self._custom_fields_until = 0.0
+        self._product_codes: dict[int, tuple[str | None, float]] = {}  # id → (code, until)
         self._lock = threading.Lock()
         self.rate_limit = RateLimitStatus()
         self.requests_sent = 0  # counted against RAYNET's daily limit
@@ -349,11 +354,17 @@ class RaynetClient:
 
     def product_code(self, product_id: int) -> str | None:
         """A product's code (``GET product/{id}/``), for an item whose price-list item names
-        the product without its code."""
+        the product without its code. Kept PRODUCT_CODE_SECONDS."""
+        with self._lock:
+            code, until = self._product_codes.get(product_id, (None, 0.0))
+            if self._clock() < until:
+                return code
         data = self._get_data(f"product/{product_id}/")
         product: dict[str, Any] = self._load(ProductSchema(), data, f"product {product_id}")
         log.info("product %s: code read from GET product/%s/", product_id, product_id)
-        code: str | None = product["code"]
+        code = product["code"]
+        with self._lock:
+            self._product_codes[product_id] = (code, self._clock() + PRODUCT_CODE_SECONDS)
         return code
 
     def custom_field_keys(self) -> dict[str, str]:
