@@ -356,13 +356,13 @@ class RaynetClient:
         """A product's code (``GET product/{id}/``), for an item whose price-list item names
         the product without its code. Kept PRODUCT_CODE_SECONDS."""
         with self._lock:
-            code, until = self._product_codes.get(product_id, (None, 0.0))
+            kept, until = self._product_codes.get(product_id, (None, 0.0))
             if self._clock() < until:
-                return code
+                return kept
         data = self._get_data(f"product/{product_id}/")
         product: dict[str, Any] = self._load(ProductSchema(), data, f"product {product_id}")
         log.info("product %s: code read from GET product/%s/", product_id, product_id)
-        code = product["code"]
+        code: str | None = product["code"]
         with self._lock:
             self._product_codes[product_id] = (code, self._clock() + PRODUCT_CODE_SECONDS)
         return code
