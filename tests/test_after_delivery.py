@@ -141,8 +141,11 @@ def test_unknown_orders_and_files_that_are_no_reports_are_listed_and_the_loop_go
     (folder / "archive" / "old.xml").write_bytes(b"<x/>")
     assert reports.poll() == 3
     by_name = {report.name: report for report in harness.records.reports()}
-    assert by_name["b-garbage.xml"].problem
-    assert by_name["c-order.xml"].problem
+    problems = {name: by_name[name].problem for name in ("b-garbage.xml", "c-order.xml")}
+    assert {name: problem and problem.code for name, problem in problems.items()} == {
+        "b-garbage.xml": "report_not_xml",  # kept as a reason, shown in the reader's language
+        "c-order.xml": "report_foreign",
+    }
     (known,) = [r for r in by_name.values() if r.problem is None]
     assert [(u.doklad, u.outcome) for u in known.unknown] == [("OP-24-099", "imported")]
     assert harness.records.exports_of(1234)[0].money is None

@@ -20,6 +20,7 @@ from lxml import etree
 
 from tests.support import examples, xsd_dir
 from tests.test_money_standin import at_fifteen_percent, order_file
+from webhook.i18n import Texts
 from webhook.moneys3.builder import ExportOptions, StockKey, Warehouse
 from webhook.moneys3.numbering import OrderNumbering
 from webhook.moneys3.reports import (
@@ -31,6 +32,8 @@ from webhook.moneys3.reports import (
 )
 from webhook.moneys3.standin import Agenda, MoneyS3StandIn
 from webhook.moneys3.validation import ReportValidator
+from webhook.state.model import problem_from, reason_json
+from webhook.wording import described
 
 SCHEMA = etree.XMLSchema(etree.parse(str(xsd_dir() / "_Report.xsd")))
 VALIDATOR = ReportValidator(xsd_dir())
@@ -58,6 +61,12 @@ def read(report: bytes) -> ReadReport:
     checked = read_report(report, VALIDATOR)
     assert read_report(report) == checked
     return checked
+
+
+def said(report: ReadReport) -> str:
+    """Why the file says nothing usable, in English (as logged)."""
+    assert report.problem is not None
+    return str(report.problem)
 
 
 def several(*documents: bytes) -> bytes:
@@ -271,13 +280,13 @@ def test_a_file_money_imported_nothing_from_is_a_problem(document: bytes) -> Non
 
     assert (report.entries, report.other_entries) == ((), 0)
     assert report.problem is not None
-    assert report.problem.startswith("Control/NoEntity (FatalError): Soubor OP-24-057.xml ")
+    assert said(report).startswith("Control/NoEntity (FatalError): Soubor OP-24-057.xml ")
 
 
 def test_an_empty_report_is_a_problem() -> None:
     report = read(valid(b"<MoneyReport><Status>Ok</Status></MoneyReport>"))
 
-    assert report == ReadReport((), 0, "the report lists no imported record (Status Ok)")
+    assert (report.entries, said(report)) == ((), "the report lists no imported record (Status Ok)")
 
 
 def test_a_failed_control_check_is_the_problem() -> None:
@@ -289,7 +298,7 @@ def test_a_failed_control_check_is_the_problem() -> None:
         b"</Control></MoneyReport>"
     )
 
-    assert read(document).problem == "Control/KodAgendy (FatalError): -1"
+    assert said(read(document)) == "Control/KodAgendy (FatalError): -1"
 
 
 def test_the_reports_own_error_is_the_problem() -> None:
@@ -299,7 +308,7 @@ def test_the_reports_own_error_is_the_problem() -> None:
         "</ErrorDescription></ErrorInfo></MoneyReport>".encode()
     )
 
-    assert read(document).problem == "MoneyReport (FatalError): Chybný soubor"  # one line
+    assert said(read(document)) == "MoneyReport (FatalError): Chybný soubor"  # one line
 
 
 def test_entries_of_other_agendas_are_counted_not_read(
@@ -364,9 +373,9 @@ def test_without_error_type_other_any_other_error_still_counts(
 
     assert checked.entries == ()
     assert checked.problem is not None
-    assert checked.problem.startswith("the report does not match _Report.xsd: line ")
-    assert "'Business' is not an element of the set" in checked.problem
-    assert "ErrorTypeOther" not in checked.problem
+    assert said(checked).startswith("the report does not match _Report.xsd: line ")
+    assert "'Business' is not an element of the set" in said(checked)
+    assert "ErrorTypeOther" not in said(checked)
     assert read_report(bare).entries[0].result is ImportResult.REFUSED  # unchecked: read
 
 
@@ -376,15 +385,16 @@ def test_without_error_type_other_any_other_error_still_counts(
 def test_an_order_file_is_not_a_report(won_case: dict[str, Any], company: dict[str, Any]) -> None:
     for validator in (VALIDATOR, None):
         report = read_report(order_file(won_case, company), validator)
-        assert report == ReadReport(
-            (), 0, "not a Money S3 import report: the root element is MoneyData"
+        assert (report.entries, said(report)) == (
+            (),
+            "not a Money S3 import report: the root element is MoneyData",
         )
 
 
 def test_a_report_in_a_namespace_is_not_one_money_writes() -> None:
     report = read_report(b'<MoneyReport xmlns="urn:x"><Status>Ok</Status></MoneyReport>')
 
-    assert report.problem == "not a Money S3 import report: the root element is {urn:x}MoneyReport"
+    assert said(report) == "not a Money S3 import report: the root element is {urn:x}MoneyReport"
 
 
 def test_an_invalid_report_is_a_problem_with_the_schemas_first_complaint(
@@ -398,12 +408,12 @@ def test_an_invalid_report_is_a_problem_with_the_schemas_first_complaint(
     checked = read_report(broken, VALIDATOR)
 
     assert checked.entries == ()
-    assert checked.problem == (
+    assert said(checked) == (
         "the report does not match _Report.xsd: line 6: Element 'Status': [facet 'enumeration'] "
         "The value 'OK ' is not an element of the set {'Ok', 'WarningError', 'FatalError'}."
     )
     unchecked = read_report(broken)
-    assert unchecked.problem == ("received order 1 has no Status Ok, WarningError or FatalError")
+    assert said(unchecked) == ("received order 1 has no Status Ok, WarningError or FatalError")
 
 
 def test_a_cut_off_report_is_truncated_wherever_it_was_cut(
@@ -419,7 +429,7 @@ def test_a_cut_off_report_is_truncated_wherever_it_was_cut(
         assert read_cut.entries == (), end
         assert read_cut.problem is not None, end
         if cut.strip():
-            assert read_cut.problem.startswith("the file ends before the report does"), end
+            assert said(read_cut).startswith("the file ends before the report does"), end
     assert read_report(report, VALIDATOR).problem is None
 
 
@@ -444,8 +454,23 @@ def test_bytes_that_are_no_report(document: bytes, problem: str) -> None:
 
     assert (report.entries, report.other_entries) == ((), 0)
     assert report.problem is not None
-    assert report.problem.startswith(problem)
-    assert "\n" not in report.problem
+    assert said(report).startswith(problem)
+    assert "\n" not in said(report)
+
+
+def test_why_a_file_says_nothing_reads_in_czech_and_keeps_its_quote_short() -> None:
+    czech = Texts("cs").gettext
+    empty, foreign = (read_report(b" ").problem, read_report(b"<" + b"x" * 2000 + b"/>").problem)
+    assert empty is not None
+    assert foreign is not None
+    assert described(czech, empty) == "soubor je prázdný"
+    shown = described(czech, foreign)
+    assert shown.startswith("není to protokol importu Money S3: kořenový element je xxx")
+    assert shown.endswith("x…")
+    assert len(str(foreign.values["element"])) == 500
+    assert problem_from(reason_json(foreign)) == foreign  # as the state keeps it
+    older = "not a Money S3 import report: the root element is x"  # an older state's line
+    assert described(czech, problem_from(older) or empty) == older
 
 
 def test_an_external_entity_is_not_read(tmp_path: Path) -> None:
@@ -461,7 +486,7 @@ def test_an_external_entity_is_not_read(tmp_path: Path) -> None:
         report = read_report(document, validator)
         assert report.entries == ()
         assert report.problem is not None
-        assert "DTD" in report.problem
+        assert "DTD" in said(report)
         assert "hunter2" not in repr(report)
 
 
@@ -474,7 +499,7 @@ def test_an_external_dtd_is_neither_fetched_nor_accepted() -> None:
     report = read_report(document, VALIDATOR)
 
     assert report.problem is not None
-    assert "DTD" in report.problem
+    assert "DTD" in said(report)
     assert time.monotonic() - started < 5  # an expansion would take minutes
 
 
@@ -492,8 +517,8 @@ def test_a_billion_laughs_is_not_expanded(levels: int) -> None:
 
     assert report.entries == ()
     assert report.problem is not None
-    assert len(report.problem) <= 500
-    assert "hahaha" not in report.problem
+    assert len(said(report)) <= 500
+    assert "hahaha" not in said(report)
     assert time.monotonic() - started < 5  # an expansion would take minutes
 
 
@@ -504,7 +529,7 @@ def test_nesting_deeper_than_the_parser_allows_is_a_problem() -> None:
     report = read_report(deep)
 
     assert report.problem is not None
-    assert report.problem.startswith("not well-formed XML: ")
+    assert said(report).startswith("not well-formed XML: ")
 
 
 def test_deep_nesting_the_parser_allows_is_read_without_a_validator() -> None:
@@ -810,7 +835,7 @@ def test_damaged_reports_never_raise(generated: list[Outcome], data: st.DataObje
     for validator in (VALIDATOR, None):
         report = read_report(bytes(document), validator)
         assert report.problem is None or report.entries == ()
-        assert report.problem is None or "\n" not in report.problem
+        assert report.problem is None or "\n" not in str(report.problem)
 
 
 def test_copying_a_report_changes_nothing(

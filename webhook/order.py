@@ -117,9 +117,9 @@ class Caveat:
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a deal is not exported now, with what a reader needs to act: ``code`` is stable,
-    ``message`` an English catalogue text with ``%(name)s`` placeholders filled from
-    ``values``, translated where it is shown."""
+    """Why a deal is not exported now (or a Money S3 report file was not read), with what a
+    reader needs to act: ``code`` is stable, ``message`` an English catalogue text with
+    ``%(name)s`` placeholders filled from ``values``, translated where it is shown."""
 
     code: str
     message: str

@@ -28,8 +28,10 @@ from typing import cast
 
 from lxml import etree
 
+from webhook.i18n import N_
 from webhook.moneys3.builder import CASE_HEADING
 from webhook.moneys3.validation import ReportValidator
+from webhook.order import Reason
 from webhook.wording import one_line
 
 __all__ = ["ImportEntry", "ImportResult", "MoneyMessage", "ReadReport", "read_report"]
@@ -46,7 +48,7 @@ NO_ACTION_CODES = frozenset({"NoAction", "NoActionSpec", "NoActionVazba"})
 ENTRY_PARTS = frozenset({"Status", "Reference", "ErrorInfo", "Data"})  # messageType's own
 REPEATING = frozenset({"Polozka", "Osoba", "Komponenta"})  # maxOccurs="unbounded" below ObjPrij
 CUT_SLACK = 16  # bytes between a cut-off file's end and where libxml2 reports it
-PROBLEM_LIMIT = 500  # characters: a problem quotes the file, which may be anything
+QUOTE_LIMIT = 500  # characters of the file (or a parser's words on it) a problem quotes
 
 
 class ImportResult(enum.StrEnum):
@@ -88,7 +90,7 @@ class ReadReport:
 
     entries: tuple[ImportEntry, ...]  # the SeznamObjPrij/ObjPrij entries, in order
     other_entries: int  # entries of other agendas (SeznamFaktVyd, ...): not ours, counted
-    problem: str | None  # why the file as a whole says nothing usable; None when it was read
+    problem: Reason | None  # why the file as a whole says nothing usable; None when read
 
 
 def read_report(document: bytes, validator: ReportValidator | None = None) -> ReadReport:
@@ -98,30 +100,49 @@ def read_report(document: bytes, validator: ReportValidator | None = None) -> Re
     elements forgiven); without one, only what the reader needs is checked.
     """
     root = _parse(document)
-    if isinstance(root, str):
+    if isinstance(root, Reason):
         return _unusable(root)
     if root.tag != "MoneyReport":
-        return _unusable(f"not a Money S3 import report: the root element is {root.tag}")
+        return _unusable(
+            _why(
+                "report_foreign",
+                N_("not a Money S3 import report: the root element is %(element)s"),
+                element=root.tag,
+            )
+        )
     if validator is not None:
         complaint = validator.problem(root)
         if complaint is not None:
-            return _unusable(f"the report does not match _Report.xsd: {complaint}")
+            return _unusable(
+                _why(
+                    "report_invalid",
+                    N_("the report does not match _Report.xsd: %(complaint)s"),
+                    complaint=complaint,
+                )
+            )
     return _read(root)
 
 
-def _parse(document: bytes) -> etree._Element | str:
+def _parse(document: bytes) -> etree._Element | Reason:
     """The root element, or why the bytes are no XML document we read."""
     if not document.strip():
-        return "the file is empty"
+        return _why("report_empty", N_("the file is empty"))
     try:
         root = etree.fromstring(document, _parser())
     except etree.XMLSyntaxError as error:
         if _cut_off(document, error):
-            return f"the file ends before the report does (truncated?): {error}"
-        return f"not well-formed XML: {error}"
+            return _why(
+                "report_truncated",
+                N_("the file ends before the report does (truncated?): %(error)s"),
+                error=str(error),
+            )
+        return _why("report_not_xml", N_("not well-formed XML: %(error)s"), error=str(error))
     # Any <!DOCTYPE> gives an internal DTD object (lxml-stubs miss that it may be None).
     if cast("etree.DTD | None", root.getroottree().docinfo.internalDTD) is not None:
-        return "the file declares a DTD (<!DOCTYPE>): Money's reports have none; not read"
+        return _why(
+            "report_dtd",
+            N_("the file declares a DTD (<!DOCTYPE>): Money's reports have none; not read"),
+        )
     return root
 
 
@@ -160,13 +181,19 @@ def _read(root: etree._Element) -> ReadReport:
     """The entries of a parsed ``MoneyReport``."""
     status = _status(root)
     if status not in STATUSES:
-        return _unusable("the report has no Status Ok, WarningError or FatalError")
+        return _unusable(
+            _why("report_no_status", N_("the report has no Status Ok, WarningError or FatalError"))
+        )
     entries: list[ImportEntry] = []
     for position, order in enumerate(root.iterfind("SeznamObjPrij/ObjPrij"), 1):
         entry = _entry(order)
         if entry is None:
             return _unusable(
-                f"received order {position} has no Status Ok, WarningError or FatalError"
+                _why(
+                    "report_order_no_status",
+                    N_("received order %(position)s has no Status Ok, WarningError or FatalError"),
+                    position=position,
+                )
             )
         entries.append(entry)
     others = sum(
@@ -323,7 +350,7 @@ def _data(order: etree._Element) -> etree._Element | None:
     return inner if inner is not None else data
 
 
-def _why_nothing(root: etree._Element, status: str) -> str:
+def _why_nothing(root: etree._Element, status: str) -> Reason:
     """Why a report lists no record: a failed control (``NoEntity`` first: an empty file or
     no entity the definition imports), else the report's own ``ErrorInfo``."""
     for check in ("NoEntity", "KodAgendy", "HospRok", "CisloDavky"):
@@ -331,31 +358,56 @@ def _why_nothing(root: etree._Element, status: str) -> str:
         if control is not None and (
             _status(control) != OK or control.find("ErrorInfo") is not None
         ):
-            return f"Control/{check} ({_status(control)}): {_explained(control)}"
+            return _why(
+                "report_control",
+                N_("Control/%(check)s (%(money_status)s): %(explained)s"),
+                check=check,
+                money_status=_status(control),
+                explained=_explained(control),
+            )
     if root.find("ErrorInfo") is not None:
-        return f"MoneyReport ({status}): {_explained(root)}"
-    return f"the report lists no imported record (Status {status})"
+        return _why(
+            "report_error",
+            N_("MoneyReport (%(money_status)s): %(explained)s"),
+            money_status=status,
+            explained=_explained(root),
+        )
+    return _why(
+        "report_nothing",
+        N_("the report lists no imported record (Status %(money_status)s)"),
+        money_status=status,
+    )
 
 
 def _explained(entry: etree._Element) -> str:
-    """What an entry's first ``ErrorInfo`` says: its description, else its code."""
+    """What an entry's first ``ErrorInfo`` says: its description, else its code (the two
+    fallbacks are catalogue terms: shown, they are translated as a reason's values are)."""
     info = entry.find("ErrorInfo")
     if info is None:
-        return "no ErrorInfo"
+        return N_("no ErrorInfo")
     return (
         _text(info.find("ErrorDescription")).strip()
         or _text(info.find("ErrorCode")).strip()
         or _text(info.find("ErrorTypeCoded")).strip()
-        or "no description"
+        or N_("no description")
     )
 
 
-def _unusable(problem: str) -> ReadReport:
-    """A report that says nothing usable; the problem on one line, of bounded length."""
-    line = one_line(problem)
-    if len(line) > PROBLEM_LIMIT:
-        line = line[: PROBLEM_LIMIT - 1] + "…"
-    return ReadReport(entries=(), other_entries=0, problem=line)
+def _why(code: str, message: str, **quoted: str | int) -> Reason:
+    """Why a file says nothing usable, translated where it is shown; what it quotes of the
+    file is on one line and of bounded length (the file may hold anything)."""
+    return Reason(code, message, {key: _bounded(value) for key, value in quoted.items()})
+
+
+def _bounded(value: str | int) -> str | int:
+    if isinstance(value, int):
+        return value
+    line = one_line(value)
+    return line if len(line) <= QUOTE_LIMIT else line[: QUOTE_LIMIT - 1] + "…"
+
+
+def _unusable(problem: Reason) -> ReadReport:
+    return ReadReport(entries=(), other_entries=0, problem=problem)
 
 
 def _key(entry: etree._Element) -> str:

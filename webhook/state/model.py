@@ -224,7 +224,7 @@ class ReportRecord:
     name: str
     version: str  # what tells a replaced or grown file: size, time, ETag
     read_at: float
-    problem: str | None  # why it says nothing usable; None when its entries were read
+    problem: Reason | None  # why it says nothing usable; None when its entries were read
     entries: int
     unknown: tuple[ReportEntry, ...] = ()  # orders no delivered file matches
     matched: tuple[ReportEntry, ...] = ()  # the others, with their case's code
@@ -458,6 +458,14 @@ def reason_from(stored: str | None) -> Reason | None:
         return None
     item = json.loads(stored)
     return Reason(item["code"], item["message"], item.get("values") or {})
+
+
+def problem_from(stored: str | None) -> Reason | None:
+    """A report's problem as stored: a reason's JSON, or the English line an older state
+    file kept (shown as it is)."""
+    if stored and not stored.startswith("{"):
+        return Reason("report_unreadable", stored)
+    return reason_from(stored)
 
 
 def newly_changed(before: CaseChanges | None, now: CaseChanges) -> bool:

@@ -11,9 +11,11 @@ from flask import Response, abort, flash, jsonify, redirect, render_template, re
 from werkzeug.wrappers import Response as BaseResponse
 
 from webhook.delivery.reports import MOST_BYTES
+from webhook.order import Reason
 from webhook.web.admin import bp
 from webhook.web.language import gettext, ngettext
 from webhook.web.registry import instance
+from webhook.wording import described
 from webhook.worker.chores import REPORTS_FLAG
 
 MOST_FILES = 50
@@ -59,10 +61,16 @@ def upload_reports() -> BaseResponse:
         if record.problem:
             problems += 1
             if problems <= MOST_SAID:  # the rest are on the page; a cookie holds only so much
-                said = record.problem[:200]
+                said = report_problem(record.problem)[:200]
                 flash(gettext("%(file)s: %(problem)s", file=name, problem=said), "error")
     flash(ngettext("%(num)s report read.", "%(num)s reports read.", len(uploads) - problems))
     return redirect(url_for("admin.reports"))
+
+
+@bp.app_template_global()
+def report_problem(problem: Reason) -> str:
+    """Why a report file said nothing usable, in the reader's language."""
+    return described(gettext, problem)
 
 
 def _shown_name(sent: str) -> str:

@@ -30,7 +30,9 @@ from webhook.state.model import (
     entries_from,
     entries_json,
     newly_changed,
+    problem_from,
     reason_from,
+    reason_json,
     verdict_from,
     verdict_json,
 )
@@ -246,7 +248,7 @@ class SqliteCaseRecords(CaseRecords):
                     report.name,
                     report.version,
                     report.read_at,
-                    report.problem,
+                    reason_json(report.problem),
                     report.entries,
                     entries_json(report.unknown),
                     entries_json(report.matched),
@@ -263,6 +265,7 @@ class SqliteCaseRecords(CaseRecords):
             ReportRecord(
                 **{
                     **dict(row),
+                    "problem": problem_from(row["problem"]),
                     "unknown": entries_from(row["unknown"]),
                     "matched": entries_from(row["matched"]),
                 }
