@@ -194,6 +194,16 @@ def bucket(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
     return S3Bucket(name, env, client)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=pytest.mark.aws)])
+def state_mode(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings of each state mode, for a test that must hold in both: none (a state
+    file), or SQS + DynamoDB + S3 on moto."""
+    if request.param == "sqs":
+        aws: AwsQueue = request.getfixturevalue("aws")
+        return aws.env
+    return {}
+
+
 @pytest.fixture
 def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AwsQueue:
     env = s3_environment(moto_url)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import boto3
+
 from tests.support import TestClock, share, xsd_dir
 from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import Settings, load_settings
@@ -68,4 +70,20 @@ class Harness:
         return self.state.outbox.counts()
 
     def files(self) -> list[str]:
+        """The names of the files in the export target: the folder, or the bucket."""
+        target = self.settings.export_target
+        if target.startswith("s3://"):
+            bucket, _, prefix = target.removeprefix("s3://").partition("/")
+            prefix = f"{prefix.rstrip('/')}/" if prefix else ""
+            listing = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
+            return sorted(item["Key"][len(prefix) :] for item in listing.get("Contents", []))
         return sorted(p.name for p in self.exports.iterdir()) if self.exports.exists() else []
+
+    def file(self, name: str) -> bytes:
+        """One file as the export target holds it."""
+        target = self.settings.export_target
+        if target.startswith("s3://"):
+            bucket, _, prefix = target.removeprefix("s3://").partition("/")
+            key = f"{prefix.rstrip('/')}/{name}" if prefix else name
+            return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+        return (self.exports / name).read_bytes()

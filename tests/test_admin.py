@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import re
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 
 from tests.harness import Harness
 from tests.support import TOKEN
+from tests.test_fidelity import at_rate
 from webhook.moneys3.standin import MoneyS3StandIn
 from webhook.raynet.standin import RaynetStandIn
 from webhook.web import create_app
@@ -89,6 +91,45 @@ def test_a_silent_worker_banner_counts_minutes_in_each_language(
     client, _ = logged_in(admin_app)
     assert czech in client.get("/admin/").get_data(as_text=True)
     assert english in client.get("/admin/?lang=en").get_data(as_text=True)
+
+
+def test_what_to_note_before_the_import_is_on_the_case_and_in_the_inbox(
+    admin_app: Flask, harness: Harness, won_case: dict[str, Any]
+) -> None:
+    harness.raynet.add_case(at_rate(won_case, 2, 15))  # a rate the agenda may not know
+    harness.webhook(1234)
+    assert harness.drain() == "exported"
+    client, _ = logged_in(admin_app)
+    czech = "Položky 2 mají DPH 15 %, což není sazba agendy (12 %, 21 %): Money S3 je převezme"
+    case = client.get("/admin/cases/1234").get_data(as_text=True)
+    assert "Před importem mějte na paměti" in case
+    assert czech in case
+    assert czech in client.get("/admin/inbox").get_data(as_text=True)
+    english = client.get("/admin/cases/1234?lang=en").get_data(as_text=True)
+    assert "Items 2 have VAT 15 %, not one of the agenda&#39;s rates (12 %, 21 %)" in english
+
+
+def test_webhooks_that_could_not_be_read_are_shown_as_they_came(admin_app: Flask) -> None:
+    receiver = admin_app.test_client()
+    signed = {"X-RAYNETCRM-Token": TOKEN}
+    for body in (b"<script>alert(1)</script>\xff", b'{"eventId": "e-1", "type": "record.updated"}'):
+        answer = receiver.post("/webhooks/raynet", data=body, headers=signed)
+        assert answer.json == {"status": "ignored", "reason": "unreadable"}
+    client, _ = logged_in(admin_app)
+    page = client.get("/admin/webhooks").get_data(as_text=True)
+    assert "Nečitelné webhooky" in page
+    assert "tělo požadavku není JSON" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\ufffd" in page  # shown, never run
+    assert "není to událost webhooku RAYNET: {&#34;data&#34;:" in page
+    assert "26 bajtů" in page
+    kept = client.get("/admin/api/webhooks/unreadable", headers=BEARER).json or {}
+    assert [item["code"] for item in kept["unreadable"]] == [
+        "webhook_not_event",
+        "webhook_not_json",
+    ]
+    assert base64.b64decode(kept["unreadable"][1]["body_base64"]) == (
+        b"<script>alert(1)</script>\xff"
+    )
 
 
 def test_cases_with_their_state_file_and_reason(

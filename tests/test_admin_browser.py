@@ -6,6 +6,7 @@ people): the accountant's Czech pages, the English switch, the banners, the bulk
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import shutil
@@ -22,6 +23,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from tests.servers import ROOT, bridge, free_port, listening, wait_until
 from tests.support import TOKEN, share, webhook_body, xsd_dir
+from tests.test_fidelity import at_rate
 from webhook.raynet.standin import RaynetStandIn
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -174,11 +176,19 @@ def test_the_accountant_in_czech_imports_from_the_inbox_on_desktop_and_phone(
     environment: dict[str, str],
     won_case: dict[str, Any],
 ) -> None:
-    raynet.add_case({**won_case, "id": 77, "code": "OP-24-077", "name": "Servis tiskáren"})
+    further = at_rate(copy.deepcopy(won_case), 2, 15)  # a rate the agenda may not know
+    raynet.add_case({**further, "id": 77, "code": "OP-24-077", "name": "Servis tiskáren"})
     raynet.add_case({**won_case, "id": 78, "code": "OP-24-078", "status": "B_ACTIVE"})
     with serving(environment, tmp_path / "serve.log") as url:
         for case_id in (1234, 77, 78):
             send_webhook(url, case_id)
+        not_json = requests.post(
+            f"{url}/webhooks/raynet",
+            data="{nedokončený JSON".encode(),
+            headers={"X-RAYNETCRM-Token": TOKEN},
+            timeout=5,
+        )
+        assert not_json.json() == {"status": "ignored", "reason": "unreadable"}
         wait_until(lambda: len(raynet.posts) == 2, 20, "two exports written back to RAYNET")
         context = browser.new_context(locale="cs-CZ", viewport=DESKTOP, accept_downloads=True)
         page = context.new_page()
@@ -221,6 +231,9 @@ def test_the_accountant_in_czech_imports_from_the_inbox_on_desktop_and_phone(
         page.get_by_role("link", name="K importu").click()
         inbox = page.locator("table.inbox tbody")
         assert inbox.locator("tr").count() == 2
+        noted = "Položky 2 mají DPH 15 %, což není sazba agendy (12 %, 21 %)"
+        assert noted in page.locator("#file-77-1 ul.caveats").inner_text()
+        assert page.locator("#file-1234-1 ul.caveats").count() == 0
         page.get_by_role("button", name="Vybrat vše").click()
         with page.expect_download() as download_info:
             page.get_by_role("button", name="Stáhnout vybrané jako ZIP").click()
@@ -241,11 +254,25 @@ def test_the_accountant_in_czech_imports_from_the_inbox_on_desktop_and_phone(
         imported = page.locator("table").nth(1).inner_text()
         assert re.search(r"\d+\. \d+\. \d{4} \d+:\d\d, Jana Účetní", imported), imported
 
+        page.goto(f"{url}/admin/cases/77")
+        caveats = page.locator("#caveats").inner_text()
+        assert caveats.startswith("Před importem mějte na paměti\n")
+        assert noted in caveats
+        screenshot(page, "cs-desktop-case-caveats")
+        page.get_by_role("link", name="Nečitelné webhooky").click()
+        kept = page.locator("table.webhooks tbody tr")
+        assert kept.count() == 1
+        assert "tělo požadavku není JSON" in kept.inner_text()
+        assert "{nedokončený JSON" in kept.locator("pre.body").inner_text()
+        screenshot(page, "cs-desktop-webhooks")
+
         page.set_viewport_size(PHONE)
         for path, name in (
             ("/admin/", "cases"),
             ("/admin/inbox", "inbox"),
             ("/admin/cases/1234", "case"),
+            ("/admin/cases/77", "case-caveats"),
+            ("/admin/webhooks", "webhooks"),
         ):
             page.goto(url + path)
             assert fits_the_width(page), path

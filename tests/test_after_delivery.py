@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tests.harness import Harness
-from tests.support import xsd_dir
+from tests.support import TOKEN, xsd_dir
+from webhook.delivery.folder import FolderTarget
 from webhook.delivery.reports import FolderReports
 from webhook.delivery.target import DeliveryUnavailable
 from webhook.moneys3.standin import MoneyS3StandIn
@@ -21,11 +22,13 @@ from webhook.moneys3.validation import ReportValidator
 from webhook.order import Change, DigestLine, OrderDigest, order_changes
 from webhook.raynet.standin import RaynetStandIn
 from webhook.state.attention import attention, overdue_cutoff, to_import
-from webhook.state.model import CaseEvent, FollowUp, ImportOutcome
+from webhook.state.model import CaseEvent, FollowUp, ImportOutcome, problem_from
+from webhook.web import create_app
 from webhook.wiring import build_money_reports
 from webhook.worker.chores import REPORTS_FLAG
 from webhook.worker.money_reports import MoneyReports
 
+ADMIN_TOKEN = "admin-token-0123456789"
 NEWS = (FollowUp.IMPORTED_POST, FollowUp.REFUSED_POST, FollowUp.REFUSED_EMAIL)
 
 
@@ -159,11 +162,35 @@ def test_an_unreadable_report_folder_is_a_flag_not_a_crash(
     assert chores.money_reports is not None
     chores.money_reports_every = 0.0
     chores.run_due()  # the folder does not exist yet
-    assert "cannot be read" in (harness.records.flag(REPORTS_FLAG) or "")
+    assert "cannot be read" in str(problem_from(harness.records.flag(REPORTS_FLAG)))
     (tmp_path / "reports").mkdir()
     chores.records.set_flag("money_reports_turn", None)
     chores.run_due()
     assert harness.records.flag(REPORTS_FLAG) is None
+
+
+def test_what_stops_exports_and_reports_is_said_in_the_readers_language(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    reports = str(tmp_path / "reports")  # not there
+    harness = Harness(
+        raynet, tmp_path, MONEY_S3_REPORTS=reports, ADMIN_TOKEN=ADMIN_TOKEN, WEBHOOK_TOKEN=TOKEN
+    )
+    chores = harness.service.chores
+    chores.target = FolderTarget(tmp_path / "unmounted")
+    chores.money_reports_every = 0.0
+    chores.watch_target()
+    chores.run_due()
+    client = create_app(harness.settings).test_client()
+    assert client.post("/admin/login", data={"token": ADMIN_TOKEN}).status_code == 302
+    czech = client.get("/admin/").get_data(as_text=True)
+    unmounted = f"{tmp_path}/unmounted"
+    assert f"nelze ukládat soubory: EXPORT_TARGET {unmounted} neexistuje (je sdílená" in czech
+    assert f"Protokoly Money S3 nelze číst: MONEY_S3_REPORTS {reports} nelze číst" in czech
+    english = client.get("/admin/?lang=en").get_data(as_text=True)
+    assert f"takes no files: EXPORT_TARGET {unmounted} does not exist" in english
+    ready = client.get("/readyz").json or {}
+    assert ready["checks"]["export_target"].startswith("EXPORT_TARGET ")  # for machines: English
 
 
 def test_the_folder_lists_only_reports_directly_in_it(tmp_path: Path) -> None:

@@ -397,6 +397,32 @@ def test_bookkeeping_fields_come_from_constants_and_the_deals_fields(
         "Objednávka dle nabídky NAB-24-031",  # the deal's note, as RAYNET's own export
     ]
     assert len(raynet.calls("customField/config/")) == 1
+    assert harness.records.exports_of(1234)[0].caveats == ()
+
+
+def test_a_custom_field_raynet_does_not_have_leaves_its_field_empty_and_says_so(
+    raynet: RaynetStandIn, tmp_path: Path, won_case: dict[str, Any]
+) -> None:
+    raynet.custom_fields = [
+        {"label": "Číslo zakázky", "name": "Cislo_zaka_7c1d2", "dataType": "STRING"},
+    ]
+    won_case["customFields"] = {"Cislo_zaka_7c1d2": "Z-2026-7"}
+    raynet.add_case(won_case)
+    harness = Harness(
+        raynet,
+        tmp_path,
+        MONEY_S3_JOB="{custom:Cislo zakazky}",  # typed without its accents
+        MONEY_S3_COST_CENTRE="{custom:Cislo_zaka_7c1d2}",  # RAYNET's key: found
+    )
+    harness.webhook()
+    assert harness.drain() == "exported"
+    order = header(etree.fromstring((harness.exports / "OP-24-057.xml").read_bytes()))
+    assert (order.findtext("Zakazka"), order.findtext("Stredisko")) == (None, "Z-2026-7")
+    (export,) = harness.records.exports_of(1234)
+    assert export.caveats == (Caveat("custom_field_unknown", {"name": "Cislo zakazky"}),)
+    harness.follow_ups.run_due()
+    (post,) = raynet.posts[1234]  # the salesperson is told too
+    assert "RAYNET nemá vlastní pole obchodního případu Cislo zakazky" in post["comment"]
 
 
 def test_a_field_too_long_for_money_refuses_the_case_naming_it(

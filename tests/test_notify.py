@@ -50,6 +50,38 @@ def test_each_new_order_is_mailed_with_the_xml_attached(
     assert len(inbox.messages) == 1  # sent once
 
 
+def test_a_reexport_is_mailed_as_another_file_of_the_same_order_and_says_why(
+    raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox]
+) -> None:
+    port, inbox = smtp
+    harness = mail_harness(raynet, tmp_path, port)
+    harness.webhook()
+    harness.drain()
+    harness.follow_ups.run_due()
+    raynet.cases[1234]["items"][0]["count"] = 3  # the salesperson corrects the quantity
+    raynet.cases[1234]["totalAmount"] = 14700
+    raynet.cases[1234]["totalAmountWithTax"] = 17787
+    harness.webhook()
+    harness.follow_ups.run_due()  # the change check finds it
+    harness.queue.request_reexport(1234)
+    harness.drain()
+    harness.follow_ups.run_due()
+    again = inbox.messages[-1]
+    assert again["Subject"] == "Objednávka z RAYNET CRM znovu: OP-24-057 (soubor č. 2)"
+    body = again.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "toto je soubor č. 2 k objednávce odeslané dříve" in text
+    assert "Proč: obchodní případ se v RAYNETu od souboru č. 1 změnil (" in text
+    assert "množství 2 → 3" in text
+    harness.queue.request_reexport(1234)  # no change since file no. 2 is known
+    harness.drain()
+    harness.follow_ups.run_due()
+    third = inbox.messages[-1].get_body(("plain",))
+    assert third is not None
+    assert "Proč: byl vyžádán znovu" in third.get_content()
+
+
 def test_from_s3_the_mail_carries_a_link_that_works(
     raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox], bucket: S3Bucket
 ) -> None:

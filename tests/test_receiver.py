@@ -14,8 +14,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.harness import Harness
 from tests.support import TOKEN, examples, share, webhook_body
 from webhook.errors import ConfigError
+from webhook.raynet.standin import RaynetStandIn
 from webhook.settings.environment import Settings, load_settings
 from webhook.state.ports import CaseRecords
 from webhook.web import create_app, probes
@@ -57,6 +59,19 @@ def test_same_event_again_is_a_duplicate_and_no_second_job(app: Flask, client: F
     record = state_of(app).case(1234)
     assert record is not None
     assert record.events == 1
+
+
+def test_a_repeat_is_a_duplicate_in_either_state_mode(
+    raynet: RaynetStandIn, tmp_path: Path, state_mode: dict[str, str]
+) -> None:
+    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN, **state_mode)
+    client = create_app(harness.settings).test_client()
+    body = webhook_body(event_id="evt-twice")
+    first, again = (client.post(URL, json=body, headers=HEADERS) for _ in range(2))
+    assert (first.status_code, first.json) == (202, {"status": "accepted", "eventId": "evt-twice"})
+    assert (again.status_code, again.json) == (200, {"status": "duplicate", "eventId": "evt-twice"})
+    assert harness.drain() == "exported"
+    assert harness.files() == ["OP-24-057.xml"]
 
 
 @pytest.mark.parametrize("entity", ["businesscase", "BUSINESSCASE", "BusinessCase"])
@@ -157,7 +172,7 @@ def test_an_authenticated_body_that_is_no_event_is_ignored_and_kept(
     deep = client.post(URL, data=b"[" * 100_000, headers=HEADERS)
     assert deep.status_code in (200, 413)
     kept = state_of(app).unreadable()
-    assert [event.problem for event in kept][-2:] == [
+    assert [str(event.problem) for event in kept][-2:] == [
         'not a RAYNET webhook event: {"eventId": ["1 to 64 letters, digits or -_.: required."], '
         '"data": {"entityId": ["An integer from 1 to 9223372036854775807 required."]}}',
         "the body is not JSON",
@@ -309,7 +324,7 @@ def test_ids_outside_64_bits_are_no_event(app: Flask, client: FlaskClient, entit
     assert response.status_code == 200
     assert response.json == {"status": "ignored", "reason": "unreadable"}
     (kept,) = state_of(app).unreadable()
-    assert "entityId" in kept.problem
+    assert "entityId" in str(kept.problem)
     assert stored_events(app) == 0
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.harness import Harness
 from tests.servers import Inbox
+from webhook.moneys3.standin import MoneyS3StandIn
 from webhook.raynet.standin import RaynetStandIn
 from webhook.state.model import FollowUp
 
@@ -28,11 +29,15 @@ def report_harness(raynet: RaynetStandIn, tmp_path: Path, port: int, **extra: st
 
 
 def test_one_report_a_day_from_two_workers_in_czech(
-    raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox], won_case: dict[str, Any]
+    raynet: RaynetStandIn,
+    tmp_path: Path,
+    smtp: tuple[int, Inbox],
+    won_case: dict[str, Any],
+    state_mode: dict[str, str],
 ) -> None:
     port, inbox = smtp
-    first = report_harness(raynet, tmp_path, port)
-    second = report_harness(raynet, tmp_path, port)
+    first = report_harness(raynet, tmp_path, port, **state_mode)
+    second = report_harness(raynet, tmp_path, port, **state_mode)
     raynet.add_case({**won_case, "id": 77, "code": "OP-24-077", "status": "B_ACTIVE"})
     raynet.add_case({**won_case, "id": 78, "code": "OP-24-078"})
     raynet.fail("businessCase/78/", 500, times=100, body={"message": "fault 500"})
@@ -80,9 +85,42 @@ def test_one_report_a_day_from_two_workers_in_czech(
     )
     assert "Zkouší se znovu samo" in text
     assert "Přehled: https://most.firma.cz/admin/" in text
+    if state_mode:  # a file in a bucket is linked (a presigned URL), not attached
+        assert list(report.iter_attachments()) == []
+        assert "/orders/OP-24-057.xml?" in text
+        return
     (attachment,) = list(report.iter_attachments())
     assert attachment.get_filename() == "OP-24-057.xml"
-    assert attachment.get_content() == (first.exports / "OP-24-057.xml").read_bytes()
+    assert attachment.get_content() == first.file("OP-24-057.xml")
+
+
+def test_the_report_lists_what_money_refused_and_what_waits_too_long(
+    raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox], won_case: dict[str, Any]
+) -> None:
+    port, _ = smtp
+    folder = tmp_path / "money-reports"
+    harness = report_harness(raynet, tmp_path, port, MONEY_S3_REPORTS=str(folder))
+    item = {**won_case["items"][0], "taxRate": 15, "discountPercent": 0}  # Money refuses it
+    raynet.add_case({**won_case, "items": [item], "totalAmount": 9000, "totalAmountWithTax": 10350})
+    raynet.add_case({**won_case, "id": 60, "code": "OP-24-060"})
+    for case_id in (1234, 60):
+        harness.webhook(case_id)
+        assert harness.drain(case_id=case_id) == "exported"
+    folder.mkdir()
+    report = MoneyS3StandIn().import_document("OP-24-057.xml", harness.file("OP-24-057.xml"))
+    (folder / "OP-24-057_report.xml").write_bytes(report)  # OP-24-060 not imported
+    assert harness.service.chores.money_reports is not None
+    assert harness.service.chores.money_reports.poll() == 1
+    harness.clock.advance(5 * DAY)  # OP-24-060 is neither imported nor marked since
+    assert harness.follow_ups.report is not None
+    day = int(time.strftime("%Y%m%d", time.localtime(harness.clock())))
+    body = harness.follow_ups.report.message(day).get_body(("plain",))
+    assert body is not None
+    text = body.get_content().replace("\r\n", "\n")
+    assert "\nNenaimportováno do Money S3: 1\n- OP-24-057: OP-24-057.xml: " in text
+    refused = text.split("Nenaimportováno do Money S3: 1\n")[1].splitlines()[0]
+    assert "15" in refused  # Money's own words on the rate it does not know
+    assert "\nČeká na import déle než 2 pracovní dny: 1\n- OP-24-060: OP-24-060.xml\n" in text
 
 
 def test_no_report_before_the_hour_or_without_mail(

@@ -107,6 +107,12 @@ def load_spec(server: str) -> tuple[OpenAPI, dict[str, Any]]:
     # example and PUT webhook/'s answer are 32 hex digits ("532d339c0a874f68ae8f2cc108c7f7b2").
     (uuid,) = document["paths"]["/webhook/{uuid}/"]["delete"]["parameters"]
     uuid["schema"] = {"type": "string"}
+    # A third, of the same kind: DELETE {entityName}/{entityId}/extId/{extId} types the
+    # external id as an integer, while its own example is "erp:123456789" and PUT extId/
+    # takes any string.
+    removed = document["paths"]["/{entityName}/{entityId}/extId/{extId}"]["delete"]
+    (external_id,) = [p for p in removed["parameters"] if p["name"] == "extId"]
+    external_id["schema"] = {"type": "string"}
     document["servers"] = [{"url": server}]
     return OpenAPI.from_dict(copy.deepcopy(document)), document
 
@@ -231,6 +237,14 @@ def test_every_endpoint_the_bridge_uses_answers_as_documented(
     assert client.posts(1234) == ["Objednávka pro Money S3 je připravena"]
     client.lock_business_case(1234)
     assert client.business_case(1234).external_ids == ("moneys3:OP-24-057.xml",)
+    client.unlock_business_case(1234)  # a re-export: unlock, replace our external id, lock
+    client.remove_external_id(1234, "moneys3:OP-24-057.xml")
+    client.add_external_id(1234, "moneys3:OP-24-057+2.xml")
+    client.lock_business_case(1234)
+    raynet.add_product({"id": 77, "code": "MON-24", "name": 'Monitor 24"'})
+    assert client.product_code(77) == "MON-24"
+    raynet.custom_fields = [{"label": "Číslo zakázky", "name": "Cislo_zaka_7c1d2"}]
+    assert client.custom_field_keys() == {"Číslo zakázky": "Cislo_zaka_7c1d2"}
     assert client.check_button_token(raynet.issue_button_token(902), 902)
     assert not client.check_button_token("not-issued", 902)
     with pytest.raises(Exception, match="not found"):
@@ -252,6 +266,10 @@ def test_every_endpoint_the_bridge_uses_answers_as_documented(
         "PUT /{entityName}/{entityId}/post/ 201",
         "GET /{entityName}/{entityId}/post/ 200",
         "POST /businessCase/{businessCaseId}/lock 200",
+        "POST /businessCase/{businessCaseId}/unlock 200",
+        "DELETE /{entityName}/{entityId}/extId/{extId} 200",
+        "GET /product/{productId}/ 200",
+        "GET /customField/config/ 200",
     }
 
 

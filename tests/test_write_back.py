@@ -77,6 +77,7 @@ def test_a_reexport_posts_again_and_replaces_its_external_id(
     first, second = (post["comment"] for post in raynet.posts[1234])
     assert "OP-24-057.xml" in first
     assert second.startswith("Znovu exportováno do Money S3 (soubor č. 2): OP-24-057+2.xml")
+    assert "\nProč: byl vyžádán znovu (v přehledu, tlačítkem v RAYNETu nebo příkazem" in second
 
 
 def test_nothing_is_written_back_when_nothing_was_delivered(
@@ -126,9 +127,9 @@ def test_a_failed_write_back_is_retried_without_a_second_file_or_post(
 
 
 def test_our_write_backs_webhooks_cost_no_api_request(
-    raynet: RaynetStandIn, tmp_path: Path
+    raynet: RaynetStandIn, tmp_path: Path, state_mode: dict[str, str]
 ) -> None:
-    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN)
+    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN, **state_mode)
     client = create_app(harness.settings).test_client()
     harness.webhook()
     harness.drain()
@@ -144,10 +145,10 @@ def test_our_write_backs_webhooks_cost_no_api_request(
 
 
 def test_a_case_with_our_external_id_costs_nothing_with_a_new_state_file(
-    raynet: RaynetStandIn, tmp_path: Path
+    raynet: RaynetStandIn, tmp_path: Path, state_mode: dict[str, str]
 ) -> None:
-    """The state file was lost; RAYNET's webhook still says the case has its file."""
-    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN)
+    """The state was lost; RAYNET's webhook still says the case has its file."""
+    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN, **state_mode)
     client = create_app(harness.settings).test_client()
     raynet.cases[1234]["extIds"] = ["erp:77", "moneys3:OP-24-057.xml", "moneys3:OP-24-057+2.xml"]
     body = {

@@ -78,6 +78,9 @@ class Bookkeeping:
     activity: str | None = None
     partner_document: str | None = None
     note: str | None = None
+    # Custom fields asked for by a name the CRM has none by (a typo, a field renamed): what
+    # they should fill is empty, and the accountant is told.
+    unknown_custom_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

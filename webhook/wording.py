@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from webhook.i18n import N_
 from webhook.order import Caveat, Change, Reason
-from webhook.state.model import ImportOutcome, MoneyMessage, MoneyVerdict
+from webhook.state.model import CaseChanges, ImportOutcome, MoneyMessage, MoneyVerdict
 
 Gettext = Callable[..., str]
 Ngettext = Callable[..., str]
@@ -146,6 +146,12 @@ def caveat_text(gettext: Gettext, ngettext: Ngettext, caveat: Caveat) -> str:
             value=values["value"],
             why=gettext(str(values["why"])),
         )
+    if caveat.code == "custom_field_unknown":
+        return gettext(
+            "RAYNET has no business-case custom field %(name)s, which the bridge's settings "
+            "name: the Money S3 field it should fill is left empty.",
+            **values,
+        )
     return caveat.code
 
 
@@ -215,6 +221,27 @@ def verdict_advice(gettext: Gettext, verdict: MoneyVerdict, doklad: str | None) 
 
 
 NUMERIC_CHANGES = {"quantity", "unit_price", "discount", "vat_rate", "total_gross"}
+
+
+def reexport_why(
+    gettext: Gettext,
+    generation: int,
+    changes: CaseChanges | None,
+    number: Callable[[Decimal], str] | None = None,
+) -> str:
+    """Why file no. ``generation`` of a case was written: the deal's changes found since the
+    file before it, or, none being known, that someone asked for it again."""
+    if changes is not None and changes.generation == generation - 1 and changes.changes:
+        return gettext(
+            "Why: the deal changed in RAYNET since file no. %(number)s (%(changes)s).",
+            number=generation - 1,
+            changes="; ".join(change_text(gettext, change, number) for change in changes.changes),
+        )
+    return gettext(
+        "Why: it was asked for again (on the dashboard, with the button in RAYNET or with "
+        "replay --again); no change of the deal since file no. %(number)s is known.",
+        number=generation - 1,
+    )
 
 
 def change_text(

@@ -97,6 +97,10 @@ def review(order: Order, rates: VatRates, *, strict_vat: bool, strict_ids: bool)
                 )
             )
         caveats.append(problem)
+    caveats += [
+        Caveat("custom_field_unknown", {"name": name})
+        for name in order.bookkeeping.unknown_custom_fields
+    ]
     return Review(caveats=tuple(caveats))
 
 

@@ -97,9 +97,11 @@ class BookkeepingMap:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     def resolve(self, fields: CaseFields, custom_keys: Mapping[str, str]) -> Bookkeeping:
+        known = {*custom_keys, *custom_keys.values(), *fields.custom}
         return Bookkeeping(
             **{
                 name: source.value(fields, custom_keys) if source else None
                 for name, source in self.sources().items()
-            }
+            },
+            unknown_custom_fields=tuple(sorted(self.custom_labels() - known)),
         )

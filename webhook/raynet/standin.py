@@ -316,7 +316,7 @@ class RaynetStandIn:
     def _custom_field_config(self) -> tuple[int, dict[str, str], Any]:
         """``GET customField/config/``: every entity's custom fields (only BusinessCase's
         are kept here), as the spec's example shows them."""
-        entities = ("Company", "Person", "Lead", "BusinessCase", "Offer", "SalesOrder", "Product")
+        entities = ("Company", "Person", "BusinessCase", "Offer", "SalesOrder", "Product")
         with self._lock:
             data = {
                 name: list(self.custom_fields) if name == "BusinessCase" else []

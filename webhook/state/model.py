@@ -351,7 +351,7 @@ class UnreadableEvent:
     that RAYNET does not retry it for days and delete the webhook), kept for a look."""
 
     received_at: float
-    problem: str
+    problem: Reason | None  # None only where a state file lost it
     body: bytes
 
 
@@ -461,10 +461,12 @@ def reason_from(stored: str | None) -> Reason | None:
 
 
 def problem_from(stored: str | None) -> Reason | None:
-    """A report's problem as stored: a reason's JSON, or the English line an older state
-    file kept (shown as it is)."""
-    if stored and not stored.startswith("{"):
-        return Reason("report_unreadable", stored)
+    """A problem as stored (a report's, a flag's, an unreadable webhook's): a reason's JSON,
+    or the English line an older state file kept (shown as it is)."""
+    if not stored:
+        return None
+    if not stored.startswith("{"):
+        return Reason("as_kept", stored)
     return reason_from(stored)
 
 

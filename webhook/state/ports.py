@@ -15,6 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
+from webhook.order import Reason
 from webhook.state.model import (
     SYNC_FLAG,
     CaseChanges,
@@ -41,7 +42,7 @@ class JobQueue(Protocol):
     def record_event(self, event: CaseEvent) -> Recorded:
         """Accept a business-case event durably (the receiver answers after this)."""
 
-    def record_unreadable(self, body: bytes, problem: str) -> None:
+    def record_unreadable(self, body: bytes, problem: Reason) -> None:
         """Keep an authenticated webhook that could not be read, for inspection."""
 
     def enqueue(self, case_id: int) -> None:

@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhook.settings.environment import Settings
 from webhook.settings.instances import load_instances
-from webhook.web import admin_api, bulk, inbox, money_reports, pages  # noqa: F401 - routes
+from webhook.web import admin_api, bulk, inbox, money_reports, pages, unreadable  # noqa: F401
 from webhook.web.admin import init_admin
 from webhook.web.button import init_button, over_the_limit
 from webhook.web.error_pages import init_errors

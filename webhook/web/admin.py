@@ -9,9 +9,9 @@ token as ``Authorization: Bearer <token>``. Without the token, or with a wrong o
 answer 401.
 
 The pages are in ``web/pages.py`` (cases), ``web/inbox.py`` (the accountant's orders to
-import), ``web/money_reports.py`` (Money S3's import reports), ``web/bulk.py`` (bulk export)
-and ``web/admin_api.py``; this module holds what they share: the blueprint, the guard,
-login and logout.
+import), ``web/money_reports.py`` (Money S3's import reports), ``web/bulk.py`` (bulk export),
+``web/unreadable.py`` (webhooks kept unread) and ``web/admin_api.py``; this module holds
+what they share: the blueprint, the guard, login and logout.
 """
 
 from __future__ import annotations

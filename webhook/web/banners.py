@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from flask import url_for
 
 from webhook.state.attention import attention
+from webhook.state.model import problem_from
 from webhook.web.language import gettext, ngettext
 from webhook.wiring import Instance
+from webhook.wording import described
 from webhook.worker.chores import (
     HEARTBEAT_SILENCE,
     REPORTS_FLAG,
@@ -72,13 +74,11 @@ def banners(served: Instance) -> list[Banner]:
         )
     if not settings.sync_enabled or not records.sync_enabled():
         found.append(Banner("warn", gettext("Exports are paused; webhooks are still stored.")))
-    problem = records.flag(TARGET_FLAG)
+    problem = problem_from(records.flag(TARGET_FLAG))
     if problem:
+        said = described(gettext, problem)
         found.append(
-            Banner(
-                "bad",
-                gettext("The export target takes no files: %(problem)s", problem=problem),
-            )
+            Banner("bad", gettext("The export target takes no files: %(problem)s", problem=said))
         )
     missing = records.flag(WEBHOOK_FLAG)
     if missing:
@@ -105,12 +105,13 @@ def _after_delivery(served: Instance) -> list[Banner]:
     look at (each banner leads to the list of those cases)."""
     records = served.state.records
     found: list[Banner] = []
-    unreadable = records.flag(REPORTS_FLAG)
+    unreadable = problem_from(records.flag(REPORTS_FLAG))
     if unreadable:
+        said = described(gettext, unreadable)
         found.append(
             Banner(
                 "warn",
-                gettext("Money S3's reports cannot be read: %(problem)s", problem=unreadable),
+                gettext("Money S3's reports cannot be read: %(problem)s", problem=said),
                 url_for("admin.reports"),
             )
         )

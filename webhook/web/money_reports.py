@@ -11,11 +11,11 @@ from flask import Response, abort, flash, jsonify, redirect, render_template, re
 from werkzeug.wrappers import Response as BaseResponse
 
 from webhook.delivery.reports import MOST_BYTES
-from webhook.order import Reason
+from webhook.state.model import problem_from
 from webhook.web.admin import bp
 from webhook.web.language import gettext, ngettext
+from webhook.web.pages import problem_text
 from webhook.web.registry import instance
-from webhook.wording import described
 from webhook.worker.chores import REPORTS_FLAG
 
 MOST_FILES = 50
@@ -30,7 +30,7 @@ def reports() -> str:
         reports=served.state.records.reports(limit=100),
         source=served.settings.money_reports,
         every=served.settings.money_reports_every,
-        problem=served.state.records.flag(REPORTS_FLAG),
+        problem=problem_from(served.state.records.flag(REPORTS_FLAG)),
     )
 
 
@@ -61,16 +61,10 @@ def upload_reports() -> BaseResponse:
         if record.problem:
             problems += 1
             if problems <= MOST_SAID:  # the rest are on the page; a cookie holds only so much
-                said = report_problem(record.problem)[:200]
+                said = problem_text(record.problem)[:200]
                 flash(gettext("%(file)s: %(problem)s", file=name, problem=said), "error")
     flash(ngettext("%(num)s report read.", "%(num)s reports read.", len(uploads) - problems))
     return redirect(url_for("admin.reports"))
-
-
-@bp.app_template_global()
-def report_problem(problem: Reason) -> str:
-    """Why a report file said nothing usable, in the reader's language."""
-    return described(gettext, problem)
 
 
 def _shown_name(sent: str) -> str:

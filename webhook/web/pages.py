@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from webhook.errors import BridgeError
 from webhook.i18n import N_
 from webhook.moneys3.preview import OrderPreview, read_order
-from webhook.order import Change
+from webhook.order import Caveat, Change, Reason
 from webhook.state.model import (
     KNOWN_LOCATION,
     CaseOrder,
@@ -31,11 +31,13 @@ from webhook.state.model import (
 from webhook.state.operations import ActionRefused, reexport_case, retry_case
 from webhook.state.ports import CaseRecords, JobQueue
 from webhook.web.admin import bp, refusal_text, who
-from webhook.web.language import gettext, texts
+from webhook.web.language import gettext, ngettext, texts
 from webhook.web.registry import bounded, instance
 from webhook.wording import (
     advice,
+    caveat_text,
     change_text,
+    described,
     money_message_text,
     outcome_text,
     reason_text,
@@ -131,6 +133,12 @@ def money_message(message: MoneyMessage) -> str:
 
 
 @bp.app_template_global()
+def caveat_line(caveat: Caveat) -> str:
+    """What the accountant should know about a file before importing it."""
+    return caveat_text(gettext, ngettext, caveat)
+
+
+@bp.app_template_global()
 def change_line(change: Change) -> str:
     return change_text(gettext, change, texts().number)
 
@@ -143,6 +151,13 @@ def verdict_hint(verdict: MoneyVerdict, doklad: str | None) -> str | None:
 @bp.app_template_global()
 def case_reason(case: TrackedCase) -> str:
     return reason_text(gettext, case.reason_code, case.reason, case.detail)
+
+
+@bp.app_template_global()
+def problem_text(problem: Reason) -> str:
+    """Why a file or a webhook was not read, or what stops the target, in the reader's
+    language."""
+    return described(gettext, problem)
 
 
 @bp.app_template_global()

@@ -33,6 +33,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from webhook.observability import render_metrics
+from webhook.state.model import problem_from
 from webhook.web.registry import instances
 from webhook.wiring import Instance
 from webhook.worker.chores import HEARTBEAT_SILENCE, TARGET_FLAG, silence
@@ -102,9 +103,9 @@ def _worker_heard_from(served: Instance) -> None:
 
 
 def _target_takes_files(served: Instance) -> None:
-    problem = served.state.records.flag(TARGET_FLAG)
+    problem = problem_from(served.state.records.flag(TARGET_FLAG))
     if problem:
-        raise NotReady(problem)
+        raise NotReady(str(problem))
 
 
 def state_check(name: str, served: Instance) -> str:

@@ -25,7 +25,9 @@ from flask import Blueprint, Response, request
 
 from webhook.delivery.naming import generation_of
 from webhook.errors import QueueUnavailable
+from webhook.i18n import N_
 from webhook.observability import WEBHOOK_SECONDS, WEBHOOKS, log_context
+from webhook.order import Reason
 from webhook.raynet import external_ids
 from webhook.raynet.schemas import InvalidWebhook, WebhookEvent, parse_webhook
 from webhook.settings.environment import Settings
@@ -111,9 +113,13 @@ def _authentic_event(served: Instance) -> WebhookEvent | None:
     try:
         return parse_webhook(json.loads(raw))
     except InvalidWebhook as error:  # a ValueError too: first
-        problem = f"not a RAYNET webhook event: {json.dumps(error.fields)}"
+        problem = Reason(
+            "webhook_not_event",
+            N_("not a RAYNET webhook event: %(fields)s"),
+            {"fields": json.dumps(error.fields, ensure_ascii=False)},
+        )
     except (ValueError, RecursionError):
-        problem = "the body is not JSON"
+        problem = Reason("webhook_not_json", N_("the body is not JSON"))
     log.warning("an authenticated webhook could not be read (%s); kept for a look", problem)
     try:
         served.state.queue.record_unreadable(raw, problem)

@@ -27,7 +27,7 @@ from webhook.delivery.target import Target
 from webhook.errors import BridgeError
 from webhook.raynet.client import DAILY_LIMIT, RaynetClient
 from webhook.raynet.webhooks import webhook_problem
-from webhook.state.model import Clock
+from webhook.state.model import Clock, reason_json
 from webhook.state.ports import CaseRecords, JobQueue
 from webhook.worker.gate import ExportGate
 from webhook.worker.money_reports import MoneyReports
@@ -91,7 +91,7 @@ class Chores:
             reports.poll()
         except BridgeError as error:
             log.warning("Money S3's reports cannot be read: %s", error)
-            self.publish(REPORTS_FLAG, str(error))
+            self.publish(REPORTS_FLAG, reason_json(error.reason))
         else:
             self.publish(REPORTS_FLAG, None)
 
@@ -103,12 +103,12 @@ class Chores:
         except BridgeError as error:
             if self.gate.target_problem is None:
                 log.error("exports paused: %s", error)
-            self.gate.target_found(str(error))
+            self.gate.target_found(error.reason)
         else:
             if self.gate.target_problem is not None:
                 log.info("the export target takes files again; exports resume")
             self.gate.target_found(None)
-        self.publish(TARGET_FLAG, self.gate.target_problem)
+        self.publish(TARGET_FLAG, reason_json(self.gate.target_problem))
 
     def publish(self, name: str, value: str | None) -> None:
         """Write a flag when its value changed since this worker last wrote it."""

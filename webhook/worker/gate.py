@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from webhook.i18n import N_
+from webhook.order import Reason
 from webhook.state.model import AUTH_REFUSED_FLAG, Clock
 from webhook.state.ports import CaseRecords
 
@@ -86,7 +87,7 @@ class ExportGate:
     credentials: CredentialsStop | None  # None: no RAYNET access configured
     sync_enabled: bool = True  # SYNC_ENABLED; the records hold the operator's switch
     clock: Clock = time.time
-    target_problem: str | None = None  # set by the chores' target watch
+    target_problem: Reason | None = None  # set by the chores' target watch
     look_at_target: bool = False  # a delivery just failed: the chores check the target now
     _reason: tuple[float, str | None] = field(default=(0.0, None), init=False)
 
@@ -102,7 +103,7 @@ class ExportGate:
             return N_("RAYNET refused the credentials; fix them or replay")
         return None
 
-    def target_found(self, problem: str | None) -> None:
+    def target_found(self, problem: Reason | None) -> None:
         """What the target watch found; a change counts before the next claim."""
         if problem != self.target_problem:
             self.target_problem = problem

@@ -19,7 +19,7 @@ from webhook.errors import TransientError
 from webhook.i18n import N_, Texts
 from webhook.settings.environment import SmtpSettings
 from webhook.state.model import FollowUp, OutboxItem
-from webhook.wording import caveat_text, one_line
+from webhook.wording import caveat_text, one_line, reexport_why
 from webhook.worker.news import news_text
 
 LINK_SECONDS = 7 * 24 * 3600
@@ -126,6 +126,8 @@ class Mailer:
                 code=code,
                 number=item.generation,
             )
+            + "\n"
+            + reexport_why(t.gettext, item.generation, item.changes, t.number)
             if again
             else t.gettext(
                 "Hello,\n\nthe business case %(code)s was won in RAYNET CRM. Import the "

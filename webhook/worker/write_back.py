@@ -29,7 +29,7 @@ from webhook.i18n import Texts
 from webhook.raynet import external_ids
 from webhook.raynet.client import RaynetAuthError, RaynetClient
 from webhook.state.model import FollowUp, OutboxItem
-from webhook.wording import caveat_text
+from webhook.wording import caveat_text, reexport_why
 from webhook.worker.follow_ups import Handler
 from webhook.worker.news import news_text
 
@@ -135,6 +135,8 @@ class WriteBack:
                 "Import z XML."
             )
         ]
+        if item.generation > 1:
+            lines.append(reexport_why(t.gettext, item.generation, item.changes, t.number))
         lines += [
             t.gettext("Note: %(caveat)s", caveat=caveat_text(t.gettext, t.ngettext, caveat))
             for caveat in item.caveats

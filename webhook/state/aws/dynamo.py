@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from webhook.order import CaseSummary
+from webhook.order import CaseSummary, Reason
 from webhook.state.model import (
     DUE_STATES,
     MONEY_S3,
@@ -185,13 +185,13 @@ class DynamoCaseRecords(CaseRecords):
             "ExpressionAttributeValues": values,
         }
 
-    def record_unreadable(self, body: bytes, problem: str) -> None:
+    def record_unreadable(self, body: bytes, problem: Reason) -> None:
         now = self._clock()
         self._table.put_item(
             Item={
                 "pk": f"unreadable#{now:017.6f}#{secrets.token_hex(3)}",
                 "received_at": as_dynamo(now),
-                "problem": problem,
+                "problem": reason_json(problem),
                 "body": body,
                 "expires_at": int(now) + EVENT_DAYS * DAY,
             }
@@ -327,7 +327,9 @@ class DynamoCaseRecords(CaseRecords):
 
     def unreadable(self, limit: int = 50) -> list[UnreadableEvent]:
         found = [
-            UnreadableEvent(float(item["received_at"]), str(item["problem"]), bytes(item["body"]))
+            UnreadableEvent(
+                float(item["received_at"]), problem_from(text(item, "problem")), bytes(item["body"])
+            )
             for item in self.scan("unreadable#")
         ]
         found.sort(key=lambda event: event.received_at, reverse=True)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from webhook.errors import ConfigError, QueueUnavailable
+from webhook.order import Reason
 from webhook.state.aws.dynamo import DynamoCaseRecords, cancellations
 from webhook.state.aws.outbox import new_follow_up
 from webhook.state.batching import GroupWriter
@@ -126,7 +127,7 @@ class SqsJobQueue(JobQueue):
         except (BotoCoreError, ClientError) as error:
             raise QueueUnavailable(f"DynamoDB: {error}") from None
 
-    def record_unreadable(self, body: bytes, problem: str) -> None:
+    def record_unreadable(self, body: bytes, problem: Reason) -> None:
         try:
             self._records.record_unreadable(body, problem)
         except (BotoCoreError, ClientError) as error:

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 
-from webhook.order import CaseSummary
+from webhook.order import CaseSummary, Reason
 from webhook.state.batching import GroupWriter
 from webhook.state.model import (
     AUTH_REFUSED_FLAG,
@@ -183,14 +183,14 @@ class SqliteJobQueue(JobQueue):
             for event, _ in events
         ]
 
-    def record_unreadable(self, body: bytes, problem: str) -> None:
+    def record_unreadable(self, body: bytes, problem: Reason) -> None:
         """Keep an authenticated webhook the receiver could not read, for inspection (the
         latest UNREADABLE_KEPT, 30 days at most)."""
         now = self._clock()
         with self._db.transaction() as db:
             db.execute(
                 "INSERT INTO unreadable (received_at, problem, body) VALUES (?, ?, ?)",
-                (now, problem, body),
+                (now, reason_json(problem), body),
             )
             db.execute(
                 "DELETE FROM unreadable WHERE rowid NOT IN "

@@ -295,7 +295,7 @@ class SqliteCaseRecords(CaseRecords):
             "SELECT received_at, problem, body FROM unreadable ORDER BY received_at DESC LIMIT ?",
             (limit,),
         ).fetchall()
-        return [UnreadableEvent(row[0], row[1], bytes(row[2])) for row in rows]
+        return [UnreadableEvent(row[0], problem_from(row[1]), bytes(row[2])) for row in rows]
 
     def events_stored(self) -> int:
         """Distinct webhook events on record (kept 30 days)."""
