@@ -39,8 +39,9 @@ class GroupWriter(Generic[Item, Result]):
 
     There is no writer thread: the caller that finds no write in flight writes the batch
     itself, and when it is done it wakes the first caller still waiting to write the next.
-    On the receiver's hot path that saves a thread hand-over per batch (measured against a
-    writer thread: bench/README.md), and there is no thread for a fork to lose.
+    On the receiver's hot path that saves a thread hand-over per batch (against a writer
+    thread, a median 1.10 x the webhooks a second: README, Performance), and there is no
+    thread for a fork to lose.
     """
 
     def __init__(
