@@ -36,8 +36,9 @@ def test_one_report_a_day_from_two_workers_in_czech(
     state_mode: dict[str, str],
 ) -> None:
     port, inbox = smtp
-    first = report_harness(raynet, tmp_path, port, **state_mode)
-    second = report_harness(raynet, tmp_path, port, **state_mode)
+    slow_retries = {"WORKER_BACKOFF_BASE": "3600", "WORKER_BACKOFF_MAX": "3600"}  # 78 fails
+    first = report_harness(raynet, tmp_path, port, **state_mode, **slow_retries)
+    second = report_harness(raynet, tmp_path, port, **state_mode, **slow_retries)
     raynet.add_case({**won_case, "id": 77, "code": "OP-24-077", "status": "B_ACTIVE"})
     raynet.add_case({**won_case, "id": 78, "code": "OP-24-078"})
     raynet.fail("businessCase/78/", 500, times=100, body={"message": "fault 500"})
