@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.harness import Harness
 from tests.support import TOKEN, xsd_dir
@@ -70,7 +71,10 @@ def test_an_imported_order_leaves_the_list_once_however_often_its_report_is_read
 ) -> None:
     exported(harness)
     money = money_imports(harness)
+    imports = {"instance": "", "result": "imported"}
+    before = REGISTRY.get_sample_value("bridge_money_imports_total", imports) or 0
     assert reports.poll() == 1
+    assert REGISTRY.get_sample_value("bridge_money_imports_total", imports) == before + 1
     (latest,) = harness.records.exports_of(1234)
     assert latest.money is not None
     assert latest.money.outcome is ImportOutcome.IMPORTED
