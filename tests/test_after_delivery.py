@@ -11,15 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from prometheus_client import REGISTRY
 
 from tests.harness import Harness
 from tests.support import TOKEN, xsd_dir
+from tests.test_fidelity import harness_env
 from webhook.delivery.folder import FolderTarget
 from webhook.delivery.reports import FolderReports
 from webhook.delivery.target import DeliveryUnavailable
 from webhook.moneys3.standin import MoneyS3StandIn
 from webhook.moneys3.validation import ReportValidator
+from webhook.ops.cli import main
 from webhook.order import Change, DigestLine, OrderDigest, order_changes
 from webhook.raynet.standin import RaynetStandIn
 from webhook.state.attention import attention, overdue_cutoff, to_import
@@ -111,6 +114,10 @@ def test_a_refused_order_keeps_moneys_words_and_asks_for_a_post_and_an_e_mail(
     assert news(harness) == {"money_refused_post", "money_refused_email"}
     needs = attention(harness.records, harness.clock(), 2)
     assert [d.export.file_name for d in needs.refused] == ["OP-24-057.xml"]
+    status = CliRunner().invoke(main, ["status"], env=harness_env(harness))
+    assert status.exit_code == 0, status.output
+    assert "; Money S3: refused: ObjPrij" in status.output  # and Money's own words after it
+    assert "15" in status.output.split("; Money S3: refused: ", 1)[1].splitlines()[0]
     assert harness.records.acknowledge(1234, 1, "Jana")
     assert not harness.records.acknowledge(1234, 1, "Jana")
     assert attention(harness.records, harness.clock(), 2).refused == ()
