@@ -73,8 +73,8 @@ def test_one_report_a_day_from_two_workers_in_czech(
     assert body is not None
     text = body.get_content().replace("\r\n", "\n")
     assert (
-        "Doručené objednávky: 1\n- OP-24-057.xml, Stavební firma Novák s.r.o., 12\xa0886,50\xa0Kč"
-        in text
+        "Doručené objednávky: 1\n- OP-24-057: OP-24-057.xml, Stavební firma Novák s.r.o., "
+        "12\xa0886,50\xa0Kč" in text
     )
     assert (
         "Neexportované případy: 1\n- OP-24-077: obchodní případ není vyhraný (stav otevřený)"

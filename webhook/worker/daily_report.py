@@ -153,8 +153,9 @@ class DailyReport:
 
     def _delivery_line(self, t: Texts, delivery: Delivery) -> str:
         summary = delivery.summary
+        code = one_line(delivery.code or str(delivery.export.case_id))
         parts = [
-            delivery.export.file_name,
+            f"{code}: {delivery.export.file_name}",  # the code: a file name may be escaped
             one_line(summary.customer or ""),
             t.amount(summary.total_with_vat, summary.currency),
         ]
