@@ -80,6 +80,18 @@ def test_a_reexport_posts_again_and_replaces_its_external_id(
     assert "\nProč: byl vyžádán znovu (v přehledu, tlačítkem v RAYNETu nebo příkazem" in second
 
 
+def test_the_post_names_the_share_as_the_accountant_sees_it(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path, EXPORT_LOCATION_LABEL="\\\\ucetni\\raynet")
+    harness.webhook()
+    harness.drain()
+    harness.follow_ups.run_due()
+    (post,) = raynet.posts[1234]
+    assert "uložený v \\\\ucetni\\raynet, " in post["comment"]
+    assert str(harness.exports) not in post["comment"]  # the server's own path is not shown
+
+
 def test_nothing_is_written_back_when_nothing_was_delivered(
     raynet: RaynetStandIn, tmp_path: Path, won_case: dict[str, Any]
 ) -> None:
