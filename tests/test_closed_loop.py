@@ -226,13 +226,14 @@ def test_a_deal_changed_after_export_is_caught_once(loop: Loop) -> None:
 
 
 def test_a_worker_killed_mid_follow_up_leaves_each_write_back_once(
-    env: dict[str, str], raynet: RaynetStandIn, tmp_path: Path
+    env: dict[str, str], raynet: RaynetStandIn, tmp_path: Path, state_mode: dict[str, str]
 ) -> None:
     """SIGKILL while RAYNET is taking the post (the write is made, the answer has not come
     yet); a new worker takes the follow-up once its lease runs out and finds the post
-    there: one post, one external id."""
+    there: one post, one external id. In either state mode (the outbox in the state file,
+    or in DynamoDB)."""
     port = free_port()
-    settings = {**env, "WORKER_LEASE_SECONDS": "5"}
+    settings = {**env, **state_mode, "WORKER_LEASE_SECONDS": "5"}
     receiver = bridge(["serve", "--no-worker", "--port", str(port)], settings, tmp_path / "r.log")
     first = bridge(["worker"], settings, tmp_path / "worker-1.log")
     second = None
