@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 SQLITE_HEADER = b"SQLite format 3\x00"
 CREATED = b"created\n"  # in the lock file, once this folder has held a state file
 INTEGRITY_SECONDS = 300.0
+# The host's writer lock is polled (a blocking flock cannot end at a deadline in a thread):
+# first after 0.1 ms, then twice as long each time, at most 1 ms, so that the next writer
+# takes it within a millisecond of its release (a commit holds it for about one fsync).
+LOCK_POLL_FIRST = 0.0001
+LOCK_POLL_MOST = 0.001
 
 SCHEMA_VERSION = 6
 SCHEMA = """
@@ -310,7 +315,7 @@ class StateDatabase:
         reach RAYNET well inside its 10 s, however long someone else holds the file)."""
         descriptor = self._lock_fd()
         deadline = time.monotonic() + self._write_wait
-        pause = 0.001
+        pause = LOCK_POLL_FIRST
         while True:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -322,7 +327,7 @@ class StateDatabase:
                         f"{self._lock_path.name} for over {self._write_wait:g} s"
                     ) from None
                 time.sleep(pause)
-                pause = min(pause * 2, 0.01)
+                pause = min(pause * 2, LOCK_POLL_MOST)
         try:
             yield
         finally:
