@@ -28,14 +28,19 @@ def mail_harness(raynet: RaynetStandIn, tmp_path: Path, port: int, **extra: str)
     )
 
 
+def exported_and_followed(harness: Harness) -> Harness:
+    """Case 1234 exported, and what follows its file (the e-mail) done."""
+    harness.webhook()
+    harness.drain()
+    harness.follow_ups.run_due()
+    return harness
+
+
 def test_each_new_order_is_mailed_with_the_xml_attached(
     raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox]
 ) -> None:
     port, inbox = smtp
-    harness = mail_harness(raynet, tmp_path, port)
-    harness.webhook()
-    harness.drain()
-    harness.follow_ups.run_due()
+    harness = exported_and_followed(mail_harness(raynet, tmp_path, port))
     (message,) = inbox.messages
     assert message["Subject"] == "Objednávka z RAYNET CRM: OP-24-057"
     assert message["To"] == "ucetni@firma.cz, sef@firma.cz"
@@ -54,10 +59,7 @@ def test_a_reexport_is_mailed_as_another_file_of_the_same_order_and_says_why(
     raynet: RaynetStandIn, tmp_path: Path, smtp: tuple[int, Inbox]
 ) -> None:
     port, inbox = smtp
-    harness = mail_harness(raynet, tmp_path, port)
-    harness.webhook()
-    harness.drain()
-    harness.follow_ups.run_due()
+    harness = exported_and_followed(mail_harness(raynet, tmp_path, port))
     raynet.cases[1234]["items"][0]["count"] = 3  # the salesperson corrects the quantity
     raynet.cases[1234]["totalAmount"] = 14700
     raynet.cases[1234]["totalAmountWithTax"] = 17787

@@ -61,7 +61,7 @@ def test_same_event_again_is_a_duplicate_and_no_second_job(app: Flask, client: F
     assert record.events == 1
 
 
-def test_a_repeat_is_a_duplicate_in_either_state_mode(
+def test_a_repeat_is_a_duplicate_and_bad_json_is_kept_in_either_state_mode(
     raynet: RaynetStandIn, tmp_path: Path, state_mode: dict[str, str]
 ) -> None:
     harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN, **state_mode)
@@ -72,6 +72,10 @@ def test_a_repeat_is_a_duplicate_in_either_state_mode(
     assert (again.status_code, again.json) == (200, {"status": "duplicate", "eventId": "evt-twice"})
     assert harness.drain() == "exported"
     assert harness.files() == ["OP-24-057.xml"]
+    unreadable = client.post(URL, data=b"\xff{", headers=HEADERS)
+    assert unreadable.json == {"status": "ignored", "reason": "unreadable"}
+    (kept,) = harness.records.unreadable()
+    assert (kept.problem and kept.problem.code, kept.body) == ("webhook_not_json", b"\xff{")
 
 
 @pytest.mark.parametrize("entity", ["businesscase", "BUSINESSCASE", "BusinessCase"])
