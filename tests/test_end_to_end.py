@@ -165,6 +165,8 @@ def test_dev_mode_runs_without_secrets_and_says_so(tmp_path: Path) -> None:
         wait_until(lambda: listening(port), 30, "gunicorn")
         token = (state.parent / "dev-webhook-token").read_text().strip()
         assert token in process.output()
+        hint = "\n      enter it as the webhook's security token in RAYNET\n"
+        assert hint in process.output()  # a line of its own, not an escaped "\n"
         assert "no RAYNET credentials" in process.output()
         url = f"http://127.0.0.1:{port}/webhooks/raynet"
         assert requests.post(url, json=webhook_body(), timeout=5).status_code == 401

@@ -91,8 +91,8 @@ def child_environment(settings: Settings, options: ServeOptions) -> dict[str, st
     if options.dev and settings.webhook_token is None:
         environment["WEBHOOK_TOKEN"] = token = dev_token(folder)
         say(
-            f"--dev: webhook token {token} (kept in {folder}/{DEV_WEBHOOK_FILE})"
-            "\n      enter it as the webhook's security token in RAYNET",
+            f"--dev: webhook token {token} (kept in {folder}/{DEV_WEBHOOK_FILE})",
+            "      enter it as the webhook's security token in RAYNET",
             err=True,
         )
     dashboard = url(options.host, options.port, "/admin/")
@@ -102,7 +102,8 @@ def child_environment(settings: Settings, options: ServeOptions) -> dict[str, st
         environment["ADMIN_TOKEN"] = token = dev_token(folder, DEV_ADMIN_FILE)
         say(
             f"--dev: dashboard {dashboard}, admin token {token} (kept in {folder}/"
-            f"{DEV_ADMIN_FILE})\n      log in there with it",
+            f"{DEV_ADMIN_FILE})",
+            "      log in there with it",
             err=True,
         )
     else:
