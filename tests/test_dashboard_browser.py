@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 from lxml import etree
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 
 from tests import test_admin_browser as admin_browser
 from tests.servers import wait_until
@@ -477,6 +477,8 @@ def test_the_login_reaches_the_name_and_a_pause_is_said_once(
             context = browser.new_context(locale="cs-CZ", viewport=viewport)
             page = context.new_page()
             page.goto(f"{url}/admin/")
+            # autofocus is applied at the page's first rendering opportunity: waited for
+            expect(page.locator("input[name=name]")).to_be_focused(timeout=5000)
             assert focused(page) == "input name"
             screenshot(page, f"cs-{size}-login")
             assert fits_the_width(page)
@@ -490,6 +492,7 @@ def test_the_login_reaches_the_name_and_a_pause_is_said_once(
                 page.keyboard.press("Enter")
             assert page.get_by_role("alert").inner_text() == "To není správný přístupový token."
             assert page.locator("input[name=name]").input_value() == "Jana Účetní"
+            expect(page.locator("input[name=token]")).to_be_focused(timeout=5000)
             assert focused(page) == "input token"
             page.keyboard.type(ADMIN)
             with page.expect_navigation():
