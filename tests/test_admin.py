@@ -515,3 +515,41 @@ def test_a_file_is_marked_imported_from_its_case_page(admin_app: Flask, harness:
     )
     forged = client.post("/admin/cases/1234/files/1/imported", data={})
     assert forged.status_code == 400  # no CSRF token, no mark
+
+
+def test_changes_since_export_are_marked_seen_in_the_list_and_by_a_script(
+    admin_app: Flask, harness: Harness
+) -> None:
+    harness.webhook()
+    harness.drain()
+    harness.raynet.cases[1234]["items"][0]["count"] = 3
+    harness.clock.advance(601)
+    harness.webhook()
+    harness.follow_ups.run_due()
+    client, csrf = logged_in(admin_app)
+    listed = client.get("/admin/inbox?view=changed").get_data(as_text=True)
+    assert 'id="file-1234-1"' in listed
+    assert "Označit vybrané jako zkontrolované" in listed
+    assert "se změnil po odeslání objednávky" in client.get("/admin/").get_data(as_text=True)
+    missing = client.post(
+        "/admin/api/cases/1234/files/1/changes-seen", json={"by": ""}, headers=BEARER
+    )
+    assert missing.status_code == 400
+    seen = client.post(
+        "/admin/inbox/acknowledged", data={"csrf": csrf, "view": "changed", "file": "1234:1"}
+    )
+    assert seen.status_code == 302
+    assert 'id="file-1234-1"' not in client.get("/admin/inbox?view=changed").get_data(as_text=True)
+    assert "se změnil po odeslání objednávky" not in client.get("/admin/").get_data(as_text=True)
+    case = harness.records.case(1234)
+    assert case is not None
+    assert case.changes is not None
+    assert case.changes.seen_by == "Jana"
+    again = client.post(
+        "/admin/api/cases/1234/files/1/changes-seen", json={"by": "Petr"}, headers=BEARER
+    )
+    assert (again.status_code, again.json) == (409, {"seen": False})  # the first mark counts
+    no_verdict = client.post(
+        "/admin/api/cases/1234/files/1/acknowledged", json={"by": "Petr"}, headers=BEARER
+    )
+    assert (no_verdict.status_code, no_verdict.json) == (409, {"seen": False})

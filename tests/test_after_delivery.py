@@ -259,6 +259,57 @@ def test_a_deal_changed_after_its_export_is_found_and_told_once(harness: Harness
     assert len(harness.raynet.posts[1234]) == posts + 1  # the same changes: told once
 
 
+def test_changes_seen_leave_the_lists_until_the_deal_changes_otherwise(
+    raynet: RaynetStandIn, tmp_path: Path, state_mode: dict[str, str]
+) -> None:
+    """The accountant fixed the order in Money S3 by hand: the changes, marked as seen, are
+    off the banner's list and stay seen while a check finds the same; a further difference
+    is news again, told once more. In both state modes."""
+    harness = Harness(raynet, tmp_path, **state_mode)
+    exported(harness)
+    harness.follow_ups.run_due()
+    posts = len(harness.raynet.posts[1234])
+
+    def changed_in(count: int, total: int) -> None:
+        harness.raynet.cases[1234]["items"][0]["count"] = count
+        harness.raynet.cases[1234]["totalAmount"] = total
+        harness.raynet.cases[1234]["totalAmountWithTax"] = total * Decimal("1.21")
+        harness.clock.advance(601)
+        harness.webhook()
+        harness.follow_ups.run_due()
+        harness.follow_ups.run_due()
+
+    def needing_a_look() -> list[int]:
+        return [d.export.case_id for d in attention(harness.records, harness.clock(), 2).changed]
+
+    def seen() -> tuple[str | None, float | None]:
+        case = harness.records.case(1234)
+        assert case is not None
+        assert case.changes is not None
+        return case.changes.seen_by, case.changes.seen_at
+
+    changed_in(3, 14700)
+    assert needing_a_look() == [1234]
+    assert not harness.records.acknowledge_changes(1234, 2, "Jana")  # no such file
+    assert harness.records.acknowledge_changes(1234, 1, "Jana")
+    assert not harness.records.acknowledge_changes(1234, 1, "Petr")  # seen already
+    by, at = seen()
+    assert by == "Jana"
+    assert harness.clock() - 60 < (at or 0) <= harness.clock()
+    assert needing_a_look() == []
+    status = CliRunner().invoke(main, ["status"], env={**harness_env(harness), **state_mode})
+    assert "; changed since export (2 differences), seen by Jana" in status.output
+    changed_in(3, 14700)  # checked again, the same difference: still seen, not told again
+    assert seen()[0] == "Jana"
+    assert needing_a_look() == []
+    assert len(harness.raynet.posts[1234]) == posts + 1
+    changed_in(4, 19600)  # another difference: news
+    assert seen() == (None, None)
+    assert needing_a_look() == [1234]
+    assert len(harness.raynet.posts[1234]) == posts + 2
+    assert "množství 2 → 4" in harness.raynet.posts[1234][-1]["comment"]
+
+
 def test_a_deal_lost_after_its_export_counts_as_changed(harness: Harness) -> None:
     exported(harness)
     harness.raynet.cases[1234]["status"] = "E_LOST"

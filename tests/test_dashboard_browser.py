@@ -244,7 +244,8 @@ def test_an_order_money_refused_and_a_deal_changed_since_say_what_to_do(
 ) -> None:
     """OP-24-057 carries a VAT rate the agenda lacks: Money S3 refuses it, and its report
     is read from the report folder. OP-24-077 goes in, then its quantity changes in
-    RAYNET. Both pages say what happened and what to do; the list has a banner for each."""
+    RAYNET. Both pages say what happened and what to do; the list has a banner for each,
+    until someone marks each as seen."""
     reports = tmp_path / "money-reports"
     reports.mkdir()
     settings = {**environment, "MONEY_S3_REPORTS": str(reports), "MONEY_S3_REPORTS_EVERY": "5"}
@@ -331,6 +332,14 @@ def test_an_order_money_refused_and_a_deal_changed_since_say_what_to_do(
             assert 'Monitor 24" Full HD: množství 2 → 3' in listed, listed
             assert "Chcete-li odeslat objednávku v nynější podobě" in changes.inner_text()
             assert "OP-24-077" in changes.locator(".advice").inner_text()
+            changes.get_by_role("button", name="Zkontrolováno: objednávka v Money S3").click()
+            assert page.get_by_role("status").inner_text() == "Označeno jako zkontrolované."
+            assert "Zkontroloval(a) Jana Účetní" in page.locator("#changes").inner_text()
+            assert page.locator("#changes button").count() == 0
+            screenshot(page, "cs-desktop-case-changed-seen")
+            page.goto(f"{url}/admin/")
+            assert page.locator(".banner").count() == 0  # both seen: nothing needs a look
+            page.goto(f"{url}/admin/cases/77")
             page.once("dialog", lambda dialog: dialog.accept())
             page.get_by_role("button", name="Exportovat znovu").click()
             assert page.get_by_role("status").inner_text() == (

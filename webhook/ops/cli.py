@@ -316,6 +316,8 @@ def _after_delivery(records: CaseRecords, record: TrackedCase) -> str:
     changes = record.changes
     if changes and changes.changes and latest and changes.generation == latest.generation:
         said += f"; changed since export ({len(changes.changes)} differences)"
+        if changes.seen_by:
+            said += f", seen by {changes.seen_by}"
     return said
 
 

@@ -24,7 +24,7 @@ MOST = 100_000  # deliveries read for it: every one, for years of orders
 class Attention:
     refused: tuple[Delivery, ...]  # refused, or skipped: Money had the number
     warnings: tuple[Delivery, ...]  # imported with warnings nobody acknowledged
-    changed: tuple[Delivery, ...]  # the deal changed since the file was delivered
+    changed: tuple[Delivery, ...]  # the deal changed since the file was delivered, unseen
     overdue: tuple[Delivery, ...]  # delivered, neither imported nor marked, for too long
 
     def __bool__(self) -> bool:
@@ -66,6 +66,7 @@ def attention(records: CaseRecords, now: float, overdue_days: int) -> Attention:
             if d.changes is not None
             and d.changes.changes
             and d.changes.generation == d.export.generation
+            and d.changes.seen_by is None
         ),
         overdue=tuple(
             d

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from webhook.errors import PermanentError
@@ -237,6 +237,8 @@ class CaseChanges:
     generation: int
     checked_at: float
     changes: tuple[Change, ...]
+    seen_by: str | None = None  # the accountant saw them (the order was fixed in Money)
+    seen_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -379,6 +381,7 @@ class Happening(enum.StrEnum):
     MONEY_REPORT = "money_report"  # Money S3's report named the file: its outcome
     CHANGED = "changed"  # the deal changed since its order was delivered
     ACKNOWLEDGED = "acknowledged"
+    CHANGES_SEEN = "changes_seen"  # someone saw the changes since the export
     REEXPORT_ASKED = "reexport_asked"
     RETRY_ASKED = "retry_asked"
     KNOWN_FROM_RAYNET = "known_from_raynet"
@@ -477,6 +480,26 @@ def newly_changed(before: CaseChanges | None, now: CaseChanges) -> bool:
     return before is None or (before.generation, before.changes) != (now.generation, now.changes)
 
 
+def changes_to_keep(before: CaseChanges | None, now: CaseChanges) -> CaseChanges:
+    """What a check found, as kept: differences someone has seen stay seen while they are
+    the same; a new difference is news again."""
+    if before is None or before.seen_by is None or newly_changed(before, now) or not now.changes:
+        return now
+    return replace(now, seen_by=before.seen_by, seen_at=before.seen_at)
+
+
+def changes_seen(
+    changes: CaseChanges | None, generation: int, by: str, at: float
+) -> CaseChanges | None:
+    """The changes of the file ``generation`` marked as seen; None when there are none
+    for that file, or someone saw them already."""
+    if changes is None or not changes.changes or changes.generation != generation:
+        return None
+    if changes.seen_by is not None:
+        return None
+    return replace(changes, seen_by=by, seen_at=at)
+
+
 def digest_json(digest: OrderDigest | None) -> str | None:
     if digest is None:
         return None
@@ -550,6 +573,8 @@ def changes_json(changes: CaseChanges | None) -> str | None:
             "generation": changes.generation,
             "checked_at": changes.checked_at,
             "changes": [[c.what, c.old, c.new, c.line] for c in changes.changes],
+            "seen_by": changes.seen_by,
+            "seen_at": changes.seen_at,
         }
     )
 
@@ -562,6 +587,8 @@ def changes_from(stored: str | None) -> CaseChanges | None:
         generation=int(item["generation"]),
         checked_at=float(item["checked_at"]),
         changes=tuple(Change(*change) for change in item["changes"]),
+        seen_by=item.get("seen_by"),
+        seen_at=item.get("seen_at"),
     )
 
 

@@ -123,6 +123,11 @@ class CaseRecords(Protocol):
     def acknowledge(self, case_id: int, generation: int, by: str) -> bool:
         """Someone has seen Money's warnings or refusal; False if there is none, or seen."""
 
+    def acknowledge_changes(self, case_id: int, generation: int, by: str) -> bool:
+        """Someone has seen how the deal changed since the file ``generation`` (the order
+        was fixed in Money S3 by hand, or needs nothing): off the lists until it changes
+        otherwise; False if there are no such changes, or they were seen."""
+
     def record_changes(self, case_id: int, changes: CaseChanges) -> bool:
         """Keep what a change check found; True when the case newly differs from its file
         (it did not before, or differed otherwise)."""

@@ -132,10 +132,16 @@ def unmark_imported() -> BaseResponse:
 
 @bp.post("/inbox/acknowledged")
 def acknowledge() -> BaseResponse:
-    """Someone has looked at Money's refusal or warnings: off the list, kept on the case."""
+    """Someone has looked at Money's refusal or warnings, or at a deal's changes since its
+    export (the ``changed`` view): off the list, kept on the case."""
     records = instance().state.records
+    seen_now = (
+        records.acknowledge_changes
+        if request.form.get("view") == "changed"
+        else records.acknowledge
+    )
     seen = sum(
-        records.acknowledge(case_id, generation, who())
+        seen_now(case_id, generation, who())
         for case_id, generation in _file_keys(request.form.getlist("file"))
     )
     flash(
@@ -161,12 +167,31 @@ def api_deliveries() -> Response:
 
 @bp.post("/api/cases/<id:case_id>/files/<id:generation>/imported")
 def api_mark_imported(case_id: int, generation: int) -> tuple[Response, int]:
+    marked = instance().state.records.mark_imported(case_id, generation, _by("imported it"))
+    return jsonify(marked=marked), 200 if marked else 409
+
+
+@bp.post("/api/cases/<id:case_id>/files/<id:generation>/acknowledged")
+def api_acknowledge(case_id: int, generation: int) -> tuple[Response, int]:
+    """Money's refusal or warnings about the file seen."""
+    seen = instance().state.records.acknowledge(case_id, generation, _by("saw it"))
+    return jsonify(seen=seen), 200 if seen else 409
+
+
+@bp.post("/api/cases/<id:case_id>/files/<id:generation>/changes-seen")
+def api_acknowledge_changes(case_id: int, generation: int) -> tuple[Response, int]:
+    """The deal's changes since the file seen."""
+    seen = instance().state.records.acknowledge_changes(case_id, generation, _by("saw them"))
+    return jsonify(seen=seen), 200 if seen else 409
+
+
+def _by(did: str) -> str:
+    """The name a script sends as ``{"by": …}``: a 400 without one."""
     body = request.get_json(silent=True)
     by = body.get("by") if isinstance(body, dict) else None
     if not isinstance(by, str) or not by.strip() or len(by) > 60:
-        abort(400, 'send {"by": "<who imported it>"} (at most 60 characters)')
-    marked = instance().state.records.mark_imported(case_id, generation, by.strip())
-    return jsonify(marked=marked), 200 if marked else 409
+        abort(400, f'send {{"by": "<who {did}>"}} (at most 60 characters)')
+    return by.strip()
 
 
 def _downloadable(delivery: Delivery) -> bool:

@@ -104,6 +104,7 @@ def happening_name(what: str) -> str:
         Happening.MONEY_REPORT: gettext("Money S3's report"),
         Happening.CHANGED: gettext("changed since export; differences"),
         Happening.ACKNOWLEDGED: gettext("Money's report seen by"),
+        Happening.CHANGES_SEEN: gettext("changes since export seen by"),
     }
     return names.get(Happening(what), what)
 
@@ -271,6 +272,15 @@ def mark_file_imported(case_id: int, generation: int) -> BaseResponse:
 def acknowledge_file(case_id: int, generation: int) -> BaseResponse:
     """Money's refusal or warnings seen: off the lists, kept on the case."""
     seen = instance().state.records.acknowledge(case_id, generation, who())
+    flash(gettext("Marked as seen.") if seen else gettext("Nothing to mark: already seen."))
+    return redirect(url_for("admin.case_page", case_id=case_id))
+
+
+@bp.post("/cases/<id:case_id>/files/<id:generation>/changes-seen")
+def acknowledge_changes(case_id: int, generation: int) -> BaseResponse:
+    """The changes since this file seen (the order fixed in Money S3 by hand, or nothing to
+    do): off the lists, kept on the case, until the deal changes otherwise."""
+    seen = instance().state.records.acknowledge_changes(case_id, generation, who())
     flash(gettext("Marked as seen.") if seen else gettext("Nothing to mark: already seen."))
     return redirect(url_for("admin.case_page", case_id=case_id))
 

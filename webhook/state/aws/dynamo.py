@@ -48,6 +48,8 @@ from webhook.state.model import (
     caveats_from,
     changes_from,
     changes_json,
+    changes_seen,
+    changes_to_keep,
     digest_from,
     entries_from,
     entries_json,
@@ -403,17 +405,48 @@ class DynamoCaseRecords(CaseRecords):
             names={f"#{key}": key for key in values},
         )
 
+    def acknowledge_changes(self, case_id: int, generation: int, by: str) -> bool:
+        now = self._clock()
+        seen = self._swap_changes(case_id, lambda kept: changes_seen(kept, generation, by, now))
+        return seen is not None
+
     def record_changes(self, case_id: int, changes: CaseChanges) -> bool:
-        item = self._item(case_id)
-        if item is None:
-            return False
-        before = changes_from(text(item, "changes"))
-        self._table.update_item(
-            Key={"pk": _case_key(case_id)},
-            UpdateExpression="SET changes = :changes",
-            ExpressionAttributeValues={":changes": changes_json(changes)},
-        )
-        return newly_changed(before, changes)
+        swapped = self._swap_changes(case_id, lambda kept: changes_to_keep(kept, changes))
+        return swapped is not None and newly_changed(swapped[0], changes)
+
+    def _swap_changes(
+        self, case_id: int, change: Callable[[CaseChanges | None], CaseChanges | None]
+    ) -> tuple[CaseChanges | None, CaseChanges] | None:
+        """Write what ``change`` makes of the case's changes, unless another writer changed
+        them meanwhile (then read again: a check and a "seen" never undo each other); what
+        was there and what was written, None when the case is unknown or ``change`` had
+        nothing to write."""
+        while True:
+            item = self._item(case_id)
+            if item is None:
+                return None
+            stored = text(item, "changes")
+            before = changes_from(stored)
+            written = change(before)
+            if written is None:
+                return None
+            try:
+                self._table.update_item(
+                    Key={"pk": _case_key(case_id)},
+                    UpdateExpression="SET changes = :changes",
+                    ConditionExpression=(
+                        "changes = :before" if stored else "attribute_not_exists(changes)"
+                    ),
+                    ExpressionAttributeValues={
+                        ":changes": changes_json(written),
+                        **({":before": stored} if stored else {}),
+                    },
+                )
+            except ClientError as error:
+                if not condition_failed(error):
+                    raise
+                continue
+            return before, written
 
     def report_versions(self) -> dict[str, str]:
         return {

@@ -26,6 +26,8 @@ from webhook.state.model import (
     caveats_from,
     changes_from,
     changes_json,
+    changes_seen,
+    changes_to_keep,
     digest_from,
     entries_from,
     entries_json,
@@ -214,6 +216,19 @@ class SqliteCaseRecords(CaseRecords):
                 db.execute(HISTORY, (case_id, now, Happening.ACKNOWLEDGED, by))
         return bool(changed)
 
+    def acknowledge_changes(self, case_id: int, generation: int, by: str) -> bool:
+        now = self._clock()
+        with self._db.transaction() as db:
+            row = db.execute("SELECT changes FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+            seen = None if row is None else changes_seen(changes_from(row[0]), generation, by, now)
+            if seen is None:
+                return False
+            db.execute(
+                "UPDATE cases SET changes = ? WHERE case_id = ?", (changes_json(seen), case_id)
+            )
+            db.execute(HISTORY, (case_id, now, Happening.CHANGES_SEEN, by))
+        return True
+
     def record_changes(self, case_id: int, changes: CaseChanges) -> bool:
         with self._db.transaction() as db:
             row = db.execute("SELECT changes FROM cases WHERE case_id = ?", (case_id,)).fetchone()
@@ -222,7 +237,7 @@ class SqliteCaseRecords(CaseRecords):
             before = changes_from(row["changes"])
             db.execute(
                 "UPDATE cases SET changes = ? WHERE case_id = ?",
-                (changes_json(changes), case_id),
+                (changes_json(changes_to_keep(before, changes)), case_id),
             )
             news = newly_changed(before, changes)
             if news:
