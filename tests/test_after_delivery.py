@@ -197,9 +197,13 @@ def test_what_stops_exports_and_reports_is_said_in_the_readers_language(
     czech = client.get("/admin/").get_data(as_text=True)
     unmounted = f"{tmp_path}/unmounted"
     assert f"nelze ukládat soubory: EXPORT_TARGET {unmounted} neexistuje (je sdílená" in czech
-    assert f"Protokoly Money S3 nelze číst: MONEY_S3_REPORTS {reports} nelze číst" in czech
+    assert (
+        f"Protokoly Money S3 nelze číst: MONEY_S3_REPORTS {reports} nelze číst: "
+        "soubor ani složka neexistuje"  # the operating system's word too
+    ) in czech
     english = client.get("/admin/?lang=en").get_data(as_text=True)
     assert f"takes no files: EXPORT_TARGET {unmounted} does not exist" in english
+    assert f"MONEY_S3_REPORTS {reports} cannot be read: no such file or folder" in english
     ready = client.get("/readyz").json or {}
     assert ready["checks"]["export_target"].startswith("EXPORT_TARGET ")  # for machines: English
 

@@ -160,7 +160,7 @@ def test_render_refuses_unreadable_input(tmp_path: Path) -> None:
     assert result.stderr.startswith(f"error: {broken}: not JSON")
     missing = run(["render", str(tmp_path / "nope.json"), str(COMPANY_FILE), "-o", "-"], {})
     assert missing.exit_code == EXIT_FAILED
-    assert "No such file" in missing.stderr
+    assert missing.stderr.strip().endswith("nope.json: no such file or folder")
 
 
 def test_xsd_validation_before_writing_when_configured(tmp_path: Path) -> None:

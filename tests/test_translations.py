@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import errno
 import importlib
 import re
+import socket
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -12,7 +14,13 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from tests.support import ROOT
-from webhook.errors import ConfigError, PermanentError, QueueUnavailable, TransientError
+from webhook.errors import (
+    ConfigError,
+    PermanentError,
+    QueueUnavailable,
+    TransientError,
+    os_error_text,
+)
 from webhook.i18n import CATALOGUES, N_, Texts, compiled
 from webhook.order import Reason
 from webhook.raynet.client import RaynetNotFound
@@ -132,3 +140,28 @@ def test_raynet_statuses_have_czech_names_and_reasons_read_as_czech() -> None:
     )
     missing = RaynetNotFound(N_("%(request)s: not found in RAYNET"), request="GET company/9/")
     assert described(czech.gettext, missing.reason) == "GET company/9/: v RAYNETu nenalezeno"
+
+
+def test_what_the_operating_system_says_is_shown_in_the_readers_language() -> None:
+    """A share, a disk or a connection failing: the reason's ``%(error)s`` is a catalogue
+    term, so the Czech sentence does not end in the C library's English."""
+    czech = Texts("cs")
+    cases = [
+        (
+            FileNotFoundError(errno.ENOENT, "No such file or directory"),
+            "soubor ani složka neexistuje",
+        ),
+        (PermissionError(errno.EACCES, "Permission denied"), "přístup odepřen"),
+        (OSError(errno.EROFS, "Read-only file system"), "systém souborů je jen pro čtení"),
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "název serveru nelze přeložit (DNS)",
+        ),
+        (TimeoutError("timed out"), "vypršel časový limit"),
+        (OSError(errno.ENOTSUP, "Operation not supported"), "Operation not supported"),  # kept
+    ]
+    for error, said in cases:
+        failure = TransientError(
+            N_("cannot write %(file)s: %(error)s"), file="a.xml", error=os_error_text(error)
+        )
+        assert described(czech.gettext, failure.reason) == f"nelze zapsat a.xml: {said}"

@@ -7,7 +7,51 @@ change something in RAYNET or in our configuration first.
 
 from __future__ import annotations
 
+import errno
+import socket
+
+from webhook.i18n import N_
 from webhook.order import Reason
+
+# What the operating system says went wrong with a share, a disk or a connection, as
+# catalogue terms: a reason's ``%(error)s`` is then shown in the reader's language, not in
+# the C library's English (whose wording also differs between glibc and musl).
+OS_ERRORS = {
+    errno.ENOENT: N_("no such file or folder"),
+    errno.EACCES: N_("permission denied"),
+    errno.EPERM: N_("operation not permitted"),
+    errno.EROFS: N_("the file system is read-only"),
+    errno.ENOSPC: N_("no space left on the device"),
+    errno.EDQUOT: N_("disk quota exceeded"),
+    errno.EIO: N_("input/output error"),
+    errno.ENOTDIR: N_("not a folder"),
+    errno.EISDIR: N_("is a folder"),
+    errno.EEXIST: N_("the file exists already"),
+    errno.ENAMETOOLONG: N_("the file name is too long"),
+    errno.EMFILE: N_("too many open files"),
+    errno.ENFILE: N_("too many open files"),
+    errno.EBUSY: N_("the device or resource is busy"),
+    errno.ESTALE: N_("stale file handle (the share was mounted again)"),
+    errno.EAGAIN: N_("temporarily unavailable"),
+    errno.ETIMEDOUT: N_("timed out"),
+    errno.ECONNREFUSED: N_("connection refused"),
+    errno.ECONNRESET: N_("connection reset by the other side"),
+    errno.ECONNABORTED: N_("connection aborted"),
+    errno.EHOSTUNREACH: N_("the host is unreachable"),
+    errno.ENETUNREACH: N_("the network is unreachable"),
+    errno.EHOSTDOWN: N_("the host is down"),
+}
+
+
+def os_error_text(error: OSError) -> str:
+    """What went wrong, as a catalogue term where there is one (translated where it is
+    shown); else the operating system's own text."""
+    if isinstance(error, socket.gaierror):
+        return N_("the server's name cannot be resolved")
+    if isinstance(error, TimeoutError) and error.errno is None:  # a socket's own timeout
+        return OS_ERRORS[errno.ETIMEDOUT]
+    known = OS_ERRORS.get(error.errno) if error.errno is not None else None
+    return known or error.strerror or str(error) or type(error).__name__
 
 
 class BridgeError(Exception):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from webhook.delivery.target import DeliveryUnavailable, Publication
+from webhook.errors import os_error_text
 from webhook.i18n import N_
 
 TEMP_SUFFIX = ".tmp"
@@ -47,7 +48,7 @@ class FolderTarget:
             _fsync_directory(self.directory)
         except OSError as error:
             raise DeliveryUnavailable(
-                N_("cannot write %(file)s: %(error)s"), file=str(final), error=_describe(error)
+                N_("cannot write %(file)s: %(error)s"), file=str(final), error=os_error_text(error)
             ) from None
         return Publication(location=str(final), created=True)
 
@@ -81,7 +82,7 @@ class FolderTarget:
             raise DeliveryUnavailable(
                 N_("export folder %(folder)s is not usable: %(error)s"),
                 folder=str(self.directory),
-                error=_describe(error),
+                error=os_error_text(error),
             ) from None
 
     def remove_stale_temporaries(self, now: float | None = None) -> int:
@@ -110,7 +111,7 @@ class FolderTarget:
                 raise DeliveryUnavailable(
                     N_("cannot create %(folder)s: %(error)s"),
                     folder=str(self.directory),
-                    error=_describe(error),
+                    error=os_error_text(error),
                 ) from None
         elif not self.directory.is_dir():
             raise DeliveryUnavailable(
@@ -152,7 +153,3 @@ def _fsync_directory(directory: Path) -> None:
             raise
     finally:
         os.close(descriptor)
-
-
-def _describe(error: OSError) -> str:
-    return error.strerror or type(error).__name__

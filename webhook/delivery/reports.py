@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from webhook.delivery.target import DeliveryUnavailable
+from webhook.errors import os_error_text
 from webhook.i18n import N_
 
 MOST_BYTES = 10 * 1024 * 1024  # a report of hundreds of orders is far smaller
@@ -54,7 +55,7 @@ class FolderReports:
             raise DeliveryUnavailable(
                 N_("MONEY_S3_REPORTS %(folder)s cannot be read: %(error)s"),
                 folder=str(self.folder),
-                error=str(error.strerror or error),
+                error=os_error_text(error),
             ) from None
         return sorted(found, key=lambda report: (report.written_at, report.name))
 
@@ -66,5 +67,5 @@ class FolderReports:
                 N_("report %(file)s in %(folder)s cannot be read: %(error)s"),
                 file=name,
                 folder=str(self.folder),
-                error=str(error.strerror or error),
+                error=os_error_text(error),
             ) from None

@@ -14,7 +14,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from webhook.errors import PermanentError
+from webhook.errors import PermanentError, os_error_text
 from webhook.i18n import N_
 from webhook.order import Customer
 from webhook.raynet.schemas import BusinessCase, BusinessCaseSchema, CompanySchema
@@ -86,7 +86,7 @@ def _load(schema: Schema, path: Path) -> Any:
         raw = json.loads(path.read_bytes(), parse_float=Decimal)
     except OSError as error:
         raise UnreadableFile(
-            N_("%(file)s: %(error)s"), file=str(path), error=str(error.strerror)
+            N_("%(file)s: %(error)s"), file=str(path), error=os_error_text(error)
         ) from None
     except ValueError as error:
         raise UnreadableFile(

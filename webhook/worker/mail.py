@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from webhook.delivery.target import Target
-from webhook.errors import TransientError
+from webhook.errors import TransientError, os_error_text
 from webhook.i18n import N_, Texts
 from webhook.settings.environment import SmtpSettings
 from webhook.state.model import FollowUp, OutboxItem
@@ -59,9 +59,7 @@ def _describe(error: Exception) -> str:
         text = error.smtp_error
         reply = text.decode(errors="replace") if isinstance(text, bytes) else text
         return f"{error.smtp_code} {reply}"
-    return type(error).__name__ + (
-        f": {error.strerror}" if isinstance(error, OSError) and error.strerror else ""
-    )
+    return os_error_text(error) if isinstance(error, OSError) else type(error).__name__
 
 
 @dataclass
