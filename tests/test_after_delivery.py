@@ -386,6 +386,44 @@ def test_a_report_of_a_replaced_file_is_matched_by_its_lines_not_to_the_newest(
     assert [d.export.file_name for d in to_import(harness.records)] == ["OP-24-057+2.xml"]
 
 
+def test_a_poll_asks_the_state_only_about_reports_new_or_changed_since(
+    raynet: RaynetStandIn, tmp_path: Path, state_mode: dict[str, str]
+) -> None:
+    """A share keeps every report Money ever wrote: a poll reads each once, and asks the
+    state only about files it has not seen in that version (in DynamoDB by key, never a
+    scan of the table); a new worker learns from the state what was read."""
+    folder = tmp_path / "money-reports"
+    folder.mkdir()
+    harness = Harness(raynet, tmp_path, MONEY_S3_REPORTS=str(folder), **state_mode)
+    exported(harness)
+    money = MoneyS3StandIn()
+    document = harness.service.chores.target.read("OP-24-057.xml")
+    (folder / "first.xml").write_bytes(money.import_document("OP-24-057.xml", document))
+    polling = harness.service.chores.money_reports
+    assert polling is not None
+
+    def dynamo(operation: str) -> float:
+        labels = {"service": "DynamoDB", "operation": operation}
+        return REGISTRY.get_sample_value("bridge_aws_requests_total", labels) or 0.0
+
+    assert polling.poll() == 1
+    asked = (dynamo("Scan"), dynamo("BatchGetItem"))
+    assert polling.poll() == 0
+    assert (dynamo("Scan"), dynamo("BatchGetItem")) == asked  # nothing new: the state not asked
+    again = MoneyReports(harness.records, harness.state.outbox, NEWS, source=polling.source)
+    assert again.poll() == 0  # read before, as the state says
+    assert dynamo("Scan") == asked[0]
+    with (folder / "first.xml").open("ab") as grown:
+        grown.write(b"\n")
+    (folder / "second.xml").write_bytes(
+        MoneyS3StandIn(money.agenda).import_document("OP-24-057.xml", document)
+    )
+    assert again.poll() == 2  # the grown one again, and the new one
+    scans = dynamo("Scan")  # (matching an order to its case by Doklad is one)
+    assert polling.poll() == 0  # the first worker learns it from the state
+    assert dynamo("Scan") == scans
+
+
 def test_reports_are_read_oldest_first_and_a_word_in_money_is_never_taken_back(
     harness: Harness, reports: MoneyReports, won_case: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import Harness
-from tests.support import TOKEN, webhook_body
-from webhook.observability import configure_logging
+from tests.support import TOKEN, AwsQueue, webhook_body
+from webhook.observability import FiguresCache, StateFigures, configure_logging
 from webhook.raynet.standin import RaynetStandIn
 from webhook.web import create_app
 
@@ -102,3 +103,50 @@ def test_log_lines_are_json_with_context_and_without_secrets(
     output = json.dumps(lines)
     for secret in ("secret-key-42", TOKEN, raynet.api_key):
         assert secret not in output
+
+
+@pytest.mark.aws
+def test_in_the_sqs_mode_a_scrape_reads_the_table_at_most_once_a_minute(
+    raynet: RaynetStandIn, tmp_path: Path, aws: AwsQueue
+) -> None:
+    """Each read of the case figures scans the DynamoDB table: a scrape every 15 s would
+    repeat it 5,760 times a day. The figures are kept a minute; whether the state takes
+    writes is still asked at every scrape."""
+    harness = Harness(raynet, tmp_path, WEBHOOK_TOKEN=TOKEN, **aws.env)
+    client = create_app(harness.settings).test_client()
+
+    def scans() -> float:
+        labels = {"service": "DynamoDB", "operation": "Scan"}
+        return REGISTRY.get_sample_value("bridge_aws_requests_total", labels) or 0.0
+
+    first = scrape(client)
+    assert first[("bridge_state_available", (("instance", ""),))] == 1
+    read = scans()
+    assert read > 0
+    again = scrape(client)
+    assert scans() == read
+    assert again[("bridge_state_available", (("instance", ""),))] == 1
+
+
+def test_kept_figures_are_read_again_after_their_age_and_a_failure_is_never_kept(
+    raynet: RaynetStandIn, tmp_path: Path
+) -> None:
+    harness = Harness(raynet, tmp_path)
+    now = [100.0]
+    kept = FiguresCache(clock=lambda: now[0])
+
+    def figures() -> StateFigures | None:
+        return kept.figures("", harness.queue, harness.records, 60.0)
+
+    before = figures()
+    assert before is not None
+    assert before.due == 0
+    harness.webhook()
+    assert figures() == before  # within the minute
+    now[0] += 60
+    after = figures()
+    assert after is not None
+    assert after.due == 1
+    harness.settings.state_db.unlink()
+    now[0] += 60
+    assert figures() is None  # said at once, and not kept

@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from prometheus_client import (
@@ -31,6 +32,7 @@ from prometheus_client.registry import Collector
 
 from webhook.errors import BridgeError
 from webhook.raynet.client import RateLimitStatus
+from webhook.state.model import CaseState
 from webhook.state.ports import CaseRecords, JobQueue
 
 log = logging.getLogger(__name__)
@@ -195,17 +197,56 @@ def record_raynet_request(status: int | None, seconds: float, limits: RateLimitS
         RAYNET_REMAINING.set(limits.remaining)
 
 
-class StateCollector(Collector):
-    """Figures read from the state at scrape time: exact whichever process worked. A state
-    that did not take the probe's write (``available``) is not read at all."""
+@dataclass(frozen=True)
+class StateFigures:
+    """What ``/metrics`` shows of one instance's state, read at scrape time (or, where
+    reading it scans a table, kept a while: ``FiguresCache``)."""
 
-    def __init__(
-        self,
-        states: Mapping[str, tuple[JobQueue, CaseRecords]],
-        available: Mapping[str, bool],
-    ) -> None:
-        self.states = states
-        self.available = available
+    counts: Mapping[CaseState, int]
+    due: int
+    oldest_due: float
+    sync_enabled: bool
+
+    @classmethod
+    def read(cls, queue: JobQueue, records: CaseRecords) -> StateFigures:
+        return cls(
+            records.counts(), queue.due_count(), queue.oldest_due() or 0.0, records.sync_enabled()
+        )
+
+
+class FiguresCache:
+    """Each instance's figures read at most once per ``max_age`` seconds: in the SQS mode
+    a read is two scans of the DynamoDB table, which a scrape every 15 s would repeat
+    5,760 times a day. Figures that could not be read are never kept."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._kept: dict[str, tuple[float, StateFigures]] = {}
+
+    def figures(
+        self, name: str, queue: JobQueue, records: CaseRecords, max_age: float
+    ) -> StateFigures | None:
+        """The figures, or None when the state cannot be read (logged)."""
+        now = self._clock()
+        kept = self._kept.get(name)
+        if kept is not None and now - kept[0] < max_age:
+            return kept[1]
+        try:
+            read = StateFigures.read(queue, records)
+        except BridgeError as error:  # a deleted or damaged state file: say so, go on
+            log.warning("state of instance %r unavailable for metrics: %s", name, error)
+            self._kept.pop(name, None)
+            return None
+        self._kept[name] = (now, read)
+        return read
+
+
+class StateCollector(Collector):
+    """The state's figures per instance; None for a state that did not take the probe's
+    write, or could not be read."""
+
+    def __init__(self, figures: Mapping[str, StateFigures | None]) -> None:
+        self.figures = figures
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         label = ["instance"]
@@ -224,32 +265,23 @@ class StateCollector(Collector):
         available = GaugeMetricFamily(
             "bridge_state_available", "1 while the state can be read, 0 when not", labels=label
         )
-        for name, (queue, records) in self.states.items():
-            if not self.available.get(name, True):
-                available.add_metric([name], 0.0)
-                continue
-            try:
-                counts = records.counts()
-                figures = (queue.due_count(), queue.oldest_due() or 0.0, records.sync_enabled())
-            except BridgeError as error:  # a deleted or damaged state file: say so, go on
-                log.warning("state of instance %r unavailable for metrics: %s", name, error)
+        for name, found in self.figures.items():
+            if found is None:
                 available.add_metric([name], 0.0)
                 continue
             available.add_metric([name], 1.0)
-            for state, count in counts.items():
+            for state, count in found.counts.items():
                 cases.add_metric([name, state.value], count)
-            depth.add_metric([name], figures[0])
-            oldest.add_metric([name], figures[1])
-            sync.add_metric([name], 1.0 if figures[2] else 0.0)
+            depth.add_metric([name], found.due)
+            oldest.add_metric([name], found.oldest_due)
+            sync.add_metric([name], 1.0 if found.sync_enabled else 0.0)
         yield from (cases, depth, oldest, sync, available)
 
 
-def render_metrics(
-    states: Mapping[str, tuple[JobQueue, CaseRecords]], available: Mapping[str, bool]
-) -> bytes:
+def render_metrics(figures: Mapping[str, StateFigures | None]) -> bytes:
     """The Prometheus text exposition: all processes' counters plus every instance's state."""
     registry = CollectorRegistry()
-    registry.register(StateCollector(states, available))
+    registry.register(StateCollector(figures))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -132,8 +132,8 @@ class CaseRecords(Protocol):
         """Keep what a change check found; True when the case newly differs from its file
         (it did not before, or differed otherwise)."""
 
-    def report_versions(self) -> dict[str, str]:
-        """The reports read so far: name → the version read."""
+    def report_versions(self, names: Collection[str]) -> dict[str, str]:
+        """Of the reports ``names``, those read so far: name → the version read."""
 
     def record_report(self, report: ReportRecord) -> None: ...
 

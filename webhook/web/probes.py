@@ -16,7 +16,8 @@ once; a check that ended less than PROBE_SECONDS ago is not run again, its findi
   30 s; a probe never waits on a share or a bucket itself).
 
 Any failure is a 503 whose JSON names the check. ``/metrics`` reports the state's
-availability from the same bounded write.
+availability from the same bounded write, and its figures (read at most once a minute in
+the SQS mode, where each read scans the table).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from functools import partial
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from webhook.observability import render_metrics
+from webhook.observability import FiguresCache, render_metrics
 from webhook.state.model import problem_from
 from webhook.web.registry import instances
 from webhook.wiring import Instance
@@ -42,6 +43,8 @@ PROBE_SECONDS = 1.5
 bp = Blueprint("probes", __name__)
 _pool = ThreadPoolExecutor(8, thread_name_prefix="probe")
 EXTENSION = "bridge_probes"  # the latest run of each check, by key, in the app
+FIGURES_EXTENSION = "bridge_metrics_figures"
+SCANNED_FIGURES_MAX_AGE = 60.0  # s: the SQS mode's figures, each read two table scans
 _guard = threading.Lock()
 
 
@@ -139,8 +142,18 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format: counters of every process, case states from the state."""
-    served = instances()
-    states = {name: (each.state.queue, each.state.records) for name, each in served.items()}
-    available = {name: state_check(name, each) == "ok" for name, each in served.items()}
-    return Response(render_metrics(states, available), mimetype=CONTENT_TYPE_LATEST)
+    """Prometheus text format: counters of every process, case states from the state
+    (in the SQS mode read at most once a minute: each read scans the table)."""
+    kept: FiguresCache = current_app.extensions.setdefault(FIGURES_EXTENSION, FiguresCache())
+    figures = {
+        name: kept.figures(
+            name,
+            served.state.queue,
+            served.state.records,
+            SCANNED_FIGURES_MAX_AGE if served.settings.queue_url else 0.0,
+        )
+        if state_check(name, served) == "ok"
+        else None
+        for name, served in instances().items()
+    }
+    return Response(render_metrics(figures), mimetype=CONTENT_TYPE_LATEST)

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from webhook.delivery.reports import ReportSource
@@ -68,14 +68,18 @@ class MoneyReports:
     validator: ReportValidator | None = None  # _Report.xsd, with MONEY_S3_XSD_DIR
     clock: Clock = time.time
     instance: str = ""
+    # Versions the state is known to hold: a poll asks the state only about files new or
+    # changed since it last looked (a folder keeps every report Money ever wrote).
+    known: dict[str, str] = field(default_factory=dict)
 
     def poll(self) -> int:
         """Read every report in ``source`` not read yet, or changed since; how many."""
         if self.source is None:
             return 0
-        seen = self.records.report_versions()
         listing = self.source.listing()  # oldest first: a later word counts last
-        fresh = [report for report in listing if seen.get(report.name) != report.version]
+        unsure = [r.name for r in listing if self.known.get(_storable(r.name)) != r.version]
+        self.known.update(self.records.report_versions([_storable(name) for name in unsure]))
+        fresh = [r for r in listing if self.known.get(_storable(r.name)) != r.version]
         for report in fresh:
             try:
                 document = self.source.read(report.name)
@@ -112,6 +116,7 @@ class MoneyReports:
             matched=tuple(matched[:MOST_LISTED]),
         )
         self.records.record_report(record)
+        self.known[name] = record.version
         _log(name, read, len(unknown))
         return record
 

@@ -21,7 +21,7 @@ a few requests, while S3 would need one per case. Expired items go by DynamoDB's
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -448,10 +448,12 @@ class DynamoCaseRecords(CaseRecords):
                 continue
             return before, written
 
-    def report_versions(self) -> dict[str, str]:
+    def report_versions(self, names: Collection[str]) -> dict[str, str]:
+        """By key (a hundred per BatchGetItem): a poll asks only about the files it lists,
+        never scans the table."""
         return {
             str(item["name"]): str(item["version"])
-            for item in self.scan("report#", projection="#n, version", names={"#n": "name"})
+            for item in self.items([f"report#{name}" for name in names])
         }
 
     def record_report(self, report: ReportRecord) -> None:

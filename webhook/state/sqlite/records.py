@@ -247,9 +247,10 @@ class SqliteCaseRecords(CaseRecords):
                 )
         return news
 
-    def report_versions(self) -> dict[str, str]:
+    def report_versions(self, names: Collection[str]) -> dict[str, str]:
         rows = self._read("SELECT name, version FROM money_reports").fetchall()
-        return {row["name"]: row["version"] for row in rows}
+        wanted = set(names)
+        return {row["name"]: row["version"] for row in rows if row["name"] in wanted}
 
     def record_report(self, report: ReportRecord) -> None:
         with self._db.transaction() as db:
