@@ -42,17 +42,19 @@ class FollowUps:
     instance: str = ""
     _report_checked: float = field(default=0.0, init=False)
 
-    def run_due(self) -> None:
-        """The daily report when it is due, then a few due follow-ups."""
+    def run_due(self) -> int:
+        """The daily report when it is due, then a few due follow-ups; how many were done
+        (or failed)."""
         now = self.clock()
         if self.report is not None and now - self._report_checked >= REPORT_CHECK_SECONDS:
             self._report_checked = now
             self.report.schedule_if_due()
-        for _ in range(MOST_PER_ROUND):
+        for done in range(MOST_PER_ROUND):
             refused = self.credentials is not None and self.credentials.refused_since()
             kinds = [kind for kind in self.handlers if not (refused and kind in NEEDS_RAYNET)]
             if not self.run_one(kinds):
-                return
+                return done
+        return MOST_PER_ROUND
 
     def run_one(self, kinds: Collection[FollowUp]) -> bool:
         """Do one due follow-up of ``kinds``; False when none is due."""

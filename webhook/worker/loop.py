@@ -45,6 +45,7 @@ from webhook.worker.gate import ExportGate
 
 log = logging.getLogger(__name__)
 RESTART_SECONDS = 5.0
+BESIDE_REST_SECONDS = 1.0  # a follow-up added meanwhile waits at most this long
 _RANDOM = random.SystemRandom()  # jitter that two hosts never share
 
 
@@ -204,7 +205,8 @@ class InstanceWorker:
             ThreadPoolExecutor(threads, thread_name_prefix="export") as pool,
             ThreadPoolExecutor(1, thread_name_prefix="beside") as beside,
         ):
-            besides: Future[None] | None = None
+            besides: Future[bool] | None = None
+            rest_until = 0.0  # after a round beside that found nothing to do
             while not stop.is_set():
                 if self.worker.gate.look_at_target:
                     self.chores.watch_target()
@@ -213,22 +215,30 @@ class InstanceWorker:
                 except Exception:
                     log.exception("a worker round failed; the worker goes on")
                     claimed = False
-                if besides is None or besides.done():  # never in the exports' way
-                    besides = beside.submit(self._beside)
+                if besides is not None and besides.done():
+                    idle = not besides.result()
+                    rest_until = time.monotonic() + BESIDE_REST_SECONDS if idle else 0.0
+                    besides = None
+                if besides is None and time.monotonic() >= rest_until:
+                    besides = beside.submit(self._beside)  # never in the exports' way
                 if not claimed:
                     stop.wait(self.worker.settings.poll_seconds)
             for future in running:
                 future.result()
 
-    def _beside(self) -> None:
+    def _beside(self) -> bool:
+        """A round of chores and follow-ups; True when a follow-up was done (more may be
+        due at once), False when none was due (the next round rests a moment: while
+        exports keep the loop busy, back-to-back rounds would ask the outbox in vain)."""
         try:
             self.chores.run_due()
         except Exception:
             log.exception("a round of chores failed; the worker goes on")
         try:
-            self.follow_ups.run_due()
+            return self.follow_ups.run_due() > 0
         except Exception:
             log.exception("a follow-up round failed; the worker goes on")
+            return False
 
 
 def run_workers(workers: Sequence[InstanceWorker], stop: threading.Event) -> None:
