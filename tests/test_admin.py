@@ -535,8 +535,14 @@ def test_changes_since_export_are_marked_seen_in_the_list_and_by_a_script(
         "/admin/api/cases/1234/files/1/changes-seen", json={"by": ""}, headers=BEARER
     )
     assert missing.status_code == 400
+    listed_fingerprint = re.search(r'name="shown-1234-1" value="([0-9a-f]{16})"', listed)
+    assert listed_fingerprint is not None
+    chosen = {"csrf": csrf, "view": "changed", "file": "1234:1"}
+    stale = client.post("/admin/inbox/acknowledged", data={**chosen, "shown-1234-1": "0" * 16})
+    assert stale.status_code == 302
+    assert 'id="file-1234-1"' in client.get("/admin/inbox?view=changed").get_data(as_text=True)
     seen = client.post(
-        "/admin/inbox/acknowledged", data={"csrf": csrf, "view": "changed", "file": "1234:1"}
+        "/admin/inbox/acknowledged", data={**chosen, "shown-1234-1": listed_fingerprint[1]}
     )
     assert seen.status_code == 302
     assert 'id="file-1234-1"' not in client.get("/admin/inbox?view=changed").get_data(as_text=True)
@@ -549,6 +555,9 @@ def test_changes_since_export_are_marked_seen_in_the_list_and_by_a_script(
         "/admin/api/cases/1234/files/1/changes-seen", json={"by": "Petr"}, headers=BEARER
     )
     assert (again.status_code, again.json) == (409, {"seen": False})  # the first mark counts
+    shown = client.get("/admin/api/cases/1234", headers=BEARER).json
+    assert shown is not None
+    assert shown["changes_fingerprint"] == listed_fingerprint[1]
     no_verdict = client.post(
         "/admin/api/cases/1234/files/1/acknowledged", json={"by": "Petr"}, headers=BEARER
     )

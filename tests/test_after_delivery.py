@@ -10,12 +10,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from click.testing import CliRunner
 from prometheus_client import REGISTRY
 
 from tests.harness import Harness
-from tests.support import TOKEN, xsd_dir
+from tests.support import TOKEN, AwsQueue, xsd_dir
 from tests.test_fidelity import harness_env
 from webhook.delivery.folder import FolderTarget
 from webhook.delivery.reports import FolderReports
@@ -294,8 +295,13 @@ def test_changes_seen_leave_the_lists_until_the_deal_changes_otherwise(
 
     changed_in(3, 14700)
     assert needing_a_look() == [1234]
-    assert not harness.records.acknowledge_changes(1234, 2, "Jana")  # no such file
-    assert harness.records.acknowledge_changes(1234, 1, "Jana")
+    case = harness.records.case(1234)
+    assert case is not None
+    assert case.changes is not None
+    shown = case.changes.fingerprint  # what the page listed
+    assert not harness.records.acknowledge_changes(1234, 2, "Jana", shown)  # no such file
+    assert not harness.records.acknowledge_changes(1234, 1, "Jana", "0" * 16)  # not these
+    assert harness.records.acknowledge_changes(1234, 1, "Jana", shown)
     assert not harness.records.acknowledge_changes(1234, 1, "Petr")  # seen already
     by, at = seen()
     assert by == "Jana"
@@ -312,6 +318,22 @@ def test_changes_seen_leave_the_lists_until_the_deal_changes_otherwise(
     assert needing_a_look() == [1234]
     assert len(harness.raynet.posts[1234]) == posts + 2
     assert "množství 2 → 4" in harness.raynet.posts[1234][-1]["comment"]
+    # a page still showing the first differences cannot mark the new ones as seen
+    assert not harness.records.acknowledge_changes(1234, 1, "Jana", shown)
+    assert needing_a_look() == [1234]
+    company = harness.raynet.companies[881]
+    company["name"], name = "Novák a syn s.r.o.", company["name"]
+    changed_in(4, 19600)  # the customer renamed as well: news, told
+    assert len(harness.raynet.posts[1234]) == posts + 3
+    case = harness.records.case(1234)
+    assert case is not None
+    assert case.changes is not None
+    assert harness.records.acknowledge_changes(1234, 1, "Petr", case.changes.fingerprint)
+    company["name"] = name
+    changed_in(4, 19600)  # the rename undone: fewer differences, no news, still seen
+    assert seen()[0] == "Petr"
+    assert needing_a_look() == []
+    assert len(harness.raynet.posts[1234]) == posts + 3
 
 
 def test_a_deal_lost_after_its_export_counts_as_changed(harness: Harness) -> None:
@@ -413,6 +435,8 @@ def test_a_poll_asks_the_state_only_about_reports_new_or_changed_since(
     again = MoneyReports(harness.records, harness.state.outbox, NEWS, source=polling.source)
     assert again.poll() == 0  # read before, as the state says
     assert dynamo("Scan") == asked[0]
+    if state_mode:  # (the SQLite state makes no AWS request at all)
+        assert dynamo("BatchGetItem") > asked[1]  # asked by key
     with (folder / "first.xml").open("ab") as grown:
         grown.write(b"\n")
     (folder / "second.xml").write_bytes(
@@ -471,6 +495,27 @@ def test_a_report_whose_name_is_no_utf8_does_not_stop_the_others(
     assert reports.poll() == 2
     assert harness.records.exports_of(1234)[0].money is not None
     assert any("Objedn" in report.name for report in harness.records.reports())
+    assert reports.poll() == 0  # read once, though kept under a name the state can store
+
+
+@pytest.mark.aws
+def test_two_names_the_state_stores_alike_are_asked_about_once(
+    raynet: RaynetStandIn, tmp_path: Path, aws: AwsQueue
+) -> None:
+    """``a?.xml`` and a name with a byte that is no UTF-8 in its place are one key in the
+    table: asked about twice in one BatchGetItem, DynamoDB would refuse the whole batch."""
+    folder = tmp_path / "money-reports"
+    folder.mkdir()
+    harness = Harness(raynet, tmp_path, MONEY_S3_REPORTS=str(folder), **aws.env)
+    exported(harness)
+    with open(os.path.join(os.fsencode(folder), b"a\xff.xml"), "wb") as file:
+        file.write(b"<x/>")
+    (folder / "a?.xml").write_bytes(b"<y/>")
+    polling = harness.service.chores.money_reports
+    assert polling is not None
+    assert polling.poll() == 2
+    polling.known.clear()  # as a worker starting anew
+    polling.poll()
 
 
 def test_a_deal_that_cannot_be_an_order_any_more_counts_as_changed_and_a_new_change_is_told(
@@ -516,3 +561,27 @@ def test_an_old_unimported_file_stays_overdue_past_a_thousand_newer_ones(
         harness.records.mark_imported(10_000 + number, 1, "Jana")
     overdue = attention(harness.records, harness.clock(), 2).overdue
     assert [d.export.file_name for d in overdue] == ["OP-24-057.xml"]
+
+
+@pytest.mark.aws
+@pytest.mark.parametrize("kept", [None, ""])
+def test_a_case_whose_changes_are_kept_empty_takes_a_check_and_a_mark(
+    raynet: RaynetStandIn, tmp_path: Path, aws: AwsQueue, kept: str | None
+) -> None:
+    """An item whose ``changes`` is NULL or empty (written so by another path, or by hand)
+    is as one without: the conditional write takes it, never retries for ever."""
+    harness = Harness(raynet, tmp_path, **aws.env)
+    exported(harness)
+    boto3.resource("dynamodb").Table(aws.table).update_item(
+        Key={"pk": "case#1234"},
+        UpdateExpression="SET changes = :kept",
+        ExpressionAttributeValues={":kept": kept},
+    )
+    harness.raynet.cases[1234]["items"][0]["count"] = 3
+    harness.webhook()
+    harness.follow_ups.run_due()
+    case = harness.records.case(1234)
+    assert case is not None
+    assert case.changes is not None
+    assert [change.what for change in case.changes.changes] == ["quantity"]
+    assert harness.records.acknowledge_changes(1234, 1, "Jana", case.changes.fingerprint)

@@ -7,6 +7,7 @@ import errno
 import importlib
 import re
 import socket
+import ssl
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -159,6 +160,12 @@ def test_what_the_operating_system_says_is_shown_in_the_readers_language() -> No
         ),
         (TimeoutError("timed out"), "vypršel časový limit"),
         (OSError(errno.ENOTSUP, "Operation not supported"), "Operation not supported"),  # kept
+        (  # an SSL error's code is OpenSSL's, no errno: its own words
+            ssl.SSLCertVerificationError(
+                1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"
+            ),
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",
+        ),
     ]
     for error, said in cases:
         failure = TransientError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import ssl
 
 from webhook.i18n import N_
 from webhook.order import Reason
@@ -48,6 +49,8 @@ def os_error_text(error: OSError) -> str:
     shown); else the operating system's own text."""
     if isinstance(error, socket.gaierror):
         return N_("the server's name cannot be resolved")
+    if isinstance(error, ssl.SSLError | socket.herror):  # their own codes, no errno values
+        return error.strerror or str(error) or type(error).__name__
     if isinstance(error, TimeoutError) and error.errno is None:  # a socket's own timeout
         return OS_ERRORS[errno.ETIMEDOUT]
     known = OS_ERRORS.get(error.errno) if error.errno is not None else None

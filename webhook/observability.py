@@ -240,6 +240,10 @@ class FiguresCache:
         self._kept[name] = (now, read)
         return read
 
+    def forget(self, name: str) -> None:
+        """The state did not take a write: once it does again, read its figures anew."""
+        self._kept.pop(name, None)
+
 
 class StateCollector(Collector):
     """The state's figures per instance; None for a state that did not take the probe's

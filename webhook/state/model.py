@@ -14,6 +14,7 @@ job, and a case already exported costs nothing more.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -239,6 +240,13 @@ class CaseChanges:
     changes: tuple[Change, ...]
     seen_by: str | None = None  # the accountant saw them (the order was fixed in Money)
     seen_at: float | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Which differences these are, in short: a mark of "seen" names the ones shown,
+        so that a difference found meanwhile is never marked unseen."""
+        listed = [[c.what, c.old, c.new, c.line] for c in self.changes]
+        return hashlib.sha256(json.dumps(listed).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -474,28 +482,32 @@ def problem_from(stored: str | None) -> Reason | None:
 
 
 def newly_changed(before: CaseChanges | None, now: CaseChanges) -> bool:
-    """Whether a check found differences not reported before (for the same file)."""
+    """Whether a check found a difference not reported before (for the same file);
+    differences going away (fewer of those reported) are no news."""
     if not now.changes:
         return False
-    return before is None or (before.generation, before.changes) != (now.generation, now.changes)
+    if before is None or before.generation != now.generation:
+        return True
+    return not set(now.changes) <= set(before.changes)
 
 
 def changes_to_keep(before: CaseChanges | None, now: CaseChanges) -> CaseChanges:
-    """What a check found, as kept: differences someone has seen stay seen while they are
-    the same; a new difference is news again."""
+    """What a check found, as kept: differences someone has seen stay seen while no new
+    one comes; a new difference is news again."""
     if before is None or before.seen_by is None or newly_changed(before, now) or not now.changes:
         return now
     return replace(now, seen_by=before.seen_by, seen_at=before.seen_at)
 
 
 def changes_seen(
-    changes: CaseChanges | None, generation: int, by: str, at: float
+    changes: CaseChanges | None, generation: int, by: str, at: float, shown: str | None = None
 ) -> CaseChanges | None:
     """The changes of the file ``generation`` marked as seen; None when there are none
-    for that file, or someone saw them already."""
+    for that file, someone saw them already, or they are no longer those ``shown`` (their
+    fingerprint, where the mark came from a page that listed them)."""
     if changes is None or not changes.changes or changes.generation != generation:
         return None
-    if changes.seen_by is not None:
+    if changes.seen_by is not None or shown not in (None, changes.fingerprint):
         return None
     return replace(changes, seen_by=by, seen_at=at)
 

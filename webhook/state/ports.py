@@ -123,10 +123,13 @@ class CaseRecords(Protocol):
     def acknowledge(self, case_id: int, generation: int, by: str) -> bool:
         """Someone has seen Money's warnings or refusal; False if there is none, or seen."""
 
-    def acknowledge_changes(self, case_id: int, generation: int, by: str) -> bool:
+    def acknowledge_changes(
+        self, case_id: int, generation: int, by: str, shown: str | None = None
+    ) -> bool:
         """Someone has seen how the deal changed since the file ``generation`` (the order
         was fixed in Money S3 by hand, or needs nothing): off the lists until it changes
-        otherwise; False if there are no such changes, or they were seen."""
+        otherwise; False if there are no such changes, they were seen, or they are not
+        those ``shown`` any more (``CaseChanges.fingerprint``)."""
 
     def record_changes(self, case_id: int, changes: CaseChanges) -> bool:
         """Keep what a change check found; True when the case newly differs from its file

@@ -42,6 +42,7 @@ def api_case(case_id: int) -> Response:
         abort(404, str(refused))
     return jsonify(
         case=asdict(record),
+        changes_fingerprint=record.changes.fingerprint if record.changes else None,
         exports=[asdict(export) for export in records.exports_of(case_id)],
         history=[asdict(entry) for entry in records.history(case_id)],
     )

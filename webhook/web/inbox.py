@@ -135,15 +135,18 @@ def acknowledge() -> BaseResponse:
     """Someone has looked at Money's refusal or warnings, or at a deal's changes since its
     export (the ``changed`` view): off the list, kept on the case."""
     records = instance().state.records
-    seen_now = (
-        records.acknowledge_changes
-        if request.form.get("view") == "changed"
-        else records.acknowledge
-    )
-    seen = sum(
-        seen_now(case_id, generation, who())
-        for case_id, generation in _file_keys(request.form.getlist("file"))
-    )
+    chosen = _file_keys(request.form.getlist("file"))
+    if request.form.get("view") == "changed":  # each as listed: never a change found since
+        seen = sum(
+            records.acknowledge_changes(
+                case_id, generation, who(), request.form.get(f"shown-{case_id}-{generation}", "")
+            )
+            for case_id, generation in chosen
+        )
+    else:
+        seen = sum(
+            records.acknowledge(case_id, generation, who()) for case_id, generation in chosen
+        )
     flash(
         ngettext("%(num)s file marked as seen.", "%(num)s files marked as seen.", seen)
         if seen
@@ -180,8 +183,14 @@ def api_acknowledge(case_id: int, generation: int) -> tuple[Response, int]:
 
 @bp.post("/api/cases/<id:case_id>/files/<id:generation>/changes-seen")
 def api_acknowledge_changes(case_id: int, generation: int) -> tuple[Response, int]:
-    """The deal's changes since the file seen."""
-    seen = instance().state.records.acknowledge_changes(case_id, generation, _by("saw them"))
+    """The deal's changes since the file seen: those whose fingerprint is sent, if one is
+    (``GET cases/ID`` gives it as ``changes_fingerprint``), else whichever are kept now."""
+    by = _by("saw them")
+    body = request.get_json(silent=True)
+    shown = body.get("fingerprint") if isinstance(body, dict) else None
+    if shown is not None and not isinstance(shown, str):
+        abort(400, "fingerprint must be the string GET cases/ID gives as changes_fingerprint")
+    seen = instance().state.records.acknowledge_changes(case_id, generation, by, shown)
     return jsonify(seen=seen), 200 if seen else 409
 
 

@@ -280,8 +280,18 @@ def acknowledge_file(case_id: int, generation: int) -> BaseResponse:
 def acknowledge_changes(case_id: int, generation: int) -> BaseResponse:
     """The changes since this file seen (the order fixed in Money S3 by hand, or nothing to
     do): off the lists, kept on the case, until the deal changes otherwise."""
-    seen = instance().state.records.acknowledge_changes(case_id, generation, who())
-    flash(gettext("Marked as seen.") if seen else gettext("Nothing to mark: already seen."))
+    records = instance().state.records
+    shown = request.form.get("shown") or None
+    if records.acknowledge_changes(case_id, generation, who(), shown):
+        flash(gettext("Marked as seen."))
+    else:
+        case = records.case(case_id)
+        seen = case is not None and case.changes is not None and case.changes.seen_by
+        flash(
+            gettext("Nothing to mark: already seen.")
+            if seen
+            else gettext("The deal changed again meanwhile: look at the changes below first.")
+        )
     return redirect(url_for("admin.case_page", case_id=case_id))
 
 

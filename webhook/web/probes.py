@@ -33,7 +33,7 @@ from functools import partial
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from webhook.observability import FiguresCache, render_metrics
+from webhook.observability import FiguresCache, StateFigures, render_metrics
 from webhook.state.model import problem_from
 from webhook.web.registry import instances
 from webhook.wiring import Instance
@@ -145,15 +145,12 @@ def metrics() -> Response:
     """Prometheus text format: counters of every process, case states from the state
     (in the SQS mode read at most once a minute: each read scans the table)."""
     kept: FiguresCache = current_app.extensions.setdefault(FIGURES_EXTENSION, FiguresCache())
-    figures = {
-        name: kept.figures(
-            name,
-            served.state.queue,
-            served.state.records,
-            SCANNED_FIGURES_MAX_AGE if served.settings.queue_url else 0.0,
-        )
-        if state_check(name, served) == "ok"
-        else None
-        for name, served in instances().items()
-    }
+    figures: dict[str, StateFigures | None] = {}
+    for name, served in instances().items():
+        if state_check(name, served) != "ok":
+            kept.forget(name)
+            figures[name] = None
+            continue
+        max_age = SCANNED_FIGURES_MAX_AGE if served.settings.queue_url else 0.0
+        figures[name] = kept.figures(name, served.state.queue, served.state.records, max_age)
     return Response(render_metrics(figures), mimetype=CONTENT_TYPE_LATEST)

@@ -77,8 +77,10 @@ class MoneyReports:
         if self.source is None:
             return 0
         listing = self.source.listing()  # oldest first: a later word counts last
-        unsure = [r.name for r in listing if self.known.get(_storable(r.name)) != r.version]
-        self.known.update(self.records.report_versions([_storable(name) for name in unsure]))
+        unsure = {
+            _storable(r.name) for r in listing if self.known.get(_storable(r.name)) != r.version
+        }
+        self.known.update(self.records.report_versions(sorted(unsure)))
         fresh = [r for r in listing if self.known.get(_storable(r.name)) != r.version]
         for report in fresh:
             try:

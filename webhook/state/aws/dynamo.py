@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from webhook.errors import QueueUnavailable
 from webhook.order import CaseSummary, Reason
 from webhook.state.model import (
     DUE_STATES,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 EVENT_DAYS = 30  # RAYNET stops redelivering after 7
 DAY = 24 * 3600
 CONDITION_FAILED = "ConditionalCheckFailed"
+SWAP_TRIES = 5  # conditional writes racing another writer, before giving up for now
 
 
 def condition_failed(error: ClientError) -> bool:
@@ -405,9 +407,13 @@ class DynamoCaseRecords(CaseRecords):
             names={f"#{key}": key for key in values},
         )
 
-    def acknowledge_changes(self, case_id: int, generation: int, by: str) -> bool:
+    def acknowledge_changes(
+        self, case_id: int, generation: int, by: str, shown: str | None = None
+    ) -> bool:
         now = self._clock()
-        seen = self._swap_changes(case_id, lambda kept: changes_seen(kept, generation, by, now))
+        seen = self._swap_changes(
+            case_id, lambda kept: changes_seen(kept, generation, by, now, shown)
+        )
         return seen is not None
 
     def record_changes(self, case_id: int, changes: CaseChanges) -> bool:
@@ -421,25 +427,28 @@ class DynamoCaseRecords(CaseRecords):
         them meanwhile (then read again: a check and a "seen" never undo each other); what
         was there and what was written, None when the case is unknown or ``change`` had
         nothing to write."""
-        while True:
+        for _ in range(SWAP_TRIES):
             item = self._item(case_id)
             if item is None:
                 return None
-            stored = text(item, "changes")
-            before = changes_from(stored)
+            stored = item.get("changes")
+            before = changes_from(text(item, "changes"))
             written = change(before)
             if written is None:
                 return None
+            unchanged = (
+                "changes = :before"
+                if stored is not None
+                else "attribute_not_exists(changes) OR attribute_type(changes, :null)"
+            )
             try:
                 self._table.update_item(
                     Key={"pk": _case_key(case_id)},
                     UpdateExpression="SET changes = :changes",
-                    ConditionExpression=(
-                        "changes = :before" if stored else "attribute_not_exists(changes)"
-                    ),
+                    ConditionExpression=f"attribute_exists(pk) AND ({unchanged})",
                     ExpressionAttributeValues={
                         ":changes": changes_json(written),
-                        **({":before": stored} if stored else {}),
+                        **({":before": stored} if stored is not None else {":null": "NULL"}),
                     },
                 )
             except ClientError as error:
@@ -447,6 +456,7 @@ class DynamoCaseRecords(CaseRecords):
                     raise
                 continue
             return before, written
+        raise QueueUnavailable(f"DynamoDB: the changes of case {case_id} kept changing")
 
     def report_versions(self, names: Collection[str]) -> dict[str, str]:
         """By key (a hundred per BatchGetItem): a poll asks only about the files it lists,

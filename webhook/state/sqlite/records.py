@@ -216,11 +216,14 @@ class SqliteCaseRecords(CaseRecords):
                 db.execute(HISTORY, (case_id, now, Happening.ACKNOWLEDGED, by))
         return bool(changed)
 
-    def acknowledge_changes(self, case_id: int, generation: int, by: str) -> bool:
+    def acknowledge_changes(
+        self, case_id: int, generation: int, by: str, shown: str | None = None
+    ) -> bool:
         now = self._clock()
         with self._db.transaction() as db:
             row = db.execute("SELECT changes FROM cases WHERE case_id = ?", (case_id,)).fetchone()
-            seen = None if row is None else changes_seen(changes_from(row[0]), generation, by, now)
+            before = None if row is None else changes_from(row[0])
+            seen = changes_seen(before, generation, by, now, shown)
             if seen is None:
                 return False
             db.execute(
@@ -248,6 +251,8 @@ class SqliteCaseRecords(CaseRecords):
         return news
 
     def report_versions(self, names: Collection[str]) -> dict[str, str]:
+        if not names:
+            return {}
         rows = self._read("SELECT name, version FROM money_reports").fetchall()
         wanted = set(names)
         return {row["name"]: row["version"] for row in rows if row["name"] in wanted}
